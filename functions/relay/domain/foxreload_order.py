@@ -1,0 +1,111 @@
+"""The FoxReload order object, read tolerantly: unknown fields are ignored, unknown statuses kept."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any, Final
+
+TERMINAL_STATUSES: Final = frozenset({"completed", "failed", "cancelled"})
+KNOWN_STATUSES: Final = frozenset({"active", "paid", "processing"}) | TERMINAL_STATUSES
+
+
+class MalformedOrder(ValueError):
+    """The body parsed as JSON but is not an order object we can act on."""
+
+
+@dataclass(frozen=True)
+class OrderItem:
+    item_id: str | None
+    codes: tuple[str, ...]
+    error: str | None
+
+
+@dataclass(frozen=True)
+class FoxOrder:
+    id: str
+    status: str
+    items: tuple[OrderItem, ...]
+    total_price: float | None
+    created_at: str | None
+    payment_expires_at: str | None
+    cancel_reason: str | None
+
+    @property
+    def is_terminal(self) -> bool:
+        return self.status in TERMINAL_STATUSES
+
+    @property
+    def code_count(self) -> int:
+        return sum(len(item.codes) for item in self.items)
+
+
+def parse_order(data: Any) -> FoxOrder:
+    if not isinstance(data, dict):
+        raise MalformedOrder("order is not a JSON object")
+    order_id, status = data.get("id"), data.get("status")
+    if not isinstance(order_id, str) or not order_id:
+        raise MalformedOrder("order has no id")
+    if not isinstance(status, str) or not status:
+        raise MalformedOrder("order has no status")
+    raw_items = data.get("items") or []
+    if not isinstance(raw_items, list):
+        raise MalformedOrder("order items is not a list")
+    items = tuple(_parse_item(item) for item in raw_items)
+    if status == "completed" and not items:
+        raise MalformedOrder("completed order has no items")
+    return FoxOrder(
+        id=order_id,
+        status=status.lower(),
+        items=items,
+        total_price=_number(data.get("totalPrice")),
+        created_at=_text(data.get("createdAt")),
+        payment_expires_at=_text(data.get("paymentExpiresAt")),
+        cancel_reason=_text(data.get("cancelReason")),
+    )
+
+
+def _parse_item(raw: Any) -> OrderItem:
+    if not isinstance(raw, dict):
+        raise MalformedOrder("order item is not an object")
+    external = raw.get("externalData") or []
+    if not isinstance(external, list):
+        raise MalformedOrder("externalData is not a list")
+    codes = tuple(_code_text(entry) for entry in external)
+    item_id = raw.get("itemId", raw.get("id"))
+    return OrderItem(
+        item_id=None if item_id is None else str(item_id),
+        codes=codes,
+        error=_text(raw.get("error")),
+    )
+
+
+def _code_text(entry: Any) -> str:
+    """A code entry is a string, or an object whose fields are the activation data."""
+    if isinstance(entry, str):
+        return entry
+    if isinstance(entry, dict):
+        for key in ("code", "value", "pin", "serial"):
+            if isinstance(entry.get(key), str):
+                return str(entry[key])
+        return json.dumps(entry, sort_keys=True)
+    if isinstance(entry, int | float):
+        return str(entry)
+    raise MalformedOrder("externalData entry is neither text nor an object")
+
+
+def _text(value: Any) -> str | None:
+    return value if isinstance(value, str) and value else None
+
+
+def _number(value: Any) -> float | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int | float):
+        return float(value)
+    if isinstance(value, str):
+        try:
+            return float(value)
+        except ValueError:
+            return None
+    return None

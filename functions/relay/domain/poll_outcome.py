@@ -1,0 +1,130 @@
+"""Classify one FoxReload poll (an HTTP response or a transport failure) into an outcome.
+
+Pure: the FoxReload client hands over what came back; nothing here does I/O.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from email.utils import parsedate_to_datetime
+from enum import Enum
+
+from relay.domain.foxreload_order import (
+    KNOWN_STATUSES,
+    FoxOrder,
+    MalformedOrder,
+    parse_order,
+)
+from relay.names import ApiErrorKind
+
+
+@dataclass(frozen=True)
+class HttpReply:
+    status_code: int
+    headers: Mapping[str, str]  # lower-case names
+    body: bytes
+
+
+class TransportFailure(Enum):
+    TIMEOUT = "timeout"
+    CONNECTION = "connection"
+
+
+class Kind(Enum):
+    COMPLETED = "completed"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+    PENDING = "pending"  # active / paid / processing / unknown status
+    THROTTLED = "throttled"
+    AUTH_FAILED = "auth_failed"
+    NOT_FOUND = "not_found"
+    API_ERROR = "api_error"  # 5xx, timeout, connection error, malformed body, odd 4xx
+
+
+@dataclass(frozen=True)
+class PollOutcome:
+    kind: Kind
+    order: FoxOrder | None = None
+    status: str | None = None  # FoxReload status, or HTTP status text for errors
+    error_kind: str | None = None  # one of ApiErrorKind for API_ERROR / NOT_FOUND
+    retry_after: float | None = None
+    unknown_status: bool = False
+
+    @property
+    def terminal(self) -> bool:
+        return self.kind in (Kind.COMPLETED, Kind.FAILED, Kind.CANCELLED)
+
+
+_TERMINAL_KIND = {"completed": Kind.COMPLETED, "failed": Kind.FAILED, "cancelled": Kind.CANCELLED}
+
+
+def classify(reply: HttpReply | TransportFailure, now_epoch: float | None = None) -> PollOutcome:
+    if isinstance(reply, TransportFailure):
+        kind = ApiErrorKind.TIMEOUT if reply is TransportFailure.TIMEOUT else ApiErrorKind.CONNECTION
+        return PollOutcome(Kind.API_ERROR, status=reply.value, error_kind=kind)
+    code = reply.status_code
+    if code == 429:
+        return PollOutcome(
+            Kind.THROTTLED,
+            status="429",
+            retry_after=parse_retry_after(reply.headers.get("retry-after"), now_epoch),
+        )
+    if code in (401, 403):
+        return PollOutcome(Kind.AUTH_FAILED, status=str(code))
+    if code == 404:
+        return PollOutcome(Kind.NOT_FOUND, status="404", error_kind=ApiErrorKind.NOT_FOUND)
+    if code >= 500:
+        return PollOutcome(
+            Kind.API_ERROR,
+            status=str(code),
+            error_kind=ApiErrorKind.SERVER_ERROR,
+            retry_after=parse_retry_after(reply.headers.get("retry-after"), now_epoch),
+        )
+    if not 200 <= code < 300:
+        return PollOutcome(Kind.API_ERROR, status=str(code), error_kind=ApiErrorKind.CLIENT_ERROR)
+    try:
+        order = parse_order(json.loads(reply.body))
+    except (ValueError, RecursionError):  # JSONDecodeError and MalformedOrder are ValueErrors
+        return PollOutcome(Kind.API_ERROR, status=str(code), error_kind=ApiErrorKind.MALFORMED)
+    terminal = _TERMINAL_KIND.get(order.status)
+    if terminal is not None:
+        return PollOutcome(terminal, order=order, status=order.status)
+    return PollOutcome(
+        Kind.PENDING,
+        order=order,
+        status=order.status,
+        unknown_status=order.status not in KNOWN_STATUSES,
+    )
+
+
+def parse_retry_after(value: str | None, now_epoch: float | None = None) -> float | None:
+    """Retry-After as seconds: delta-seconds or an HTTP date. Garbage gives None."""
+    if value is None:
+        return None
+    value = value.strip()
+    try:
+        seconds = float(value)
+    except ValueError:
+        try:
+            when = parsedate_to_datetime(value)
+        except (TypeError, ValueError, IndexError):
+            return None
+        if now_epoch is None:
+            return None
+        seconds = when.timestamp() - now_epoch
+    if seconds != seconds or seconds in (float("inf"), float("-inf")):  # NaN / inf
+        return None
+    return max(0.0, seconds)
+
+
+__all__ = [
+    "HttpReply",
+    "Kind",
+    "MalformedOrder",
+    "PollOutcome",
+    "TransportFailure",
+    "classify",
+    "parse_retry_after",
+]

@@ -1,0 +1,81 @@
+"""Every name that more than one side must agree on: metrics, dimensions, ledger attributes.
+
+The Lambda code emits these, the CDK stack alarms on them, the local stack and the operator CLI
+read them. Import from here; never retype a name.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+SERVICE_NAME: Final = "foxreload-relay"
+METRICS_NAMESPACE: Final = "FoxReloadRelay"
+# Every metric is emitted with exactly this one dimension (Powertools adds `service`).
+SERVICE_DIMENSION: Final = "service"
+
+
+class Metric:
+    """Metric names (CloudWatch, namespace METRICS_NAMESPACE, dimension service=SERVICE_NAME)."""
+
+    ORDERS_ACCEPTED: Final = "OrdersAccepted"
+    ORDERS_DELIVERED: Final = "OrdersDelivered"
+    ORDERS_FAILED: Final = "OrdersFailed"
+    ORDERS_CANCELLED: Final = "OrdersCancelled"
+    ORDERS_DEAD_LETTERED: Final = "OrdersDeadLettered"
+    POISON_MESSAGES: Final = "PoisonMessages"
+    POLL_ATTEMPTS: Final = "PollAttempts"
+    API_ERRORS: Final = "ApiErrors"  # total of every ApiErrors<Kind>
+    THROTTLED: Final = "Throttled"
+    AUTH_FAILURES: Final = "AuthFailures"
+    UNKNOWN_STATUS: Final = "UnknownStatus"
+    DELIVERY_LAG_SECONDS: Final = "DeliveryLagSeconds"
+    TIME_TO_DELIVER_SECONDS: Final = "TimeToDeliverSeconds"
+    WEBHOOK_RETRIES: Final = "WebhookRetries"
+    DUPLICATE_SUPPRESSED: Final = "DuplicateSuppressed"
+    BALANCE_FAILURE_SIGNALS: Final = "BalanceFailureSignals"
+    # balance monitor and stuck-order monitor
+    ESTIMATED_BALANCE: Final = "EstimatedBalance"
+    SPEND_24H: Final = "Spend24h"
+    RUNWAY_HOURS: Final = "RunwayHours"
+    STUCK_ORDER_RATIO: Final = "StuckOrderRatio"
+    STUCK_ORDERS: Final = "StuckOrders"
+    ORDERS_IN_STUCK_WINDOW: Final = "OrdersInStuckWindow"
+
+
+class ApiErrorKind:
+    """Values of the per-kind API error metrics: `ApiErrors<Kind>` (e.g. ApiErrorsServerError)."""
+
+    SERVER_ERROR: Final = "ServerError"
+    TIMEOUT: Final = "Timeout"
+    CONNECTION: Final = "Connection"
+    MALFORMED: Final = "Malformed"
+    NOT_FOUND: Final = "NotFound"
+    CLIENT_ERROR: Final = "ClientError"
+
+    ALL: Final = (SERVER_ERROR, TIMEOUT, CONNECTION, MALFORMED, NOT_FOUND, CLIENT_ERROR)
+
+
+def api_error_metric(kind: str) -> str:
+    return f"{Metric.API_ERRORS}{kind}"
+
+
+class Ledger:
+    """DynamoDB ledger layout. One item per FoxReload order; codes are never stored."""
+
+    PARTITION_KEY: Final = "order_id"
+    TTL_ATTRIBUTE: Final = "expires_at"
+    # Index over acceptance time, for the stuck-orders monitor: partition = accepted hour bucket.
+    ACCEPTED_INDEX: Final = "by-accepted-hour"
+    ACCEPTED_INDEX_PARTITION: Final = "accepted_hour"
+    ACCEPTED_INDEX_SORT: Final = "accepted_at"
+
+
+class DeadLetterAttr:
+    """Message attributes the relay puts on a dead letter (the body stays byte for byte)."""
+
+    REASON: Final = "relay.reason"
+    DETAIL: Final = "relay.detail"
+    ATTEMPTS: Final = "relay.attempts"
+    LAST_STATUS: Final = "relay.last_status"
+    FIRST_SEEN: Final = "relay.first_seen"
+    ORDER_ID: Final = "relay.order_id"
