@@ -68,6 +68,22 @@ class Ledger:
     ACCEPTED_INDEX: Final = "by-accepted-hour"
     ACCEPTED_INDEX_PARTITION: Final = "accepted_hour"
     ACCEPTED_INDEX_SORT: Final = "accepted_at"
+    # Item attributes (an order's item; keys starting with '#' are reserved for non-order items,
+    # which can never collide with a valid order id).
+    STOREFRONT_REF: Final = "storefront_ref"
+    ACCEPTED_AT: Final = "accepted_at"  # epoch seconds: SentTimestamp of the first message seen
+    ACCEPTED_HOUR: Final = "accepted_hour"  # "YYYYMMDDHH" (UTC) of accepted_at
+    LEASE_OWNER: Final = "lease_owner"
+    LEASE_UNTIL: Final = "lease_until"  # epoch seconds
+    OUTCOME: Final = "outcome"  # "delivered" | "failed" | "cancelled": set once, never changed
+    OUTCOME_EVENT: Final = "outcome_event"  # webhook event name
+    OUTCOME_AT: Final = "outcome_at"  # epoch seconds: storefront accepted the webhook
+    TERMINAL_SEEN_AT: Final = "terminal_seen_at"  # epoch seconds: relay first saw it terminal
+    TOTAL_PRICE: Final = "total_price"  # FoxReload totalPrice at terminal status
+    CANCEL_REASON: Final = "cancel_reason"
+    LAST_STATUS: Final = "last_status"
+    DEAD_LETTERED_AT: Final = "dead_lettered_at"
+    DEAD_LETTER_REASON: Final = "dead_letter_reason"
 
 
 class DeadLetterAttr:
