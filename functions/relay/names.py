@@ -55,6 +55,17 @@ class ApiErrorKind:
     ALL: Final = (SERVER_ERROR, TIMEOUT, CONNECTION, MALFORMED, NOT_FOUND, CLIENT_ERROR)
 
 
+class AlarmThreshold:
+    """Thresholds the stack alarms on and the monitors report against: one source of truth."""
+
+    # StuckOrderRatio is emitted in percent (0-100, unit Percent), once a minute.
+    STUCK_RATIO_PERCENT: Final = 1.0  # alarm when StuckOrderRatio > this ...
+    STUCK_EVALUATION_PERIODS: Final = 2  # ... for 2 of 2 one-minute periods
+    STUCK_WINDOW_SECONDS: Final = 600  # "not terminal within 10 minutes"
+    # Low balance: EstimatedBalance < LOW_BALANCE_SPEND_MULTIPLE x Spend24h (the seed's rule).
+    LOW_BALANCE_SPEND_MULTIPLE: Final = 2
+
+
 def api_error_metric(kind: str) -> str:
     return f"{Metric.API_ERRORS}{kind}"
 
@@ -84,6 +95,19 @@ class Ledger:
     LAST_STATUS: Final = "last_status"
     DEAD_LETTERED_AT: Final = "dead_lettered_at"
     DEAD_LETTER_REASON: Final = "dead_letter_reason"
+    # Non-key attributes the monitors read through ACCEPTED_INDEX: the index must project at
+    # least these (projection INCLUDE with this list, or ALL).
+    ACCEPTED_INDEX_ATTRIBUTES: Final = (
+        "outcome",
+        "outcome_at",
+        "terminal_seen_at",
+        "total_price",
+        "cancel_reason",
+        "dead_lettered_at",
+    )
+    # Operator balance records (relay.adapters.balance_store): the current basis lives at this
+    # key, each record also at "#balance#<recorded_at ms>#<record id>" (kept for history).
+    BALANCE_KEY: Final = "#balance"
 
 
 class DeadLetterAttr:
