@@ -58,6 +58,8 @@ class BalanceRecord:
             raise ValueError("amount must be a finite number")
         if self.kind is RecordKind.TOPUP and self.amount <= 0:
             raise ValueError("a top-up must be positive")
+        if self.kind is RecordKind.BALANCE and self.amount < 0:
+            raise ValueError("a recorded balance cannot be negative")
 
 
 @dataclass(frozen=True)

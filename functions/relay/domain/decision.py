@@ -64,7 +64,8 @@ def decide(
     if timing.elapsed >= limits.give_up_after:
         return DeadLetter(
             "deadline",
-            f"not terminal {timing.elapsed:.0f}s after enqueue (limit {limits.give_up_after:.0f}s); "
+            f"not terminal {timing.elapsed:.0f}s after enqueue "
+            f"(limit {limits.give_up_after:.0f}s); "
             f"last result {outcome.status or outcome.kind.value}; {timing.attempt + 1} attempts",
         )
     if outcome.kind is Kind.NOT_FOUND and timing.elapsed >= limits.not_found_grace:

@@ -1,4 +1,4 @@
-"""The FoxReload order object, read tolerantly: unknown fields are ignored, unknown statuses kept."""
+"""The FoxReload order object, read tolerantly: unknown fields ignored, unknown statuses kept."""
 
 from __future__ import annotations
 

@@ -43,7 +43,11 @@ def parse_order_message(body: str | None) -> OrderMessage | Poison:
     if not isinstance(data, dict):
         return Poison("not_object", f"message body is JSON {type(data).__name__}, not an object")
     version = data.get("v")
-    if isinstance(version, bool) or not isinstance(version, int) or version not in SUPPORTED_VERSIONS:
+    if (
+        isinstance(version, bool)
+        or not isinstance(version, int)
+        or version not in SUPPORTED_VERSIONS
+    ):
         return Poison("unknown_version", f"unsupported message version v={_preview(version)}")
     if "order_id" not in data:
         return Poison("missing_order_id", "message has no order_id")
@@ -61,7 +65,8 @@ def parse_order_message(body: str | None) -> OrderMessage | Poison:
 
 def _preview(value: object, limit: int = 40) -> str:
     """A short, printable rendering of untrusted input for reasons and logs."""
-    text = repr(value)
+    text = repr(value).encode("ascii", "backslashreplace").decode("ascii")
     if len(text) > limit:
-        text = text[:limit] + f"...({len(text)} chars)"
-    return text.encode("ascii", "backslashreplace").decode("ascii")
+        size = len(value) if isinstance(value, str) else len(text)
+        text = text[:limit] + f"...({size} chars)"
+    return text

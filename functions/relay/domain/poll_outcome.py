@@ -6,6 +6,7 @@ Pure: the FoxReload client hands over what came back; nothing here does I/O.
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
@@ -62,7 +63,9 @@ _TERMINAL_KIND = {"completed": Kind.COMPLETED, "failed": Kind.FAILED, "cancelled
 
 def classify(reply: HttpReply | TransportFailure, now_epoch: float | None = None) -> PollOutcome:
     if isinstance(reply, TransportFailure):
-        kind = ApiErrorKind.TIMEOUT if reply is TransportFailure.TIMEOUT else ApiErrorKind.CONNECTION
+        kind = (
+            ApiErrorKind.TIMEOUT if reply is TransportFailure.TIMEOUT else ApiErrorKind.CONNECTION
+        )
         return PollOutcome(Kind.API_ERROR, status=reply.value, error_kind=kind)
     code = reply.status_code
     if code == 429:
@@ -114,7 +117,7 @@ def parse_retry_after(value: str | None, now_epoch: float | None = None) -> floa
         if now_epoch is None:
             return None
         seconds = when.timestamp() - now_epoch
-    if seconds != seconds or seconds in (float("inf"), float("-inf")):  # NaN / inf
+    if not math.isfinite(seconds):
         return None
     return max(0.0, seconds)
 

@@ -24,7 +24,8 @@ class ScheduleInput:
 
 
 class Policy(Protocol):
-    name: str
+    @property
+    def name(self) -> str: ...
 
     def delay(self, inp: ScheduleInput, rand: float) -> float: ...
 

@@ -1,0 +1,292 @@
+"""The delivery ledger in DynamoDB: one item per order, conditional writes only.
+
+Exactly-once protocol (design.md): `claim` takes a lease (absent, or expired) → the caller sends
+the webhook with a stable Idempotency-Key → `mark_terminal` records the outcome (conditional on
+still owning the lease, or on nobody having recorded an outcome). A crash anywhere leaves either
+a recorded outcome or a lease that expires and is taken over by the next attempt. Codes are never
+written here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from enum import Enum
+from typing import TYPE_CHECKING, Any
+
+from botocore.exceptions import ClientError
+
+from relay.names import Ledger as LedgerNames
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
+
+_OUTCOME_FOR_EVENT = {
+    "order.delivered": "delivered",
+    "order.failed": "failed",
+    "order.cancelled": "cancelled",
+}
+
+
+class ClaimStatus(Enum):
+    CLAIMED = "claimed"
+    ALREADY_DONE = "already_done"
+    BUSY = "busy"  # another worker holds a live lease
+
+
+@dataclass(frozen=True)
+class Claim:
+    status: ClaimStatus
+    lease_until: float | None = None
+    outcome: str | None = None
+    terminal_seen_at: float | None = None
+
+
+@dataclass(frozen=True)
+class OrderRecord:
+    order_id: str
+    accepted_at: float | None
+    storefront_ref: str | None
+    outcome: str | None
+    outcome_at: float | None
+    terminal_seen_at: float | None
+    lease_until: float | None
+    attempts: int
+    dead_lettered_at: float | None
+    dead_letter_reason: str | None
+    last_status: str | None
+
+
+def accepted_hour(epoch_seconds: float) -> str:
+    return datetime.fromtimestamp(epoch_seconds, UTC).strftime("%Y%m%d%H")
+
+
+def outcome_for_event(event: str) -> str:
+    return _OUTCOME_FOR_EVENT[event]
+
+
+class LedgerTable:
+    def __init__(self, client: DynamoDBClient, table_name: str, ttl_days: int = 90) -> None:
+        self._db = client
+        self._table = table_name
+        self._ttl_seconds = ttl_days * 86400
+
+    def touch(
+        self, order_id: str, accepted_at: float, storefront_ref: str | None, now: float
+    ) -> OrderRecord:
+        """Record that a message for this order was received (idempotent) and return the item.
+
+        First sight sets accepted_at (the message's enqueue time) and its hour bucket for the
+        stuck-orders index; later sights only count the attempt. One write per receive, which
+        also tells a duplicate or late message that the order is already done.
+        """
+        names = {
+            "#acc": LedgerNames.ACCEPTED_AT,
+            "#hour": LedgerNames.ACCEPTED_HOUR,
+            "#att": "attempts",
+            "#exp": LedgerNames.TTL_ATTRIBUTE,
+        }
+        values: dict[str, Any] = {
+            ":acc": {"N": _num(accepted_at)},
+            ":hour": {"S": accepted_hour(accepted_at)},
+            ":one": {"N": "1"},
+            ":exp": {"N": str(int(now + self._ttl_seconds))},
+        }
+        update = (
+            "SET #acc = if_not_exists(#acc, :acc), #hour = if_not_exists(#hour, :hour), #exp = :exp"
+        )
+        if storefront_ref is not None:
+            names["#ref"] = LedgerNames.STOREFRONT_REF
+            values[":ref"] = {"S": storefront_ref}
+            update += ", #ref = if_not_exists(#ref, :ref)"
+        response = self._db.update_item(
+            TableName=self._table,
+            Key=self._key(order_id),
+            UpdateExpression=update + " ADD #att :one",
+            ExpressionAttributeNames=names,
+            ExpressionAttributeValues=values,
+            ReturnValues="ALL_NEW",
+        )
+        return _record(order_id, response.get("Attributes", {}))
+
+    def get(self, order_id: str) -> OrderRecord | None:
+        item = self._db.get_item(
+            TableName=self._table, Key=self._key(order_id), ConsistentRead=True
+        ).get("Item")
+        return None if item is None else _record(order_id, item)
+
+    def claim(
+        self, order_id: str, owner: str, now: float, lease_seconds: float, terminal_seen_at: float
+    ) -> Claim:
+        until = now + lease_seconds
+        try:
+            response = self._db.update_item(
+                TableName=self._table,
+                Key=self._key(order_id),
+                UpdateExpression=(
+                    "SET #owner = :owner, #until = :until, #seen = if_not_exists(#seen, :seen)"
+                ),
+                ConditionExpression=(
+                    "attribute_not_exists(#outcome) "
+                    "AND (attribute_not_exists(#until) OR #until < :now)"
+                ),
+                ExpressionAttributeNames={
+                    "#owner": LedgerNames.LEASE_OWNER,
+                    "#until": LedgerNames.LEASE_UNTIL,
+                    "#seen": LedgerNames.TERMINAL_SEEN_AT,
+                    "#outcome": LedgerNames.OUTCOME,
+                },
+                ExpressionAttributeValues={
+                    ":owner": {"S": owner},
+                    ":until": {"N": _num(until)},
+                    ":now": {"N": _num(now)},
+                    ":seen": {"N": _num(terminal_seen_at)},
+                },
+                ReturnValues="ALL_NEW",
+                ReturnValuesOnConditionCheckFailure="ALL_OLD",
+            )
+        except ClientError as exc:
+            if not _condition_failed(exc):
+                raise
+            error_response: dict[str, Any] = dict(exc.response)
+            old: dict[str, Any] = error_response.get("Item", {})
+            outcome = _s(old, LedgerNames.OUTCOME)
+            if outcome is not None:
+                return Claim(ClaimStatus.ALREADY_DONE, outcome=outcome)
+            return Claim(ClaimStatus.BUSY, lease_until=_n(old, LedgerNames.LEASE_UNTIL))
+        new = response.get("Attributes", {})
+        return Claim(
+            ClaimStatus.CLAIMED,
+            lease_until=until,
+            terminal_seen_at=_n(new, LedgerNames.TERMINAL_SEEN_AT),
+        )
+
+    def mark_terminal(
+        self,
+        order_id: str,
+        owner: str,
+        event: str,
+        now: float,
+        total_price: float | None,
+        cancel_reason: str | None,
+        last_status: str,
+    ) -> bool:
+        """Record the outcome once the storefront accepted the webhook.
+
+        Conditional on still owning the lease, or on no outcome being recorded yet: the webhook
+        was accepted, so the order is delivered even if our lease lapsed meanwhile. False means
+        another worker recorded it first (it is done either way).
+        """
+        names = {
+            "#outcome": LedgerNames.OUTCOME,
+            "#event": LedgerNames.OUTCOME_EVENT,
+            "#at": LedgerNames.OUTCOME_AT,
+            "#owner": LedgerNames.LEASE_OWNER,
+            "#until": LedgerNames.LEASE_UNTIL,
+            "#last": LedgerNames.LAST_STATUS,
+        }
+        values: dict[str, Any] = {
+            ":outcome": {"S": outcome_for_event(event)},
+            ":event": {"S": event},
+            ":at": {"N": _num(now)},
+            ":owner": {"S": owner},
+            ":last": {"S": last_status},
+        }
+        sets = ["#outcome = :outcome", "#event = :event", "#at = :at", "#last = :last"]
+        if total_price is not None:
+            names["#price"] = LedgerNames.TOTAL_PRICE
+            values[":price"] = {"N": _num(total_price)}
+            sets.append("#price = :price")
+        if cancel_reason is not None:
+            names["#reason"] = LedgerNames.CANCEL_REASON
+            values[":reason"] = {"S": cancel_reason}
+            sets.append("#reason = :reason")
+        try:
+            self._db.update_item(
+                TableName=self._table,
+                Key=self._key(order_id),
+                UpdateExpression="SET " + ", ".join(sets) + " REMOVE #owner, #until",
+                ConditionExpression="#owner = :owner OR attribute_not_exists(#outcome)",
+                ExpressionAttributeNames=names,
+                ExpressionAttributeValues=values,
+            )
+        except ClientError as exc:
+            if _condition_failed(exc):
+                return False
+            raise
+        return True
+
+    def release(self, order_id: str, owner: str) -> None:
+        """Give the lease back after a webhook that did not go through, so a retry need not wait."""
+        try:
+            self._db.update_item(
+                TableName=self._table,
+                Key=self._key(order_id),
+                UpdateExpression="REMOVE #owner, #until",
+                ConditionExpression="#owner = :owner",
+                ExpressionAttributeNames={
+                    "#owner": LedgerNames.LEASE_OWNER,
+                    "#until": LedgerNames.LEASE_UNTIL,
+                },
+                ExpressionAttributeValues={":owner": {"S": owner}},
+            )
+        except ClientError as exc:
+            if not _condition_failed(exc):
+                raise
+
+    def record_dead_letter(
+        self, order_id: str, reason: str, last_status: str | None, now: float
+    ) -> None:
+        names = {"#at": LedgerNames.DEAD_LETTERED_AT, "#why": LedgerNames.DEAD_LETTER_REASON}
+        values: dict[str, Any] = {":at": {"N": _num(now)}, ":why": {"S": reason}}
+        update = "SET #at = :at, #why = :why"
+        if last_status:
+            names["#last"] = LedgerNames.LAST_STATUS
+            values[":last"] = {"S": last_status}
+            update += ", #last = :last"
+        self._db.update_item(
+            TableName=self._table,
+            Key=self._key(order_id),
+            UpdateExpression=update,
+            ExpressionAttributeNames=names,
+            ExpressionAttributeValues=values,
+        )
+
+    @staticmethod
+    def _key(order_id: str) -> dict[str, Any]:
+        return {LedgerNames.PARTITION_KEY: {"S": order_id}}
+
+
+def _condition_failed(exc: ClientError) -> bool:
+    return exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException"
+
+
+def _num(value: float) -> str:
+    return f"{value:.3f}"
+
+
+def _s(item: dict[str, Any], name: str) -> str | None:
+    value = item.get(name)
+    return None if value is None else str(value.get("S"))
+
+
+def _n(item: dict[str, Any], name: str) -> float | None:
+    value = item.get(name)
+    return None if value is None else float(value["N"])
+
+
+def _record(order_id: str, item: dict[str, Any]) -> OrderRecord:
+    attempts = _n(item, "attempts")
+    return OrderRecord(
+        order_id=order_id,
+        accepted_at=_n(item, LedgerNames.ACCEPTED_AT),
+        storefront_ref=_s(item, LedgerNames.STOREFRONT_REF),
+        outcome=_s(item, LedgerNames.OUTCOME),
+        outcome_at=_n(item, LedgerNames.OUTCOME_AT),
+        terminal_seen_at=_n(item, LedgerNames.TERMINAL_SEEN_AT),
+        lease_until=_n(item, LedgerNames.LEASE_UNTIL),
+        attempts=int(attempts or 0),
+        dead_lettered_at=_n(item, LedgerNames.DEAD_LETTERED_AT),
+        dead_letter_reason=_s(item, LedgerNames.DEAD_LETTER_REASON),
+        last_status=_s(item, LedgerNames.LAST_STATUS),
+    )

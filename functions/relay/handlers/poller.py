@@ -1,0 +1,64 @@
+"""Poller Lambda: SQS batch of order messages → FoxReload polls → deliveries (thin entry point).
+
+Settings and clients are built once per cold start; the records of a batch are processed
+concurrently; rescheduling is a normal per-item failure (partial batch response).
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.utilities.batch import (
+    AsyncBatchProcessor,
+    EventType,
+    async_process_partial_response,
+)
+from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
+from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from relay.domain.order_message import OrderMessage, parse_order_message
+from relay.runtime import PollerRuntime, queue_record
+from relay.service.order_relay import Rescheduled
+
+logger = Logger()
+metrics = Metrics()
+tracer = Tracer()
+processor = AsyncBatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
+_runtime: PollerRuntime | None = None
+
+
+def runtime() -> PollerRuntime:
+    global _runtime  # noqa: PLW0603 - one runtime per cold start, built on first use
+    if _runtime is None:
+        _runtime = PollerRuntime.from_env(os.environ, logger, metrics)
+    return _runtime
+
+
+async def record_handler(record: SQSRecord) -> str:
+    item = queue_record(record)
+    logger.thread_safe_append_keys(message_id=item.message_id, order_id=_order_hint(item.body))
+    try:
+        return await runtime().relay.process(item)
+    except Rescheduled:
+        raise  # a normal item failure: the message comes back after its new visibility timeout
+    except Exception:
+        logger.exception("unexpected error; the message will be retried")
+        raise
+
+
+@logger.inject_lambda_context(clear_state=True)
+@metrics.log_metrics
+@tracer.capture_lambda_handler(capture_response=False)
+def handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
+    return async_process_partial_response(
+        event=event, record_handler=record_handler, processor=processor, context=context
+    )
+
+
+def _order_hint(body: str) -> str | None:
+    """The order id for log lines, only once it has been validated (never raw input)."""
+    parsed = parse_order_message(body)
+    return parsed.order_id if isinstance(parsed, OrderMessage) else None

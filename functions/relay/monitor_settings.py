@@ -1,0 +1,92 @@
+"""Balance and stuck-order monitor configuration: environment variables parsed once per cold start.
+
+`MonitorSettings.to_env()` is the inverse of `from_env()`, so the CDK stack and the local stack can
+build both monitors' environment through it, as they do the poller's through PollerSettings.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Final
+
+from relay.names import METRICS_NAMESPACE, SERVICE_NAME, AlarmThreshold
+from relay.settings import SettingsError
+
+
+@dataclass(frozen=True)
+class MonitorSettings:
+    ledger_table: str
+    foxreload_base_url: str = ""
+    foxreload_api_key_secret: str = ""
+    balance_endpoint: str = ""  # empty: estimate; a path (joined to the base URL) or a full URL
+    stuck_window_seconds: float = float(AlarmThreshold.STUCK_WINDOW_SECONDS)
+    spend_lookback_seconds: float = 86_400.0
+    http_timeout: float = 8.0
+    service_name: str = SERVICE_NAME
+    metrics_namespace: str = METRICS_NAMESPACE
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> MonitorSettings:
+        values: dict[str, object] = {}
+        for field in dataclasses.fields(cls):
+            name = MONITOR_ENV_NAMES[field.name]
+            raw = env.get(name, "")
+            if raw == "":
+                if field.default is dataclasses.MISSING:
+                    raise SettingsError(f"missing environment variable: {name}")
+                continue
+            values[field.name] = _parse(name, raw) if isinstance(field.default, float) else raw
+        settings = cls(**values)  # type: ignore[arg-type]
+        settings.validate()
+        return settings
+
+    def to_env(self) -> dict[str, str]:
+        return {
+            MONITOR_ENV_NAMES[f.name]: str(getattr(self, f.name)) for f in dataclasses.fields(self)
+        }
+
+    def validate(self) -> None:
+        if self.stuck_window_seconds <= 0 or self.spend_lookback_seconds < 0:
+            raise SettingsError("STUCK_WINDOW_SECONDS must be > 0, SPEND_LOOKBACK_SECONDS >= 0")
+        if self.balance_endpoint and not self.foxreload_api_key_secret:
+            raise SettingsError("BALANCE_ENDPOINT needs FOXRELOAD_API_KEY_SECRET")
+        if self.balance_endpoint and not self.balance_url:
+            raise SettingsError("a relative BALANCE_ENDPOINT needs FOXRELOAD_BASE_URL")
+
+    @property
+    def balance_url(self) -> str | None:
+        """The balance endpoint's full URL, or None: estimate from operator records and spend."""
+        endpoint = self.balance_endpoint.strip()
+        if not endpoint:
+            return None
+        if endpoint.startswith(("https://", "http://")):
+            return endpoint
+        if not self.foxreload_base_url:
+            return None
+        return self.foxreload_base_url.rstrip("/") + "/" + endpoint.lstrip("/")
+
+
+MONITOR_ENV_NAMES: Final[dict[str, str]] = {
+    "ledger_table": "LEDGER_TABLE",
+    "foxreload_base_url": "FOXRELOAD_BASE_URL",
+    "foxreload_api_key_secret": "FOXRELOAD_API_KEY_SECRET",
+    "balance_endpoint": "BALANCE_ENDPOINT",
+    "stuck_window_seconds": "STUCK_WINDOW_SECONDS",
+    "spend_lookback_seconds": "SPEND_LOOKBACK_SECONDS",
+    "http_timeout": "BALANCE_HTTP_TIMEOUT_SECONDS",
+    "service_name": "POWERTOOLS_SERVICE_NAME",
+    "metrics_namespace": "POWERTOOLS_METRICS_NAMESPACE",
+}
+
+
+def _parse(name: str, raw: str) -> float:
+    try:
+        value = float(raw)
+    except ValueError as exc:
+        raise SettingsError(f"{name}={raw!r} is not a number") from exc
+    if not math.isfinite(value):
+        raise SettingsError(f"{name}={raw!r} is not finite")
+    return value

@@ -1,0 +1,116 @@
+"""Wiring: settings → AWS clients, HTTP clients, adapters and the OrderRelay, once per process."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import boto3
+import httpx
+from aws_lambda_powertools import Logger, Metrics
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+from botocore.config import Config
+
+from relay.adapters.foxreload_client import FoxReloadClient, Timeouts
+from relay.adapters.ledger import LedgerTable
+from relay.adapters.order_queue import OrderQueue
+from relay.adapters.secrets import SecretCache
+from relay.adapters.webhook_sink import WebhookSink
+from relay.service.order_relay import OrderRelay, QueueRecord, RelayDeps
+from relay.settings import PollerSettings
+
+_BOTO_CONFIG = Config(
+    retries={"mode": "standard", "max_attempts": 3},
+    connect_timeout=3,
+    read_timeout=5,
+    max_pool_connections=20,
+)
+
+
+class LoopBoundClient:
+    """An httpx.AsyncClient per event loop. In Lambda, Powertools reuses one loop across warm
+    invocations, so connections are reused; elsewhere each invocation may bring a new loop."""
+
+    def __init__(self, factory: Callable[[], httpx.AsyncClient]) -> None:
+        self._factory = factory
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._client: httpx.AsyncClient | None = None
+
+    def __call__(self) -> httpx.AsyncClient:
+        loop = asyncio.get_running_loop()
+        if self._client is None or self._loop is not loop:
+            self._client = self._factory()
+            self._loop = loop
+        return self._client
+
+
+class PowertoolsMetrics:
+    def __init__(self, metrics: Metrics) -> None:
+        self._metrics = metrics
+
+    def count(self, name: str, value: float = 1.0) -> None:
+        self._metrics.add_metric(name=name, unit=MetricUnit.Count, value=value)
+
+    def seconds(self, name: str, value: float) -> None:
+        self._metrics.add_metric(name=name, unit=MetricUnit.Seconds, value=round(value, 3))
+
+
+@dataclass
+class PollerRuntime:
+    settings: PollerSettings
+    relay: OrderRelay
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str], logger: Logger, metrics: Metrics) -> PollerRuntime:
+        settings = PollerSettings.from_env(env)
+        secrets = SecretCache(lambda: boto3.client("secretsmanager", config=_BOTO_CONFIG))
+        timeouts = Timeouts(settings.http_connect_timeout, settings.http_read_timeout)
+        fox_http = LoopBoundClient(
+            lambda: httpx.AsyncClient(
+                timeout=timeouts.httpx(),
+                limits=httpx.Limits(max_connections=20, max_keepalive_connections=10),
+                follow_redirects=False,
+            )
+        )
+        sink_http = LoopBoundClient(
+            lambda: httpx.AsyncClient(timeout=settings.webhook_timeout, follow_redirects=False)
+        )
+        foxreload = FoxReloadClient(
+            settings.foxreload_base_url,
+            api_key=lambda: secrets.get(settings.foxreload_api_key_secret),
+            invalidate_key=lambda: secrets.invalidate(settings.foxreload_api_key_secret),
+            http=fox_http,
+        )
+        deps = RelayDeps(
+            settings=settings,
+            foxreload=foxreload,
+            sink=WebhookSink(settings.sink_webhook_url, sink_http),
+            ledger=LedgerTable(
+                boto3.client("dynamodb", config=_BOTO_CONFIG),
+                settings.ledger_table,
+                settings.ledger_ttl_days,
+            ),
+            queue=OrderQueue(
+                boto3.client("sqs", config=_BOTO_CONFIG),
+                settings.orders_queue_url,
+                settings.dlq_url,
+            ),
+            webhook_secret=lambda: secrets.get(settings.sink_webhook_secret),
+            metrics=PowertoolsMetrics(metrics),
+            log=logger,
+        )
+        return cls(settings=settings, relay=OrderRelay(deps))
+
+
+def queue_record(record: SQSRecord) -> QueueRecord:
+    attrs: Any = record.attributes
+    return QueueRecord(
+        message_id=record.message_id,
+        receipt_handle=record.receipt_handle,
+        body=record.body or "",
+        receive_count=int(attrs.approximate_receive_count or 1),
+        sent_at=int(attrs.sent_timestamp) / 1000.0,
+    )
