@@ -1,0 +1,118 @@
+"""Balance monitor Lambda (EventBridge schedule, every 5 minutes): thin entry point.
+
+Publishes EstimatedBalance, Spend24h and RunwayHours. The balance comes from the FoxReload
+endpoint in BALANCE_ENDPOINT when one is set (falling back to the estimate if the read fails),
+otherwise from the operator's last balance / top-up records minus the spend the poller recorded
+since (relay.domain.balance). The low-balance alarm compares EstimatedBalance with 2 x Spend24h.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import boto3
+from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from relay.adapters.balance_endpoint import BalanceEndpoint, BalanceReadError
+from relay.adapters.balance_store import BalanceStore
+from relay.adapters.ledger_queries import LedgerQueries
+from relay.monitor_settings import MonitorSettings
+from relay.service.monitors import check_balance, publish_balance
+
+logger = Logger()
+metrics = Metrics()
+tracer = Tracer()
+
+
+@dataclass(frozen=True)
+class BalanceRuntime:
+    settings: MonitorSettings
+    store: BalanceStore
+    queries: LedgerQueries
+    endpoint: BalanceEndpoint | None
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> BalanceRuntime:
+        settings = MonitorSettings.from_env(env)
+        dynamodb = boto3.client("dynamodb")
+        endpoint = None
+        url = settings.balance_url
+        if url is not None:
+            endpoint = BalanceEndpoint(url, _api_key_reader(settings), settings.http_timeout)
+        return cls(
+            settings=settings,
+            store=BalanceStore(dynamodb, settings.ledger_table),
+            queries=LedgerQueries(dynamodb, settings.ledger_table),
+            endpoint=endpoint,
+        )
+
+
+def _api_key_reader(settings: MonitorSettings) -> Callable[[], str]:
+    cache: dict[str, str] = {}
+
+    def read() -> str:  # once per cold start; the value is never logged
+        if "key" not in cache:
+            client = boto3.client("secretsmanager")
+            secret = client.get_secret_value(SecretId=settings.foxreload_api_key_secret)
+            cache["key"] = str(secret["SecretString"])
+        return cache["key"]
+
+    return read
+
+
+_runtime: BalanceRuntime | None = None
+
+
+def runtime() -> BalanceRuntime:
+    global _runtime  # noqa: PLW0603 - one runtime per cold start, built on first use
+    if _runtime is None:
+        _runtime = BalanceRuntime.from_env(os.environ)
+    return _runtime
+
+
+@logger.inject_lambda_context(clear_state=True)
+@metrics.log_metrics
+@tracer.capture_lambda_handler(capture_response=False)
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    rt = runtime()
+    now = time.time()
+    check = check_balance(
+        rt.store,
+        rt.queries,
+        now,
+        rt.settings.spend_lookback_seconds,
+        endpoint=rt.endpoint,
+        endpoint_error_type=BalanceReadError,
+    )
+    publish_balance(check, metrics)
+    if check.endpoint_error is not None:
+        logger.warning(
+            "balance endpoint read failed; using the estimate",
+            extra={"reason": check.endpoint_error},
+        )
+    summary: dict[str, Any] = {"spend_24h": float(check.spend_24h)}
+    if check.report is None:
+        logger.warning(
+            "no balance recorded and no balance endpoint: publishing Spend24h only; "
+            "record one with `python -m operator_cli balance record AMOUNT`",
+            extra=summary,
+        )
+        return {**summary, "source": None}
+    report = check.report
+    summary |= {
+        "source": report.source,
+        "balance": float(report.balance),
+        "runway_hours": round(report.runway_hours, 3),
+        "low": report.low,
+        "basis_since": None if report.basis is None else report.basis.since,
+    }
+    if report.low:
+        logger.warning("balance below 2 x the last 24 h spend", extra=summary)
+    else:
+        logger.info("balance checked", extra=summary)
+    return summary

@@ -1,0 +1,59 @@
+"""Stuck-order monitor Lambda (EventBridge schedule, every minute): thin entry point.
+
+Publishes StuckOrderRatio (percent), StuckOrders and OrdersInStuckWindow for the cohort of orders
+accepted in (now - 2W, now - W], judged from the ledger (relay.domain.stuck_orders explains the
+definition and why it counts each order once whatever SQS redelivers).
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from typing import Any, Final
+
+import boto3
+from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from relay.adapters.ledger_queries import LedgerQueries
+from relay.monitor_settings import MonitorSettings
+from relay.names import AlarmThreshold
+from relay.service.monitors import check_stuck, publish_stuck
+
+logger = Logger()
+metrics = Metrics()
+tracer = Tracer()
+_LOGGED_IDS: Final = 20
+_runtime: tuple[MonitorSettings, LedgerQueries] | None = None
+
+
+def runtime() -> tuple[MonitorSettings, LedgerQueries]:
+    global _runtime  # noqa: PLW0603 - one runtime per cold start, built on first use
+    if _runtime is None:
+        settings = MonitorSettings.from_env(os.environ)
+        _runtime = (settings, LedgerQueries(boto3.client("dynamodb"), settings.ledger_table))
+    return _runtime
+
+
+@logger.inject_lambda_context(clear_state=True)
+@metrics.log_metrics
+@tracer.capture_lambda_handler(capture_response=False)
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    settings, queries = runtime()
+    report = check_stuck(queries, time.time(), settings.stuck_window_seconds)
+    publish_stuck(report, metrics)
+    summary: dict[str, Any] = {
+        "window_start": report.window.start,
+        "window_end": report.window.end,
+        "orders": report.orders,
+        "stuck": report.stuck,
+        "stuck_percent": round(report.percent, 4),
+    }
+    if report.percent > AlarmThreshold.STUCK_RATIO_PERCENT:
+        logger.warning(
+            "stuck orders above threshold",
+            extra={**summary, "stuck_order_ids": list(report.stuck_order_ids[:_LOGGED_IDS])},
+        )
+    else:
+        logger.info("stuck orders checked", extra=summary)
+    return summary

@@ -1,0 +1,98 @@
+"""The two scheduled checks, I/O-light orchestration around the pure domain.
+
+`check_balance` and `check_stuck` take their readers as arguments (Protocols), so the handlers,
+the operator CLI and the tests share them; `publish_*` turn a result into metrics. The metric
+names, units and thresholds come from relay.names, the same module the CDK alarms import.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Protocol
+
+from aws_lambda_powertools.metrics import MetricUnit
+
+from relay.domain.balance import (
+    DAY_SECONDS,
+    BalanceReport,
+    Basis,
+    assess,
+    spend_between,
+    spend_query_start,
+)
+from relay.domain.stuck_orders import LedgerOrder, StuckReport, cohort_window, judge
+from relay.names import Metric
+
+
+class BasisReader(Protocol):
+    def basis(self) -> Basis | None: ...
+
+
+class AcceptedOrders(Protocol):
+    def accepted_between(self, start: float, end: float) -> list[LedgerOrder]: ...
+
+
+class BalanceReader(Protocol):
+    def read(self) -> Decimal: ...
+
+
+class MetricSink(Protocol):
+    def add_metric(self, name: str, unit: MetricUnit | str, value: float) -> None: ...
+
+
+@dataclass(frozen=True)
+class BalanceCheck:
+    report: BalanceReport | None  # None: no endpoint and nothing recorded yet
+    spend_24h: Decimal
+    endpoint_error: str | None = None  # the endpoint failed and the estimate was used
+
+
+def check_balance(
+    basis_reader: BasisReader,
+    orders: AcceptedOrders,
+    now: float,
+    lookback_seconds: float,
+    endpoint: BalanceReader | None = None,
+    endpoint_error_type: type[Exception] = Exception,
+) -> BalanceCheck:
+    endpoint_balance: Decimal | None = None
+    endpoint_error: str | None = None
+    if endpoint is not None:
+        try:
+            endpoint_balance = endpoint.read()
+        except endpoint_error_type as exc:
+            endpoint_error = str(exc)
+    basis = basis_reader.basis()
+    needs_basis_spend = endpoint_balance is None
+    since = spend_query_start(basis if needs_basis_spend else None, now)
+    candidates = orders.accepted_between(since - lookback_seconds, now)
+    report = assess(basis, candidates, now, endpoint_balance)
+    spend_24h = spend_between(candidates, now - DAY_SECONDS, now)
+    return BalanceCheck(report=report, spend_24h=spend_24h, endpoint_error=endpoint_error)
+
+
+def publish_balance(check: BalanceCheck, sink: MetricSink) -> None:
+    sink.add_metric(name=Metric.SPEND_24H, unit=MetricUnit.NoUnit, value=float(check.spend_24h))
+    if check.report is None:
+        return
+    report = check.report
+    sink.add_metric(
+        name=Metric.ESTIMATED_BALANCE, unit=MetricUnit.NoUnit, value=float(report.balance)
+    )
+    sink.add_metric(
+        name=Metric.RUNWAY_HOURS, unit=MetricUnit.NoUnit, value=round(report.runway_hours, 3)
+    )
+
+
+def check_stuck(orders: AcceptedOrders, now: float, window_seconds: float) -> StuckReport:
+    window = cohort_window(now, window_seconds)
+    return judge(orders.accepted_between(window.start, window.end), now, window_seconds)
+
+
+def publish_stuck(report: StuckReport, sink: MetricSink) -> None:
+    sink.add_metric(
+        name=Metric.STUCK_ORDER_RATIO, unit=MetricUnit.Percent, value=round(report.percent, 4)
+    )
+    sink.add_metric(name=Metric.STUCK_ORDERS, unit=MetricUnit.Count, value=report.stuck)
+    sink.add_metric(name=Metric.ORDERS_IN_STUCK_WINDOW, unit=MetricUnit.Count, value=report.orders)
