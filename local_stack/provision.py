@@ -93,7 +93,10 @@ def ledger_table_definition(table_name: str) -> dict[str, Any]:
                     {"AttributeName": Ledger.ACCEPTED_INDEX_PARTITION, "KeyType": "HASH"},
                     {"AttributeName": Ledger.ACCEPTED_INDEX_SORT, "KeyType": "RANGE"},
                 ],
-                "Projection": {"ProjectionType": "ALL"},
+                "Projection": {
+                    "ProjectionType": "INCLUDE",
+                    "NonKeyAttributes": list(Ledger.ACCEPTED_INDEX_ATTRIBUTES),
+                },
             }
         ],
     }
