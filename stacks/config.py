@@ -41,6 +41,8 @@ class EnvironmentConfig:
     low_balance_spend_multiple: float = 2.0
     balance_check_minutes: int = 5
     balance_endpoint: str = ""
+    stuck_window_seconds: int = 600
+    api_error_min_attempts: int = 20
     pager_emails: tuple[str, ...] = field(default_factory=tuple)
     ticket_emails: tuple[str, ...] = field(default_factory=tuple)
     retain_data: bool = False
@@ -98,6 +100,8 @@ _KEYS = {
     "lowBalanceSpendMultiple": "low_balance_spend_multiple",
     "balanceCheckMinutes": "balance_check_minutes",
     "balanceEndpoint": "balance_endpoint",
+    "stuckWindowSeconds": "stuck_window_seconds",
+    "apiErrorMinAttempts": "api_error_min_attempts",
     "pagerEmails": "pager_emails",
     "ticketEmails": "ticket_emails",
     "retainData": "retain_data",
@@ -109,7 +113,9 @@ def load_context(path: Path = CDK_JSON) -> dict[str, Any]:
     return context
 
 
-def environment_config(name: str | None = None, context: dict[str, Any] | None = None) -> EnvironmentConfig:
+def environment_config(
+    name: str | None = None, context: dict[str, Any] | None = None
+) -> EnvironmentConfig:
     ctx = load_context() if context is None else context
     envs: dict[str, dict[str, Any]] = ctx["relay:environments"]
     env_name = name or ctx.get("relay:defaultEnvironment", "dev")

@@ -1,0 +1,466 @@
+"""The relay in one stack per environment: queues, ledger, functions, topics, alarms, dashboard.
+
+Every setting comes from `EnvironmentConfig` (cdk.json) and every shared name from `relay.names`;
+the poller's environment is written by `PollerSettings.to_env()`, the same code that parses it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+from aws_cdk import (
+    Acknowledgment,
+    ArnFormat,
+    CfnOutput,
+    Duration,
+    RemovalPolicy,
+    Stack,
+    Tags,
+    Validations,
+)
+from aws_cdk import aws_dynamodb as dynamodb
+from aws_cdk import aws_events as events
+from aws_cdk import aws_events_targets as targets
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_lambda_event_sources as event_sources
+from aws_cdk import aws_logs as logs
+from aws_cdk import aws_secretsmanager as secretsmanager
+from aws_cdk import aws_sns as sns
+from aws_cdk import aws_sns_subscriptions as subscriptions
+from aws_cdk import aws_sqs as sqs
+from constructs import Construct, IConstruct
+from relay.names import METRICS_NAMESPACE, SERVICE_NAME, Ledger
+from relay.settings import max_receive_count
+
+from stacks.alarms import RelayAlarms, Resource, Severity
+from stacks.bundling import ARCHITECTURE, RUNTIME, function_code
+from stacks.config import EnvironmentConfig
+from stacks.dashboard import RelayDashboard
+
+POLLER_HANDLER = "relay.handlers.poller.handler"
+BALANCE_MONITOR_HANDLER = "relay.handlers.balance_monitor.handler"
+STUCK_MONITOR_HANDLER = "relay.handlers.stuck_monitor.handler"
+
+DLQ_RETENTION = Duration.days(14)
+MONITOR_TIMEOUT = Duration.seconds(60)
+MONITOR_MEMORY_MB = 256
+STUCK_CHECK_MINUTES = 1
+
+# DynamoDB actions per function, listed rather than granted with grant_read_write_data so each
+# gets exactly what its code calls: the poller reads and conditionally updates one order item
+# (ledger adapter: GetItem, UpdateItem); the monitors query the acceptance-time index, and the
+# balance monitor also stores operator-recorded balances under '#' keys.
+POLLER_LEDGER_ACTIONS = ("dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem")
+BALANCE_LEDGER_ACTIONS = (
+    "dynamodb:GetItem",
+    "dynamodb:Query",
+    "dynamodb:PutItem",
+    "dynamodb:UpdateItem",
+)
+STUCK_LEDGER_ACTIONS = ("dynamodb:GetItem", "dynamodb:Query")
+# What a caller needs on a table's customer-managed key, usable only through DynamoDB.
+LEDGER_KEY_READ = ("kms:Decrypt", "kms:DescribeKey")
+LEDGER_KEY_WRITE = ("kms:Encrypt", "kms:GenerateDataKey")
+
+# Powertools settings shared by every function. Codes must never reach logs or traces: no event
+# logging, and the tracer does not record handler responses (they could carry codes).
+POWERTOOLS_ENV: Mapping[str, str] = {
+    "POWERTOOLS_SERVICE_NAME": SERVICE_NAME,
+    "POWERTOOLS_METRICS_NAMESPACE": METRICS_NAMESPACE,
+    "POWERTOOLS_LOG_LEVEL": "INFO",
+    "POWERTOOLS_LOGGER_LOG_EVENT": "false",
+    "POWERTOOLS_TRACER_CAPTURE_RESPONSE": "false",
+}
+
+_RETENTION_DAYS: Mapping[int, logs.RetentionDays] = {
+    1: logs.RetentionDays.ONE_DAY,
+    3: logs.RetentionDays.THREE_DAYS,
+    5: logs.RetentionDays.FIVE_DAYS,
+    7: logs.RetentionDays.ONE_WEEK,
+    14: logs.RetentionDays.TWO_WEEKS,
+    30: logs.RetentionDays.ONE_MONTH,
+    60: logs.RetentionDays.TWO_MONTHS,
+    90: logs.RetentionDays.THREE_MONTHS,
+    120: logs.RetentionDays.FOUR_MONTHS,
+    150: logs.RetentionDays.FIVE_MONTHS,
+    180: logs.RetentionDays.SIX_MONTHS,
+    365: logs.RetentionDays.ONE_YEAR,
+    400: logs.RetentionDays.THIRTEEN_MONTHS,
+    545: logs.RetentionDays.EIGHTEEN_MONTHS,
+    731: logs.RetentionDays.TWO_YEARS,
+}
+
+# Acknowledged cdk-nag findings (see docs/deploy.md, "Security review").
+ACK_RUNTIME = (
+    "python3.12 is deliberate: the dependencies are bundled as cp312 aarch64 wheels and the "
+    "local stack and tests run the same interpreter version; moving runtime is a planned change "
+    "together with the wheel target in stacks/bundling.py."
+)
+ACK_XRAY = (
+    "X-Ray PutTraceSegments/PutTelemetryRecords do not support resource-level permissions; AWS "
+    "requires Resource '*' for active tracing (statement added by Lambda tracing)."
+)
+
+
+def _acknowledge(scope: IConstruct, rule_id: str, reason: str) -> None:
+    Validations.of(scope).acknowledge(Acknowledgment(id=rule_id, reason=reason))
+
+
+def retention(days: int) -> logs.RetentionDays:
+    try:
+        return _RETENTION_DAYS[days]
+    except KeyError:
+        raise ValueError(
+            f"logRetentionDays={days} is not a CloudWatch Logs retention; use one of "
+            f"{sorted(_RETENTION_DAYS)}"
+        ) from None
+
+
+class RelayStack(Stack):
+    def __init__(self, scope: Construct, config: EnvironmentConfig, **kwargs: object) -> None:
+        super().__init__(scope, config.stack_name, **kwargs)  # type: ignore[arg-type]
+        self.config = config
+        removal = RemovalPolicy.RETAIN if config.retain_data else RemovalPolicy.DESTROY
+        self._removal = removal
+        Tags.of(self).add("app", SERVICE_NAME)
+        Tags.of(self).add("environment", config.name)
+
+        self.dead_letter_queue, self.orders_queue = self._queues()
+        self.ledger_key, self.ledger = self._ledger()
+        self.api_key_secret = secretsmanager.Secret.from_secret_name_v2(
+            self, "FoxReloadApiKey", config.api_key_secret_name
+        )
+        self.webhook_secret = secretsmanager.Secret.from_secret_name_v2(
+            self, "WebhookSecret", config.webhook_secret_name
+        )
+        self.code = function_code()
+        self.poller = self._poller()
+        self.balance_monitor, self.stuck_monitor = self._monitors()
+        self.topics = self._topics()
+        self.alarms = RelayAlarms(
+            self,
+            "Alarms",
+            config=config,
+            resource_names=self.alarm_resource_names(),
+            topics=self.topics,
+        )
+        self.dashboard = RelayDashboard(
+            self,
+            "Dashboard",
+            config=config,
+            orders_queue=self.orders_queue,
+            dead_letter_queue=self.dead_letter_queue,
+            alarms=list(self.alarms.alarms.values()),
+        )
+        self._outputs()
+
+    # -- queues ---------------------------------------------------------------------------------
+
+    def _queues(self) -> tuple[sqs.Queue, sqs.Queue]:
+        cfg = self.config
+        # Physical names: the DLQ's RedriveAllowPolicy must name the orders queue's ARN, and a
+        # GetAtt would be a cycle (the orders queue's RedrivePolicy already points at the DLQ).
+        orders_name = f"{SERVICE_NAME}-{cfg.name}-orders"
+        dlq_name = f"{orders_name}-dlq"
+        dlq = sqs.Queue(
+            self,
+            "DeadLetterQueue",
+            queue_name=dlq_name,
+            retention_period=DLQ_RETENTION,
+            encryption=sqs.QueueEncryption.SQS_MANAGED,
+            enforce_ssl=True,
+            removal_policy=self._removal,
+        )
+        orders_arn = self.format_arn(service="sqs", resource=orders_name)
+        cfn_dlq = dlq.node.default_child
+        assert isinstance(cfn_dlq, sqs.CfnQueue)
+        # "Start DLQ redrive" in the console moves messages back to their source queue only if
+        # the DLQ allows it; byQueue names that one source.
+        cfn_dlq.redrive_allow_policy = {
+            "redrivePermission": "byQueue",
+            "sourceQueueArns": [orders_arn],
+        }
+        placeholder = cfg.poller_settings(ledger_table="-", orders_queue_url="-", dlq_url="-")
+        orders = sqs.Queue(
+            self,
+            "OrdersQueue",
+            queue_name=orders_name,
+            visibility_timeout=Duration.seconds(cfg.queue_visibility_seconds),
+            encryption=sqs.QueueEncryption.SQS_MANAGED,
+            enforce_ssl=True,
+            dead_letter_queue=sqs.DeadLetterQueue(
+                queue=dlq, max_receive_count=max_receive_count(placeholder)
+            ),
+            removal_policy=self._removal,
+        )
+        return dlq, orders
+
+    # -- ledger ---------------------------------------------------------------------------------
+
+    def _ledger(self) -> tuple[kms.Key, dynamodb.Table]:
+        key = kms.Key(
+            self,
+            "LedgerKey",
+            description=f"{self.config.stack_name}: ledger table encryption",
+            enable_key_rotation=True,
+            removal_policy=self._removal,
+            pending_window=Duration.days(7 if not self.config.retain_data else 30),
+        )
+        table = dynamodb.Table(
+            self,
+            "Ledger",
+            partition_key=dynamodb.Attribute(
+                name=Ledger.PARTITION_KEY, type=dynamodb.AttributeType.STRING
+            ),
+            billing_mode=dynamodb.BillingMode.PAY_PER_REQUEST,
+            encryption=dynamodb.TableEncryption.CUSTOMER_MANAGED,
+            encryption_key=key,
+            point_in_time_recovery_specification=dynamodb.PointInTimeRecoverySpecification(
+                point_in_time_recovery_enabled=True
+            ),
+            time_to_live_attribute=Ledger.TTL_ATTRIBUTE,
+            deletion_protection=self.config.retain_data,
+            removal_policy=self._removal,
+        )
+        table.add_global_secondary_index(
+            index_name=Ledger.ACCEPTED_INDEX,
+            partition_key=dynamodb.Attribute(
+                name=Ledger.ACCEPTED_INDEX_PARTITION, type=dynamodb.AttributeType.STRING
+            ),
+            sort_key=dynamodb.Attribute(
+                name=Ledger.ACCEPTED_INDEX_SORT, type=dynamodb.AttributeType.NUMBER
+            ),
+            projection_type=dynamodb.ProjectionType.ALL,
+        )
+        return key, table
+
+    def _grant_ledger(self, role: iam.IRole, actions: Sequence[str], *, index: bool) -> None:
+        resources = [self.ledger.table_arn]
+        if index:
+            resources.append(f"{self.ledger.table_arn}/index/{Ledger.ACCEPTED_INDEX}")
+        write = bool({"dynamodb:PutItem", "dynamodb:UpdateItem"} & set(actions))
+        role.add_to_principal_policy(
+            iam.PolicyStatement(actions=list(actions), resources=resources)
+        )
+        role.add_to_principal_policy(
+            iam.PolicyStatement(
+                actions=[*LEDGER_KEY_READ, *(LEDGER_KEY_WRITE if write else ())],
+                resources=[self.ledger_key.key_arn],
+                conditions={
+                    "StringEquals": {"kms:ViaService": f"dynamodb.{self.region}.amazonaws.com"}
+                },
+            )
+        )
+
+    # -- functions ------------------------------------------------------------------------------
+
+    def _function(
+        self,
+        construct_id: str,
+        *,
+        handler: str,
+        description: str,
+        environment: Mapping[str, str],
+        timeout: Duration,
+        memory_mb: int,
+        retry_attempts: int | None = None,
+    ) -> lambda_.Function:
+        log_group = logs.LogGroup(
+            self,
+            f"{construct_id}Logs",
+            retention=retention(self.config.log_retention_days),
+            removal_policy=self._removal,
+        )
+        # Our own role instead of AWSLambdaBasicExecutionRole: logs only to this log group.
+        role = iam.Role(
+            self,
+            f"{construct_id}Role",
+            assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
+            description=f"{self.config.stack_name} {construct_id}",
+        )
+        log_group.grant_write(role)
+        function = lambda_.Function(
+            self,
+            construct_id,
+            description=description,
+            runtime=RUNTIME,
+            architecture=ARCHITECTURE,
+            handler=handler,
+            code=self.code,
+            role=role,
+            log_group=log_group,
+            timeout=timeout,
+            memory_size=memory_mb,
+            tracing=lambda_.Tracing.ACTIVE,
+            environment=dict(environment),
+            retry_attempts=retry_attempts,
+        )
+        _acknowledge(function, "AwsSolutions-L1", ACK_RUNTIME)
+        _acknowledge(role, "AwsSolutions-IAM5[Resource::*]", ACK_XRAY)
+        return function
+
+    def _poller(self) -> lambda_.Function:
+        cfg = self.config
+        settings = cfg.poller_settings(
+            ledger_table=self.ledger.table_name,
+            orders_queue_url=self.orders_queue.queue_url,
+            dlq_url=self.dead_letter_queue.queue_url,
+        )
+        poller = self._function(
+            "Poller",
+            handler=POLLER_HANDLER,
+            description="Polls FoxReload for queued orders and delivers each one exactly once",
+            environment={**settings.to_env(), **POWERTOOLS_ENV},
+            timeout=Duration.seconds(cfg.poller_timeout_seconds),
+            memory_mb=cfg.poller_memory_mb,
+        )
+        role = poller.role
+        assert role is not None
+        poller.add_event_source(
+            event_sources.SqsEventSource(
+                self.orders_queue,
+                batch_size=cfg.batch_size,
+                max_batching_window=Duration.seconds(cfg.batching_window_seconds),
+                report_batch_item_failures=True,
+                max_concurrency=cfg.max_concurrency,
+            )
+        )
+        self.dead_letter_queue.grant_send_messages(role)
+        self._grant_ledger(role, POLLER_LEDGER_ACTIONS, index=False)
+        self.api_key_secret.grant_read(role)
+        self.webhook_secret.grant_read(role)
+        return poller
+
+    def _monitors(self) -> tuple[lambda_.Function, lambda_.Function]:
+        cfg = self.config
+        environment = {
+            "LEDGER_TABLE": self.ledger.table_name,
+            "FOXRELOAD_BASE_URL": cfg.foxreload_base_url,
+            "FOXRELOAD_API_KEY_SECRET": cfg.api_key_secret_name,
+            "BALANCE_ENDPOINT": cfg.balance_endpoint,
+            "STUCK_WINDOW_SECONDS": str(cfg.stuck_window_seconds),
+            **POWERTOOLS_ENV,
+        }
+        # No retries of a scheduled run: the next run is a few minutes away and a retry would
+        # publish a second sample for the same period.
+        balance = self._function(
+            "BalanceMonitor",
+            handler=BALANCE_MONITOR_HANDLER,
+            description="Reads or estimates the FoxReload balance and publishes balance metrics",
+            environment=environment,
+            timeout=MONITOR_TIMEOUT,
+            memory_mb=MONITOR_MEMORY_MB,
+            retry_attempts=0,
+        )
+        stuck = self._function(
+            "StuckMonitor",
+            handler=STUCK_MONITOR_HANDLER,
+            description="Publishes the share of accepted orders not delivered within the window",
+            environment=environment,
+            timeout=MONITOR_TIMEOUT,
+            memory_mb=MONITOR_MEMORY_MB,
+            retry_attempts=0,
+        )
+        assert balance.role is not None and stuck.role is not None
+        # The balance monitor stores operator-recorded balances under '#' keys in the ledger.
+        self._grant_ledger(balance.role, BALANCE_LEDGER_ACTIONS, index=True)
+        self.api_key_secret.grant_read(balance.role)
+        self._grant_ledger(stuck.role, STUCK_LEDGER_ACTIONS, index=True)
+        for construct_id, function, minutes in (
+            ("BalanceSchedule", balance, cfg.balance_check_minutes),
+            ("StuckSchedule", stuck, STUCK_CHECK_MINUTES),
+        ):
+            events.Rule(
+                self,
+                construct_id,
+                description=f"Runs {function.node.id} every {minutes} minute(s)",
+                schedule=events.Schedule.rate(Duration.minutes(minutes)),
+                targets=[targets.LambdaFunction(function, retry_attempts=0)],
+            )
+        return balance, stuck
+
+    # -- alerting -------------------------------------------------------------------------------
+
+    def _topics(self) -> dict[Severity, sns.Topic]:
+        cfg = self.config
+        key = kms.Key(
+            self,
+            "AlertsKey",
+            description=f"{cfg.stack_name}: alert topics encryption",
+            enable_key_rotation=True,
+            removal_policy=RemovalPolicy.DESTROY,
+            pending_window=Duration.days(7),
+        )
+        cloudwatch = iam.ServicePrincipal("cloudwatch.amazonaws.com")
+        alarm_arns = self.format_arn(
+            service="cloudwatch",
+            resource="alarm",
+            resource_name=f"{cfg.stack_name}-*",
+            arn_format=ArnFormat.COLON_RESOURCE_NAME,
+        )
+        # CloudWatch alarms cannot publish to a topic under the AWS-managed SNS key: they need a
+        # customer-managed key whose policy lets CloudWatch use it, for this stack's alarms.
+        key.add_to_resource_policy(
+            iam.PolicyStatement(
+                principals=[cloudwatch],
+                actions=["kms:Decrypt", "kms:GenerateDataKey"],
+                resources=["*"],
+                conditions={
+                    "StringEquals": {"aws:SourceAccount": self.account},
+                    "ArnLike": {"aws:SourceArn": alarm_arns},
+                },
+            )
+        )
+        topics: dict[Severity, sns.Topic] = {}
+        for severity, emails in (
+            (Severity.PAGE, cfg.pager_emails),
+            (Severity.TICKET, cfg.ticket_emails),
+        ):
+            title = severity.value.capitalize()
+            topic = sns.Topic(
+                self,
+                f"{title}Topic",
+                display_name=f"FoxReload relay {cfg.name} {severity.value}",
+                master_key=key,
+                enforce_ssl=True,
+            )
+            topic.add_to_resource_policy(
+                iam.PolicyStatement(
+                    principals=[cloudwatch],
+                    actions=["sns:Publish"],
+                    resources=[topic.topic_arn],
+                    conditions={
+                        "StringEquals": {"aws:SourceAccount": self.account},
+                        "ArnLike": {"aws:SourceArn": alarm_arns},
+                    },
+                )
+            )
+            for email in emails:
+                topic.add_subscription(subscriptions.EmailSubscription(email))
+            topics[severity] = topic
+        return topics
+
+    def alarm_resource_names(self) -> dict[str, str]:
+        """Values for the placeholders in `stacks.alarms` (tokens until deploy)."""
+        return {
+            Resource.ORDERS_QUEUE: self.orders_queue.queue_name,
+            Resource.DEAD_LETTER_QUEUE: self.dead_letter_queue.queue_name,
+            Resource.POLLER: self.poller.function_name,
+            Resource.BALANCE_MONITOR: self.balance_monitor.function_name,
+            Resource.STUCK_MONITOR: self.stuck_monitor.function_name,
+        }
+
+    def _outputs(self) -> None:
+        values: Sequence[tuple[str, str, str]] = (
+            ("OrdersQueueUrl", self.orders_queue.queue_url, "storefronts SendMessage here"),
+            ("OrdersQueueArn", self.orders_queue.queue_arn, "grant storefronts sqs:SendMessage"),
+            ("DeadLetterQueueUrl", self.dead_letter_queue.queue_url, "redrive from here"),
+            ("LedgerTableName", self.ledger.table_name, "the delivery ledger"),
+            ("PageTopicArn", self.topics[Severity.PAGE].topic_arn, "subscribe the pager"),
+            ("TicketTopicArn", self.topics[Severity.TICKET].topic_arn, "subscribe the queue"),
+            ("DashboardName", self.dashboard.dashboard.dashboard_name, "CloudWatch dashboard"),
+        )
+        for output_id, value, description in values:
+            CfnOutput(self, output_id, value=value, description=description)
