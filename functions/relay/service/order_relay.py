@@ -63,9 +63,9 @@ class Rescheduled(Exception):  # an expected outcome, not an error
 
 
 class LogSink(Protocol):
-    def info(self, msg: str, *args: object) -> None: ...
+    def info(self, msg: str, *args: object, stacklevel: int = ...) -> None: ...
 
-    def warning(self, msg: str, *args: object) -> None: ...
+    def warning(self, msg: str, *args: object, stacklevel: int = ...) -> None: ...
 
 
 class MetricsRecorder(Protocol):
@@ -299,10 +299,10 @@ class OrderRelay:
             self._warn("order still awaiting payment past paymentExpiresAt")
 
     def _info(self, msg: str, *args: object) -> None:
-        self.log.info(msg, *args)
+        self.log.info(msg, *args, stacklevel=2)
 
     def _warn(self, msg: str, *args: object) -> None:
-        self.log.warning(msg, *args)
+        self.log.warning(msg, *args, stacklevel=2)
 
 
 def _past(iso: str | None, now: float) -> bool:

@@ -1,0 +1,275 @@
+"""The outcome table, end to end through OrderRelay (in-process moto + respx)."""
+
+from __future__ import annotations
+
+import json
+
+import httpx
+from relay.names import DeadLetterAttr, Metric, api_error_metric
+from relay.service.order_relay import Rescheduled
+
+from tests.unit.service.relay_world import fox_reply, make_visible, process
+
+OID = "7d1c2f0a-3b4e-4f5a-9b6c-1d2e3f4a5b6c"
+BODY = json.dumps({"v": 1, "order_id": OID, "storefront_ref": "cart-42"})
+
+
+def visibility_of(world, record) -> None:
+    """moto keeps the message invisible after a reschedule: nothing to receive right now."""
+    assert world.receive() == []
+
+
+def test_completed_order_is_delivered_once_and_marked(world):
+    world.fox_orders(OID, fox_reply(OID, "completed", ("CODE-AAA", "CODE-BBB")))
+    world.send(BODY)
+    [record] = world.receive()
+
+    assert process(world, [record]) == ["order.delivered"]
+
+    [delivery] = world.storefront.deliveries
+    assert delivery["event"] == "order.delivered"
+    assert delivery["storefront_ref"] == "cart-42"
+    assert delivery["items"][0]["codes"] == ["CODE-AAA", "CODE-BBB"]
+    assert world.storefront.keys == [f"{OID}:order.delivered"]
+    item = world.ledger_item(OID)
+    assert item["outcome"]["S"] == "delivered"
+    assert "lease_owner" not in item
+    assert "CODE-AAA" not in json.dumps(item)  # codes are never stored
+    assert world.metrics.counts[Metric.ORDERS_DELIVERED] == 1
+    assert world.metrics.counts[Metric.ORDERS_ACCEPTED] == 1
+    assert len(world.metrics.values[Metric.TIME_TO_DELIVER_SECONDS]) == 1
+    assert len(world.metrics.values[Metric.DELIVERY_LAG_SECONDS]) == 1
+
+
+def test_processing_order_is_rescheduled_then_delivered(world):
+    world.fox_orders(OID, fox_reply(OID, "processing"), fox_reply(OID, "completed", ("C1",)))
+    world.send(BODY)
+    [record] = world.receive()
+
+    [first] = process(world, [record])
+    assert isinstance(first, Rescheduled)
+    assert first.reason == "pending"
+    visibility_of(world, record)
+    assert world.storefront.deliveries == []
+
+    make_visible(world, record)
+    world.clock.advance(first.delay)
+    [again] = world.receive()
+    assert again.receive_count == 2
+    assert process(world, [again]) == ["order.delivered"]
+    assert len(world.storefront.deliveries) == 1
+    assert world.metrics.counts[Metric.POLL_ATTEMPTS] == 2
+    assert world.metrics.counts[Metric.ORDERS_ACCEPTED] == 1  # a second receive is not a new order
+
+
+def test_failed_and_cancelled_are_recorded_and_notified(world):
+    other = "b" * 32
+    world.fox_orders(OID, fox_reply(OID, "failed"))
+    world.fox_orders(other, fox_reply(other, "cancelled", cancelReason="payment_failure"))
+    world.send(BODY)
+    world.send(json.dumps({"v": 1, "order_id": other}))
+    records = world.receive()
+
+    assert sorted(process(world, records)) == ["order.cancelled", "order.failed"]
+    events = {d["order_id"]: d for d in world.storefront.deliveries}
+    assert events[OID]["event"] == "order.failed"
+    assert events[other]["event"] == "order.cancelled"
+    assert events[other]["cancel_reason"] == "payment_failure"
+    assert world.ledger_item(other)["outcome"]["S"] == "cancelled"
+    assert world.metrics.counts[Metric.ORDERS_FAILED] == 1
+    assert world.metrics.counts[Metric.ORDERS_CANCELLED] == 1
+    assert world.metrics.counts[Metric.BALANCE_FAILURE_SIGNALS] == 1
+
+
+def test_429_retry_after_is_honoured(world):
+    world.fox_orders(OID, httpx.Response(429, headers={"Retry-After": "37"}))
+    world.send(BODY)
+    [record] = world.receive()
+    [result] = process(world, [record])
+    assert isinstance(result, Rescheduled)
+    assert result.reason == "throttled"
+    assert result.delay >= 37
+    assert world.metrics.counts[Metric.THROTTLED] == 1
+
+
+def test_401_rereads_the_key_once_then_reschedules_long(world):
+    route = world.fox_orders(OID, httpx.Response(401), httpx.Response(401))
+    world.send(BODY)
+    [record] = world.receive()
+    [result] = process(world, [record])
+    assert route.call_count == 2  # one re-read of the key after the first 401
+    assert isinstance(result, Rescheduled)
+    assert result.delay >= world.runtime.settings.auth_failure_delay_seconds
+    assert world.metrics.counts[Metric.AUTH_FAILURES] == 1
+    assert world.dlq() == []
+
+
+def test_401_does_not_exhaust_the_deadline_fast(world):
+    """Twenty minutes of 401s cost only a handful of receives before the deadline decides."""
+    world.router.get(f"http://foxreload.test/api/orders/{OID}").mock(return_value=httpx.Response(401))
+    world.send(BODY)
+    [record] = world.receive()
+    receives = 0
+    while True:
+        receives += 1
+        [result] = process(world, [record])
+        if not isinstance(result, Rescheduled):
+            break
+        make_visible(world, record)
+        world.clock.advance(result.delay)
+        [record] = world.receive()
+    assert result == "dead_lettered"
+    assert receives <= 10
+    [dead] = world.dlq()
+    assert dead["MessageAttributes"][DeadLetterAttr.REASON]["StringValue"] == "deadline"
+
+
+def test_404_is_retried_briefly_then_dead_lettered(world):
+    world.router.get(f"http://foxreload.test/api/orders/{OID}").mock(return_value=httpx.Response(404))
+    world.send(BODY)
+    [record] = world.receive()
+    [first] = process(world, [record])
+    assert isinstance(first, Rescheduled)
+    assert world.dlq() == []
+
+    make_visible(world, record)
+    world.clock.advance(world.runtime.settings.not_found_grace_seconds + 1)
+    [record] = world.receive()
+    assert process(world, [record]) == ["dead_lettered"]
+    [dead] = world.dlq()
+    assert dead["Body"] == BODY
+    assert dead["MessageAttributes"][DeadLetterAttr.REASON]["StringValue"] == "not_found"
+    assert world.metrics.counts[api_error_metric("NotFound")] == 2
+
+
+def test_malformed_api_json_is_retried_and_counted(world):
+    world.fox_orders(
+        OID,
+        httpx.Response(200, content=b"<html>gateway</html>"),
+        httpx.Response(200, json={"id": OID}),
+        fox_reply(OID, "completed", ("C1",)),
+    )
+    world.send(BODY)
+    [record] = world.receive()
+    for _ in range(2):
+        [result] = process(world, [record])
+        assert isinstance(result, Rescheduled)
+        make_visible(world, record)
+        [record] = world.receive()
+    assert process(world, [record]) == ["order.delivered"]
+    assert world.metrics.counts[api_error_metric("Malformed")] == 2
+    assert world.metrics.counts[Metric.API_ERRORS] == 2
+
+
+def test_5xx_and_timeouts_are_retried_with_backoff_and_counted(world):
+    world.fox_orders(
+        OID,
+        httpx.Response(503),
+        httpx.ReadTimeout("slow"),
+        httpx.ConnectError("refused"),
+        fox_reply(OID, "completed", ("C1",)),
+    )
+    world.send(BODY)
+    [record] = world.receive()
+    for _ in range(3):
+        [result] = process(world, [record])
+        assert isinstance(result, Rescheduled)
+        make_visible(world, record)
+        [record] = world.receive()
+    assert process(world, [record]) == ["order.delivered"]
+    for kind in ("ServerError", "Timeout", "Connection"):
+        assert world.metrics.counts[api_error_metric(kind)] == 1
+
+
+def test_deadline_dead_letters_with_reason_last_status_and_attempts(world):
+    world.router.get(f"http://foxreload.test/api/orders/{OID}").mock(
+        return_value=fox_reply(OID, "processing")
+    )
+    world.send(BODY)
+    [record] = world.receive()
+    [first] = process(world, [record])
+    assert isinstance(first, Rescheduled)
+    make_visible(world, record)
+    world.clock.now = record.sent_at + world.runtime.settings.give_up_after_seconds
+    [record] = world.receive()
+    assert process(world, [record]) == ["dead_lettered"]
+
+    [dead] = world.dlq()
+    attrs = {k: v["StringValue"] for k, v in dead["MessageAttributes"].items()}
+    assert dead["Body"] == BODY  # byte for byte, so a console redrive replays it exactly
+    assert attrs[DeadLetterAttr.REASON] == "deadline"
+    assert attrs[DeadLetterAttr.LAST_STATUS] == "processing"
+    assert attrs[DeadLetterAttr.ATTEMPTS] == "2"
+    assert attrs[DeadLetterAttr.ORDER_ID] == OID
+    assert float(attrs[DeadLetterAttr.FIRST_SEEN]) == record.sent_at
+    assert world.ledger_item(OID)["dead_letter_reason"]["S"] == "deadline"
+    assert world.metrics.counts[Metric.ORDERS_DEAD_LETTERED] == 1
+
+
+def test_redriven_message_gets_a_fresh_deadline_and_is_delivered(world):
+    world.fox_orders(OID, fox_reply(OID, "completed", ("C1",)))
+    world.clock.advance(5000)  # the first message died long ago; the redrive is a new message
+    world.send(BODY)
+    [record] = world.receive()
+    world.clock.now = record.sent_at + 1
+    assert process(world, [record]) == ["order.delivered"]
+
+
+def test_webhook_5xx_is_retried_with_the_same_idempotency_key(world):
+    world.storefront.statuses = [503]
+    world.router.get(f"http://foxreload.test/api/orders/{OID}").mock(
+        return_value=fox_reply(OID, "completed", ("C1",))
+    )
+    world.send(BODY)
+    [record] = world.receive()
+    [first] = process(world, [record])
+    assert isinstance(first, Rescheduled)
+    assert first.reason == "webhook_retry"
+    assert "lease_owner" not in world.ledger_item(OID)  # released, the retry need not wait
+    make_visible(world, record)
+    [record] = world.receive()
+    assert process(world, [record]) == ["order.delivered"]
+    assert world.storefront.keys == [f"{OID}:order.delivered"] * 2
+    assert world.metrics.counts[Metric.WEBHOOK_RETRIES] == 1
+
+
+def test_webhook_4xx_is_permanent_and_dead_lettered(world):
+    world.storefront.statuses = [422]
+    world.fox_orders(OID, fox_reply(OID, "completed", ("C1",)))
+    world.send(BODY)
+    [record] = world.receive()
+    assert process(world, [record]) == ["dead_lettered"]
+    [dead] = world.dlq()
+    assert dead["MessageAttributes"][DeadLetterAttr.REASON]["StringValue"] == "webhook_rejected"
+    assert "422" in dead["MessageAttributes"][DeadLetterAttr.DETAIL]["StringValue"]
+
+
+def test_duplicate_message_for_a_delivered_order_costs_no_api_call(world):
+    route = world.fox_orders(OID, fox_reply(OID, "completed", ("C1",)))
+    world.send(BODY)
+    [record] = world.receive()
+    assert process(world, [record]) == ["order.delivered"]
+    world.send(BODY)  # the storefront sent it twice
+    [dup] = world.receive()
+    assert process(world, [dup]) == ["already_done"]
+    assert route.call_count == 1
+    assert len(world.storefront.deliveries) == 1
+    assert world.metrics.counts[Metric.DUPLICATE_SUPPRESSED] == 1
+
+
+def test_active_order_past_payment_expiry_is_a_balance_signal(world):
+    world.fox_orders(OID, fox_reply(OID, "active", paymentExpiresAt="2020-01-01T00:00:00Z"))
+    world.send(BODY)
+    [record] = world.receive()
+    [result] = process(world, [record])
+    assert isinstance(result, Rescheduled)
+    assert world.metrics.counts[Metric.BALANCE_FAILURE_SIGNALS] == 1
+
+
+def test_unknown_status_is_kept_polling_and_counted(world):
+    world.fox_orders(OID, fox_reply(OID, "on_hold"))
+    world.send(BODY)
+    [record] = world.receive()
+    [result] = process(world, [record])
+    assert isinstance(result, Rescheduled)
+    assert world.metrics.counts[Metric.UNKNOWN_STATUS] == 1
