@@ -204,7 +204,11 @@ def spec(server_url: str | None = None) -> dict[str, Any]:
                                 "type": "object",
                                 "required": ["amount"],
                                 "properties": {
-                                    "amount": {"type": "number", "exclusiveMinimum": 0},
+                                    "amount": {
+                                        "type": "number",
+                                        "minimum": 0,
+                                        "exclusiveMinimum": True,
+                                    },
                                     "currency": {"type": "string", "default": "USDT"},
                                 },
                             }

@@ -215,6 +215,7 @@ def _int_param(query: dict[str, str], name: str, default: int) -> int:
 
 class _Handler(JsonHandler):
     server_version = "FoxReloadSimulator/1"
+    _stat_endpoint: str | None = None
 
     @property
     def sim(self) -> FoxReloadSimulator:
@@ -255,8 +256,17 @@ class _Handler(JsonHandler):
         if endpoint == "v1_balance" and not sim.v1_balance_enabled:
             raise ApiError(404, "NotFound", "no such endpoint")
         sim.stats.request(endpoint, params.get("id"))
-        status = self._gate(endpoint, params)
-        sim.stats.response(endpoint, status)
+        self._stat_endpoint = endpoint  # send_response records the status before the body goes
+        try:
+            self._gate(endpoint, params)
+        finally:
+            self._stat_endpoint = None
+
+    def send_response(self, code: int, message: str | None = None) -> None:
+        endpoint = self._stat_endpoint
+        if endpoint is not None:
+            self.sim.stats.response(endpoint, code)
+        super().send_response(code, message)
 
     def _gate(self, endpoint: str, params: dict[str, str]) -> int | str:
         """Auth, rate limit, scripted responses, faults; then the endpoint. Returns the status."""
@@ -311,6 +321,9 @@ class _Handler(JsonHandler):
     def _hang(self, seconds: float) -> str:
         """Answer nothing for `seconds` (longer than any sane client timeout), then hang up."""
         self.drain_body()
+        endpoint = self._stat_endpoint
+        if endpoint is not None:
+            self.sim.stats.response(endpoint, "timeout")
         self.sim.stopping.wait(seconds)
         self.close_connection = True
         return "timeout"
