@@ -8,6 +8,7 @@ webhook (outcome_at) at most 600 s after acceptance.
 from __future__ import annotations
 
 import pytest
+
 from relay.domain.stuck_orders import (
     DEFAULT_WINDOW_SECONDS,
     LedgerOrder,
