@@ -5,8 +5,8 @@ import time
 
 import httpx
 import pytest
-
 from relay.domain.foxreload_order import parse_order
+
 from simulator import FoxReloadSimulator, SimulatorConfig, TimingModel
 
 pytestmark = pytest.mark.wire
@@ -15,7 +15,9 @@ KEY = "wire-key"
 
 @pytest.fixture
 def sim():
-    config = SimulatorConfig(api_keys=(KEY, "other-key"), time_scale=20, timing=TimingModel.fast(), seed=11)
+    config = SimulatorConfig(
+        api_keys=(KEY, "other-key"), time_scale=20, timing=TimingModel.fast(), seed=11
+    )
     with FoxReloadSimulator(config) as s:
         yield s
 
@@ -27,7 +29,9 @@ def api(sim):
 
 
 def test_create_pay_poll_to_completion(sim, api):
-    created = api.post("/api/orders/", json={"items": [{"itemId": "steam-10", "quantity": 2, "note": "n"}]})
+    created = api.post(
+        "/api/orders/", json={"items": [{"itemId": "steam-10", "quantity": 2, "note": "n"}]}
+    )
     assert created.status_code == 201
     order = created.json()
     assert order["status"] == "active" and order["totalPrice"] == 21.0
@@ -63,7 +67,9 @@ def test_unknown_order_404(api):
 def test_rate_limit_429_with_scaled_retry_after():
     config = SimulatorConfig(api_keys=(KEY, "other-key"), rate_limit_per_minute=5, time_scale=10)
     with FoxReloadSimulator(config) as sim, httpx.Client(base_url=sim.base_url, timeout=5) as c:
-        codes = [c.get("/api/categories/", headers={"X-API-Key": KEY}).status_code for _ in range(7)]
+        codes = [
+            c.get("/api/categories/", headers={"X-API-Key": KEY}).status_code for _ in range(7)
+        ]
         assert codes == [200] * 5 + [429] * 2
         limited = c.get("/api/categories/", headers={"X-API-Key": KEY})
         retry_after = int(limited.headers["Retry-After"])
@@ -97,7 +103,10 @@ def test_v1_balance_is_optional(sim, api):
 def test_scripted_timeline_and_responses(sim, api):
     r = httpx.post(
         f"{sim.base_url}/_sim/orders",
-        json={"timeline": [["processing", 0], ["completed", 300.0]], "responses": [404, 500, "malformed", 429]},
+        json={
+            "timeline": [["processing", 0], ["completed", 300.0]],
+            "responses": [404, 500, "malformed", 429],
+        },
     )
     assert r.status_code == 201
     oid = r.json()["id"]
@@ -122,7 +131,9 @@ def test_scripted_cancel_reason(sim, api):
     ).json()["id"]
     body = api.get(f"/api/orders/{oid}").json()
     assert (body["status"], body["cancelReason"]) == ("cancelled", "payment_failure")
-    bad = httpx.post(f"{sim.base_url}/_sim/orders", json={"timeline": [["completed", 0], ["processing", 1]]})
+    bad = httpx.post(
+        f"{sim.base_url}/_sim/orders", json={"timeline": [["completed", 0], ["processing", 1]]}
+    )
     assert bad.status_code == 400
 
 
@@ -135,11 +146,16 @@ def test_fault_profiles_over_the_wire(sim, api):
     httpx.post(f"{sim.base_url}/_sim/faults", json={"profile": "none", "malformedRate": 1.0})
     with pytest.raises(json.JSONDecodeError):
         api.get(f"/api/orders/{oid}").json()
-    httpx.post(f"{sim.base_url}/_sim/faults", json={"profile": "none", "timeoutRate": 1.0, "hangSeconds": 3})
+    httpx.post(
+        f"{sim.base_url}/_sim/faults",
+        json={"profile": "none", "timeoutRate": 1.0, "hangSeconds": 3},
+    )
     with pytest.raises(httpx.TimeoutException):
         api.get(f"/api/orders/{oid}", timeout=0.3)
-    httpx.post(f"{sim.base_url}/_sim/faults", json={"profile": "none", "slowRate": 1.0,
-                                                    "slowMinSeconds": 0.3, "slowMaxSeconds": 0.3})
+    httpx.post(
+        f"{sim.base_url}/_sim/faults",
+        json={"profile": "none", "slowRate": 1.0, "slowMinSeconds": 0.3, "slowMaxSeconds": 0.3},
+    )
     started = time.monotonic()
     assert api.get(f"/api/orders/{oid}").status_code == 200
     assert time.monotonic() - started >= 0.25
@@ -152,12 +168,16 @@ def test_fault_profiles_over_the_wire(sim, api):
 
 def test_list_pagination_and_filter(sim, api):
     ids = [sim.create_order(paid=False)["id"] for _ in range(7)]
-    done = httpx.post(f"{sim.base_url}/_sim/orders", json={"count": 3, "timeline": [["completed", 0]]}).json()
+    done = httpx.post(
+        f"{sim.base_url}/_sim/orders", json={"count": 3, "timeline": [["completed", 0]]}
+    ).json()
     assert done["total"] == 3
     page = api.get("/api/orders/", params={"page": 1, "limit": 4}).json()
     assert (page["page"], page["limit"], page["total"]) == (1, 4, 10)
     assert set(page) == {"items", "page", "limit", "total"}
-    everything = page["items"] + api.get("/api/orders/", params={"page": 2, "limit": 4}).json()["items"]
+    everything = (
+        page["items"] + api.get("/api/orders/", params={"page": 2, "limit": 4}).json()["items"]
+    )
     everything += api.get("/api/orders/", params={"page": 3, "limit": 4}).json()["items"]
     assert [o["id"] for o in everything][3:] == ids[::-1]
     created = [o["createdAt"] for o in everything]
@@ -172,8 +192,18 @@ def test_list_pagination_and_filter(sim, api):
 def test_create_validation_errors(api):
     assert api.post("/api/orders/", json={"items": []}).status_code == 400
     assert api.post("/api/orders/", json={"items": [{"itemId": "nope"}]}).status_code == 404
-    assert api.post("/api/orders/", content=b"{not json", headers={"Content-Type": "application/json"}).status_code == 400
-    assert api.post("/api/orders/", json={"items": [{"itemId": "steam-10"}], "totalPrice": 1}).json()["error"] == "PriceMismatch"
+    assert (
+        api.post(
+            "/api/orders/", content=b"{not json", headers={"Content-Type": "application/json"}
+        ).status_code
+        == 400
+    )
+    assert (
+        api.post("/api/orders/", json={"items": [{"itemId": "steam-10"}], "totalPrice": 1}).json()[
+            "error"
+        ]
+        == "PriceMismatch"
+    )
     assert api.delete("/api/orders/").status_code == 405
 
 
@@ -182,8 +212,9 @@ def test_catalog(api):
     assert products and {"id", "name", "price", "categoryId"} <= set(products[0])
     categories = {c["id"] for c in api.get("/api/categories/").json()["items"]}
     assert {p["categoryId"] for p in products} <= categories
-    assert [p["id"] for p in api.get("/api/products/search", params={"q": "steam"}).json()["items"]] == [
-        "steam-10", "steam-50"]
+    assert [
+        p["id"] for p in api.get("/api/products/search", params={"q": "steam"}).json()["items"]
+    ] == ["steam-10", "steam-50"]
 
 
 def test_openapi_document(sim):
@@ -191,8 +222,15 @@ def test_openapi_document(sim):
     assert r.status_code == 200
     doc = r.json()
     assert doc["openapi"].startswith("3.")
-    for path in ("/api/orders/", "/api/orders/{order_id}", "/api/orders/{order_id}/pay",
-                 "/api/topups/crypto/", "/api/products/", "/api/categories/", "/v1/balance"):
+    for path in (
+        "/api/orders/",
+        "/api/orders/{order_id}",
+        "/api/orders/{order_id}/pay",
+        "/api/topups/crypto/",
+        "/api/products/",
+        "/api/categories/",
+        "/v1/balance",
+    ):
         assert path in doc["paths"]
     validator = pytest.importorskip("openapi_spec_validator")
     validator.validate(doc)

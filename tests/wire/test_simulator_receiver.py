@@ -4,10 +4,10 @@ import time
 
 import httpx
 import pytest
-
-from local_stack.storefront_receiver import StorefrontReceiver
 from relay.domain.foxreload_order import parse_order
 from relay.domain.webhook import signed_request
+
+from local_stack.storefront_receiver import StorefrontReceiver
 from simulator import FoxReloadSimulator, SimulatorConfig, TimingModel
 
 pytestmark = pytest.mark.wire
@@ -23,9 +23,13 @@ def rx():
 def completed_order():
     config = SimulatorConfig(timing=TimingModel.fast(), seed=5)
     with FoxReloadSimulator(config) as sim:
-        oid = httpx.post(f"{sim.base_url}/_sim/orders", json={"timeline": [["completed", 0]],
-                                                              "items": [{"itemId": "psn-20", "quantity": 2}]}).json()["id"]
-        body = httpx.get(f"{sim.base_url}/api/orders/{oid}", headers={"X-API-Key": sim.api_key}).json()
+        oid = httpx.post(
+            f"{sim.base_url}/_sim/orders",
+            json={"timeline": [["completed", 0]], "items": [{"itemId": "psn-20", "quantity": 2}]},
+        ).json()["id"]
+        body = httpx.get(
+            f"{sim.base_url}/api/orders/{oid}", headers={"X-API-Key": sim.api_key}
+        ).json()
         return parse_order(body), sim.codes(oid)
 
 
@@ -60,12 +64,17 @@ def test_scripted_statuses_over_http(rx):
     order, _ = completed_order()
     r = httpx.post(f"{rx.base_url}/_receiver/script", json={"statuses": [503, 503]})
     assert r.status_code == 200 and r.json()["pendingScript"] == 2
-    statuses = [post(rx, signed_request(SECRET, order, "order.delivered", None, time.time())).status_code
-                for _ in range(3)]
+    statuses = [
+        post(rx, signed_request(SECRET, order, "order.delivered", None, time.time())).status_code
+        for _ in range(3)
+    ]
     assert statuses == [503, 503, 200]
     assert rx.duplicate_count() == 0
     rx.script([400], order_id=order.id)
-    assert post(rx, signed_request(SECRET, order, "order.failed", None, time.time())).status_code == 400
+    assert (
+        post(rx, signed_request(SECRET, order, "order.failed", None, time.time())).status_code
+        == 400
+    )
     assert httpx.post(f"{rx.base_url}/_receiver/script", json={"nope": 1}).status_code == 400
     assert httpx.post(f"{rx.base_url}/_receiver/reset").json() == {"reset": True}
     assert rx.deliveries() == []

@@ -3,11 +3,18 @@
 import re
 
 import pytest
-
 from relay.domain.foxreload_order import parse_order
+
 from simulator.clock import ManualClock
 from simulator.config import SimulatorConfig
-from simulator.sandbox import ApiError, ItemRequest, Sandbox, parse_items, parse_responses, parse_script
+from simulator.sandbox import (
+    ApiError,
+    ItemRequest,
+    Sandbox,
+    parse_items,
+    parse_responses,
+    parse_script,
+)
 from simulator.timeline import TimingModel
 
 CODE = re.compile(r"^FOX-[A-Z0-9]{4}-[A-Z0-9]{4}-[A-Z0-9]{4}$")
@@ -15,7 +22,9 @@ CODE = re.compile(r"^FOX-[A-Z0-9]{4}-[A-Z0-9]{4}-[A-Z0-9]{4}$")
 
 def make(balance=100.0, timing=None, **kw):
     clock = ManualClock()
-    config = SimulatorConfig(initial_balance=balance, timing=timing or TimingModel.fast(), seed=1, **kw)
+    config = SimulatorConfig(
+        initial_balance=balance, timing=timing or TimingModel.fast(), seed=1, **kw
+    )
     return Sandbox(config, clock), clock
 
 
@@ -83,7 +92,11 @@ def test_failed_orders_refund_when_they_fail_not_when_read():
 
 
 def test_partial_item_error_completes_the_rest():
-    box, clock = make(timing=TimingModel(failed_share=0, cancelled_share=0, stuck_share=0, partial_item_error_share=1.0))
+    box, clock = make(
+        timing=TimingModel(
+            failed_share=0, cancelled_share=0, stuck_share=0, partial_item_error_share=1.0
+        )
+    )
     order = box.create_order([ItemRequest("steam-10"), ItemRequest("psn-20")])
     box.pay(order.id)
     clock.advance(10_000)
@@ -118,8 +131,16 @@ def test_list_is_newest_first_paginated_and_filtered():
 
 @pytest.mark.parametrize(
     "items",
-    [[], [{"itemId": "steam-10"}] * 11, [{"itemId": "nope"}], [{"itemId": "steam-10", "quantity": 0}],
-     [{"itemId": "steam-10", "quantity": "2"}], [{"quantity": 1}], "x", [{"itemId": "steam-10", "note": 3}]],
+    [
+        [],
+        [{"itemId": "steam-10"}] * 11,
+        [{"itemId": "nope"}],
+        [{"itemId": "steam-10", "quantity": 0}],
+        [{"itemId": "steam-10", "quantity": "2"}],
+        [{"quantity": 1}],
+        "x",
+        [{"itemId": "steam-10", "note": 3}],
+    ],
 )
 def test_create_validation(items):
     with pytest.raises(ApiError):
@@ -132,9 +153,16 @@ def test_price_mismatch_and_parse_helpers():
         box.create_order([ItemRequest("steam-10")], 1.0)
     assert err.value.error == "PriceMismatch"
     assert box.create_order([ItemRequest("steam-10")], 10.5).total_price == 10.5
-    assert parse_script([["processing", 0], {"status": "cancelled", "at": 2, "cancelReason": "user_request"}]) == [
-        ("processing", 0.0, None), ("cancelled", 2.0, "user_request")]
-    assert parse_responses([404, 500, "malformed", "timeout", "order"]) == [404, 500, "malformed", "timeout", "order"]
+    assert parse_script(
+        [["processing", 0], {"status": "cancelled", "at": 2, "cancelReason": "user_request"}]
+    ) == [("processing", 0.0, None), ("cancelled", 2.0, "user_request")]
+    assert parse_responses([404, 500, "malformed", "timeout", "order"]) == [
+        404,
+        500,
+        "malformed",
+        "timeout",
+        "order",
+    ]
     with pytest.raises(ApiError):
         parse_responses(["explode"])
     with pytest.raises(ApiError):
@@ -143,8 +171,11 @@ def test_price_mismatch_and_parse_helpers():
 
 def test_scripted_order_follows_its_script_and_is_not_planned_by_the_model():
     box, clock = make()
-    order = box.create_order([ItemRequest("steam-10")], script=[("processing", 0, None), ("completed", 2.0, None)],
-                             responses=[404, "malformed"])
+    order = box.create_order(
+        [ItemRequest("steam-10")],
+        script=[("processing", 0, None), ("completed", 2.0, None)],
+        responses=[404, "malformed"],
+    )
     assert box.order_json(order.id)["status"] == "processing"
     assert box.next_scripted_response(order.id) == 404
     assert box.next_scripted_response(order.id) == "malformed"
@@ -156,5 +187,8 @@ def test_scripted_order_follows_its_script_and_is_not_planned_by_the_model():
 def test_same_seed_same_orders():
     a, _ = make()
     b, _ = make()
-    oa, ob = a.create_order([ItemRequest("steam-10", 3)]), b.create_order([ItemRequest("steam-10", 3)])
+    oa, ob = (
+        a.create_order([ItemRequest("steam-10", 3)]),
+        b.create_order([ItemRequest("steam-10", 3)]),
+    )
     assert oa.id == ob.id and oa.items[0].codes == ob.items[0].codes

@@ -7,13 +7,17 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from simulator import timeline as tl
-from simulator.timeline import Transition, TimingModel
+from simulator.timeline import TimingModel, Transition
 
 T0 = 1_700_000_000.0
 
 
 def test_current_picks_last_transition_whose_time_has_come():
-    timeline = [Transition("active", T0), Transition("paid", T0 + 1), Transition("completed", T0 + 5)]
+    timeline = [
+        Transition("active", T0),
+        Transition("paid", T0 + 1),
+        Transition("completed", T0 + 5),
+    ]
     assert tl.current(timeline, T0 - 1).status == "active"
     assert tl.current(timeline, T0).status == "active"
     assert tl.current(timeline, T0 + 1).status == "paid"
@@ -70,9 +74,15 @@ def test_scripted_timeline_is_relative_to_creation_and_forward_only():
 
 
 @settings(max_examples=200, deadline=None)
-@given(seed=st.integers(0, 2**32), items=st.integers(1, 10), probes=st.lists(st.floats(0, 2000), max_size=30))
+@given(
+    seed=st.integers(0, 2**32),
+    items=st.integers(1, 10),
+    probes=st.lists(st.floats(0, 2000), max_size=30),
+)
 def test_sampled_timelines_only_move_forward(seed, items, probes):
-    model = TimingModel(failed_share=0.2, cancelled_share=0.2, stuck_share=0.2, partial_item_error_share=0.5)
+    model = TimingModel(
+        failed_share=0.2, cancelled_share=0.2, stuck_share=0.2, partial_item_error_share=0.5
+    )
     rng = random.Random(seed)
     outcome = tl.plan_after_payment(model, T0 + 5, items, rng)
     timeline = tl.replace_future(tl.initial_timeline(T0, 900), T0 + 5, outcome.transitions)
@@ -115,7 +125,12 @@ def test_processing_seconds_respects_bounds():
 
 
 def test_payment_failure_cancels_before_processing():
-    model = TimingModel(cancelled_share=1.0, failed_share=0, stuck_share=0, cancel_reasons=(("payment_failure", 1.0),))
+    model = TimingModel(
+        cancelled_share=1.0,
+        failed_share=0,
+        stuck_share=0,
+        cancel_reasons=(("payment_failure", 1.0),),
+    )
     outcome = tl.plan_after_payment(model, 0.0, 2, random.Random(3))
     assert [t.status for t in outcome.transitions] == ["paid", "cancelled"]
     assert outcome.transitions[-1].cancel_reason == "payment_failure"
@@ -132,7 +147,12 @@ def test_fast_model_completes_everything_quickly():
 
 
 @pytest.mark.parametrize(
-    "kwargs", [{"failed_share": 0.6, "cancelled_share": 0.6}, {"paid_min": 3, "paid_max": 2}, {"processing_min": 0}]
+    "kwargs",
+    [
+        {"failed_share": 0.6, "cancelled_share": 0.6},
+        {"paid_min": 3, "paid_max": 2},
+        {"processing_min": 0},
+    ],
 )
 def test_model_rejects_nonsense(kwargs):
     with pytest.raises(ValueError):

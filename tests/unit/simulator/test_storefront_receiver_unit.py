@@ -2,17 +2,28 @@
 
 import json
 
-from local_stack.storefront_receiver import StorefrontReceiver
 from relay.domain.webhook import sign
+
+from local_stack.storefront_receiver import StorefrontReceiver
 
 SECRET = "whsec-test"
 NOW = 1_700_000_000
 
 
-def request(order_id="o-1", event="order.delivered", secret=SECRET, t=NOW, codes=("FOX-AAAA-BBBB-CCCC",)):
-    body = json.dumps({"event": event, "order_id": order_id, "storefront_ref": "ref",
-                       "status": "completed", "items": [{"item_id": "steam-10", "codes": list(codes), "error": None}],
-                       "cancel_reason": None, "occurred_at": "x"}).encode()
+def request(
+    order_id="o-1", event="order.delivered", secret=SECRET, t=NOW, codes=("FOX-AAAA-BBBB-CCCC",)
+):
+    body = json.dumps(
+        {
+            "event": event,
+            "order_id": order_id,
+            "storefront_ref": "ref",
+            "status": "completed",
+            "items": [{"item_id": "steam-10", "codes": list(codes), "error": None}],
+            "cancel_reason": None,
+            "occurred_at": "x",
+        }
+    ).encode()
     headers = {"x-relay-signature": sign(secret, t, body), "idempotency-key": f"{order_id}:{event}"}
     return headers, body
 
