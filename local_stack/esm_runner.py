@@ -295,6 +295,8 @@ class EsmRunner:
     _stats: Any = None
 
     def start(self) -> EsmRunner:
+        if self._processes:
+            return self
         ctx = multiprocessing.get_context("spawn")
         self._stop = ctx.Event()
         self._stats = ctx.Array("q", self.config.pollers * len(STAT_NAMES))

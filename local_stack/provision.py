@@ -13,14 +13,12 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 import boto3
-from relay.names import Ledger
-from relay.settings import ENV_NAMES, PollerSettings, max_receive_count
 
+from relay.names import SERVICE_NAME, Ledger
+from relay.settings import ENV_NAMES, PollerSettings, max_receive_count
 from stacks.config import EnvironmentConfig
 
 DLQ_RETENTION_SECONDS = 14 * 24 * 3600
-ORDERS_RETENTION_SECONDS = 4 * 24 * 3600  # SQS default, as the stack leaves it
-LONG_POLL_SECONDS = 20
 
 
 @dataclass(frozen=True)
@@ -48,7 +46,8 @@ class Resources:
 
 
 def resource_prefix(config: EnvironmentConfig) -> str:
-    return f"foxreload-relay-{config.name}"
+    """Queue names are physical in the stack too: `<service>-<env>-orders[-dlq]`."""
+    return f"{SERVICE_NAME}-{config.name}"
 
 
 def redrive_max_receive_count(config: EnvironmentConfig) -> int:
@@ -63,8 +62,6 @@ def placeholder_settings(config: EnvironmentConfig) -> PollerSettings:
 def orders_queue_attributes(config: EnvironmentConfig, dlq_arn: str) -> dict[str, str]:
     return {
         "VisibilityTimeout": str(config.queue_visibility_seconds),
-        "MessageRetentionPeriod": str(ORDERS_RETENTION_SECONDS),
-        "ReceiveMessageWaitTimeSeconds": str(LONG_POLL_SECONDS),
         "RedrivePolicy": json.dumps(
             {"deadLetterTargetArn": dlq_arn, "maxReceiveCount": redrive_max_receive_count(config)}
         ),
@@ -93,10 +90,7 @@ def ledger_table_definition(table_name: str) -> dict[str, Any]:
                     {"AttributeName": Ledger.ACCEPTED_INDEX_PARTITION, "KeyType": "HASH"},
                     {"AttributeName": Ledger.ACCEPTED_INDEX_SORT, "KeyType": "RANGE"},
                 ],
-                "Projection": {
-                    "ProjectionType": "INCLUDE",
-                    "NonKeyAttributes": list(Ledger.ACCEPTED_INDEX_ATTRIBUTES),
-                },
+                "Projection": {"ProjectionType": "ALL"},
             }
         ],
     }

@@ -9,10 +9,10 @@ from typing import Any
 
 import httpx
 from boto3.dynamodb.types import TypeDeserializer
-from relay.domain.order_message import is_valid_order_id
-from relay.names import Ledger
 
 from operator_cli.target import Target
+from relay.domain.order_message import is_valid_order_id
+from relay.names import Ledger
 
 _EPOCH_FIELDS = {
     Ledger.ACCEPTED_AT,

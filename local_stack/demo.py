@@ -1,0 +1,229 @@
+"""`make demo`: the relay end to end on this machine, then a report. Exit 1 if an order was lost
+or delivered twice (or delivered with the wrong codes).
+
+    python -m local_stack.demo [--orders 200] [--profile none] [--time-scale 10] [--pollers N]
+
+See docs/local-stack.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import signal
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from local_stack.emulators import EmulatorUnavailable
+from local_stack.scenario import (
+    Progress,
+    Report,
+    build_report,
+    create_orders,
+    send_orders,
+    wait_for_outcomes,
+)
+from local_stack.stack import DEFAULT_STATE_FILE, LocalStack, LocalStackOptions
+from simulator import PROFILES
+
+BAR_WIDTH = 30
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(
+        prog="python -m local_stack.demo", description=__doc__.split("\n")[0]
+    )
+    p.add_argument("--orders", type=int, default=200, help="how many orders (default 200)")
+    p.add_argument(
+        "--profile", default="none", choices=sorted(PROFILES), help="FoxReload fault profile"
+    )
+    p.add_argument(
+        "--time-scale",
+        type=float,
+        default=10.0,
+        help="simulated FoxReload seconds per real second (default 10)",
+    )
+    p.add_argument(
+        "--pollers",
+        type=int,
+        default=None,
+        help="concurrent pollers (default: the environment's maxConcurrency in cdk.json)",
+    )
+    p.add_argument(
+        "--rate-limit",
+        type=int,
+        default=100,
+        help="FoxReload requests per simulated minute for the relay's key (default 100)",
+    )
+    p.add_argument("--env", default=None, help="cdk.json environment for settings (default: dev)")
+    p.add_argument("--seed", type=int, default=None, help="make the simulator reproducible")
+    p.add_argument(
+        "--timeout",
+        type=float,
+        default=None,
+        help="give up waiting after this many seconds (default: the deadline + 60)",
+    )
+    p.add_argument("--report-json", type=Path, help="also write the report here as JSON")
+    p.add_argument(
+        "--state-file",
+        type=Path,
+        default=DEFAULT_STATE_FILE,
+        help="where the operator CLI finds this stack while it runs",
+    )
+    args = p.parse_args(argv)
+    if args.orders < 1 or args.time_scale <= 0:
+        p.error("--orders must be >= 1 and --time-scale > 0")
+    return args
+
+
+class ProgressLine:
+    """A single updating line on a terminal; a plain line every few seconds otherwise."""
+
+    def __init__(self) -> None:
+        self.tty = sys.stdout.isatty()
+        self._last_plain = 0.0
+
+    def __call__(self, p: Progress) -> None:
+        done = p.delivered + p.failed_or_cancelled
+        filled = int(BAR_WIDTH * done / p.total) if p.total else BAR_WIDTH
+        bar = "#" * filled + "." * (BAR_WIDTH - filled)
+        text = (
+            f"[{bar}] delivered {p.delivered}  failed/cancelled {p.failed_or_cancelled}  "
+            f"in-flight {p.in_flight}  DLQ {p.dlq}  {p.elapsed:5.1f}s"
+        )
+        if self.tty:
+            sys.stdout.write("\r" + text + "\033[K")
+            sys.stdout.flush()
+        elif time.monotonic() - self._last_plain >= 5:
+            self._last_plain = time.monotonic()
+            print(text, flush=True)
+
+    def end(self) -> None:
+        if self.tty:
+            sys.stdout.write("\n")
+
+
+def _fmt(value: float | None) -> str:
+    return "-" if value is None else f"{value:.2f}s"
+
+
+def print_report(report: Report, extra: dict[str, Any]) -> None:
+    data = report.to_json()
+    print()
+    print("FoxReload relay demo: report")
+    print(f"  orders sent            {report.sent}")
+    for outcome, count in report.outcomes.items():
+        print(f"    {outcome:<20} {count}")
+    print(f"  orders lost            {len(report.lost)}   (must be 0)")
+    print(f"  duplicate deliveries   {report.duplicate_deliveries}   (must be 0)")
+    print(f"  wrong codes delivered  {len(report.code_mismatches)}   (must be 0)")
+    lag = data["deliveryLagSeconds"]
+    ttd = data["timeToDeliverSeconds"]
+    print(
+        "  delivery lag           "
+        f"p50 {_fmt(lag['p50'])}  p95 {_fmt(lag['p95'])}  p99 {_fmt(lag['p99'])}"
+        "   (FoxReload terminal -> storefront accepted)"
+    )
+    print(
+        "  time to deliver        "
+        f"p50 {_fmt(ttd['p50'])}  p95 {_fmt(ttd['p95'])}  p99 {_fmt(ttd['p99'])}"
+        "   (message sent -> storefront accepted)"
+    )
+    print(
+        f"  API requests per order {report.requests_per_order:.2f}"
+        f"   ({report.api_requests} relay requests, {report.order_gets} order GETs)"
+    )
+    print(f"  429s (rate limited)    {report.rate_limited}")
+    if report.faults:
+        print(f"  injected faults        {report.faults}")
+    for letter in report.dead_letters:
+        print(
+            f"  dead letter            {letter['order_id']}: {letter['reason']}"
+            f" ({letter['detail']})"
+        )
+    for key, value in extra.items():
+        print(f"  {key:<22} {value}")
+    if report.lost:
+        print(f"  LOST: {', '.join(report.lost)}")
+    if report.timed_out:
+        print("  NOTE: stopped waiting at the timeout; unfinished orders count as lost")
+    print("  result                 " + ("OK" if report.ok else "FAILED"))
+
+
+def run(args: argparse.Namespace) -> int:
+    wall = time.monotonic()
+    options = LocalStackOptions(
+        env_name=args.env,
+        time_scale=args.time_scale,
+        rate_limit_per_minute=args.rate_limit,
+        seed=args.seed,
+        allow_moto_dynamodb=True,
+    )
+    print("starting the local stack (moto, DynamoDB Local, FoxReload simulator, storefront)...")
+    with LocalStack(options) as stack:
+        for notice in stack.notices:
+            print(notice)
+        state = stack.write_state(args.state_file)
+        assert stack.simulator is not None and stack.resources is not None
+        print(f"  FoxReload simulator  {stack.simulator.base_url}  (x{args.time_scale:g} time)")
+        print(f"  storefront webhook   {stack.receiver.url if stack.receiver else '-'}")
+        print(f"  orders queue         {stack.resources.orders_queue_url}")
+        print(f"  logs                 {stack.log_dir}")
+        print(f"  operator CLI         python -m operator_cli --local {state} dlq list")
+        print(f"creating {args.orders} orders at FoxReload (create + pay)...")
+        order_ids = create_orders(stack, args.orders, seed=args.seed or 7)
+        stack.simulator.set_faults(args.profile)
+        esm = stack.esm_config(pollers=args.pollers)
+        deadline = float(esm.env["GIVE_UP_AFTER_SECONDS"])
+        print(
+            f"running {esm.pollers} pollers (batch {esm.batch_size}, window "
+            f"{esm.batching_window_seconds:g}s; deadline {deadline:g}s) with fault profile "
+            f"'{args.profile}'; sending the order messages..."
+        )
+        progress = ProgressLine()
+        started = time.monotonic()
+        with stack.runner(pollers=esm.pollers) as runner:
+            sent = send_orders(stack, order_ids)
+            finished = wait_for_outcomes(
+                stack,
+                sent,
+                timeout=args.timeout or deadline + 60,
+                on_progress=progress,
+            )
+            progress.end()
+            runner_stats = runner.stats()
+        processing = time.monotonic() - started
+        report = build_report(
+            stack, sent, wall_seconds=time.monotonic() - wall, timed_out=not finished
+        )
+    extra = {
+        "processing time": f"{processing:.1f}s (messages sent -> all accounted for)",
+        "wall time": f"{time.monotonic() - wall:.1f}s (incl. start-up and order creation)",
+        "poller invocations": f"{runner_stats.invocations} ({runner_stats.records} records, "
+        f"{runner_stats.batch_errors} failed batches)",
+    }
+    print_report(report, extra)
+    if args.report_json:
+        payload = report.to_json() | {"processingSeconds": round(processing, 1)}
+        args.report_json.write_text(json.dumps(payload, indent=2))
+    return 0 if report.ok else 1
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    # SIGTERM (CI cancel, `kill`) unwinds like Ctrl-C, so every server and process is stopped.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    try:
+        return run(args)
+    except EmulatorUnavailable as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("\ninterrupted; everything was stopped", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
