@@ -20,8 +20,8 @@ from aws_cdk import aws_cloudwatch as cw
 from aws_cdk import aws_cloudwatch_actions as cw_actions
 from aws_cdk import aws_sns as sns
 from constructs import Construct
-from relay.names import METRICS_NAMESPACE, SERVICE_DIMENSION, SERVICE_NAME, Metric
 
+from relay.names import METRICS_NAMESPACE, SERVICE_DIMENSION, SERVICE_NAME, Metric
 from stacks.config import EnvironmentConfig
 
 RELAY_DIMENSIONS: Mapping[str, str] = {SERVICE_DIMENSION: SERVICE_NAME}

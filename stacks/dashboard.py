@@ -8,9 +8,9 @@ from aws_cdk import Duration
 from aws_cdk import aws_cloudwatch as cw
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
+
 from relay.names import METRICS_NAMESPACE, SERVICE_DIMENSION, SERVICE_NAME, ApiErrorKind, Metric
 from relay.names import api_error_metric as api_error_metric_name
-
 from stacks.config import EnvironmentConfig
 
 _WIDTH = 12

@@ -31,9 +31,9 @@ from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sns_subscriptions as subscriptions
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct, IConstruct
+
 from relay.names import METRICS_NAMESPACE, SERVICE_NAME, Ledger
 from relay.settings import max_receive_count
-
 from stacks.alarms import RelayAlarms, Resource, Severity
 from stacks.bundling import ARCHITECTURE, RUNTIME, function_code
 from stacks.config import EnvironmentConfig

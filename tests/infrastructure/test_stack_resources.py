@@ -1,0 +1,534 @@
+"""Template assertions for issue 3's resources, for every environment in cdk.json."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from relay.names import METRICS_NAMESPACE, SERVICE_NAME, Ledger
+from relay.settings import PollerSettings, max_receive_count
+from stacks import relay_stack
+from stacks.alarms import Severity
+from tests.infrastructure.synth_helpers import Synth, dumps
+
+# -- the stack ----------------------------------------------------------------------------------
+
+
+def test_one_stack_named_per_environment_with_its_account_and_region(synth: Synth) -> None:
+    assert synth.stack.stack_name == f"FoxReloadRelay-{synth.config.name}"
+    assert synth.stack.account == synth.config.account
+    assert synth.stack.region == synth.config.region
+
+
+# -- queues -------------------------------------------------------------------------------------
+
+
+def _ssl_enforced(synth: Synth, queue: Any) -> bool:
+    queue_ref = synth.resolve(queue.queue_url)
+    for policy in synth.resources("AWS::SQS::QueuePolicy").values():
+        props = policy["Properties"]
+        if props["Queues"] != [queue_ref]:
+            continue
+        for statement in props["PolicyDocument"]["Statement"]:
+            if (
+                statement["Effect"] == "Deny"
+                and statement["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+                and statement["Principal"] == {"AWS": "*"}
+            ):
+                return True
+    return False
+
+
+def test_orders_queue_encrypted_ssl_only_visibility_and_redrive(synth: Synth) -> None:
+    cfg = synth.config
+    props = synth.props(synth.stack.orders_queue)
+    assert props["SqsManagedSseEnabled"] is True
+    assert props["VisibilityTimeout"] == cfg.queue_visibility_seconds
+    assert props["VisibilityTimeout"] >= 6 * cfg.poller_timeout_seconds
+    settings = cfg.poller_settings(ledger_table="-", orders_queue_url="-", dlq_url="-")
+    assert props["RedrivePolicy"] == {
+        "deadLetterTargetArn": synth.resolve(synth.stack.dead_letter_queue.queue_arn),
+        "maxReceiveCount": max_receive_count(settings),
+    }
+    assert _ssl_enforced(synth, synth.stack.orders_queue)
+
+
+def test_max_receive_count_lets_the_deadline_decide(synth: Synth) -> None:
+    """design.md: the count is a crash-loop net, above what the deadline allows at 1 s/receive."""
+    props = synth.props(synth.stack.orders_queue)
+    assert props["RedrivePolicy"]["maxReceiveCount"] > synth.config.give_up_after_seconds or (
+        props["RedrivePolicy"]["maxReceiveCount"] == 1000
+    )
+
+
+def test_dlq_keeps_14_days_and_allows_console_redrive_to_the_orders_queue(synth: Synth) -> None:
+    stack = synth.stack
+    props = synth.props(stack.dead_letter_queue)
+    assert props["MessageRetentionPeriod"] == 14 * 24 * 3600
+    assert props["SqsManagedSseEnabled"] is True
+    assert _ssl_enforced(synth, stack.dead_letter_queue)
+    policy = props["RedriveAllowPolicy"]
+    assert policy["redrivePermission"] == "byQueue"
+    (source,) = policy["sourceQueueArns"]
+    # Built from the orders queue's physical name (a GetAtt would be a dependency cycle).
+    joined = "".join(p if isinstance(p, str) else "<partition>" for p in source["Fn::Join"][1])
+    orders_name = synth.props(stack.orders_queue)["QueueName"]
+    assert joined == (
+        f"arn:<partition>:sqs:{synth.config.region}:{synth.config.account}:{orders_name}"
+    )
+
+
+def test_event_source_mapping_reports_partial_failures_with_configured_batching(
+    synth: Synth,
+) -> None:
+    cfg = synth.config
+    synth.template.resource_count_is("AWS::Lambda::EventSourceMapping", 1)
+    synth.template.has_resource_properties(
+        "AWS::Lambda::EventSourceMapping",
+        {
+            "EventSourceArn": synth.resolve(synth.stack.orders_queue.queue_arn),
+            "FunctionName": synth.resolve(synth.stack.poller.function_name),
+            "FunctionResponseTypes": ["ReportBatchItemFailures"],
+            "BatchSize": cfg.batch_size,
+            "MaximumBatchingWindowInSeconds": cfg.batching_window_seconds,
+            "ScalingConfig": {"MaximumConcurrency": cfg.max_concurrency},
+        },
+    )
+
+
+# -- ledger -------------------------------------------------------------------------------------
+
+
+def test_ledger_table_keys_billing_pitr_ttl_and_customer_managed_key(synth: Synth) -> None:
+    stack = synth.stack
+    props = synth.props(stack.ledger)
+    assert props["KeySchema"] == [{"AttributeName": Ledger.PARTITION_KEY, "KeyType": "HASH"}]
+    assert props["BillingMode"] == "PAY_PER_REQUEST"
+    assert props["PointInTimeRecoverySpecification"] == {"PointInTimeRecoveryEnabled": True}
+    assert props["TimeToLiveSpecification"] == {
+        "AttributeName": Ledger.TTL_ATTRIBUTE,
+        "Enabled": True,
+    }
+    assert props["SSESpecification"] == {
+        "KMSMasterKeyId": synth.resolve(stack.ledger_key.key_arn),
+        "SSEEnabled": True,
+        "SSEType": "KMS",
+    }
+    assert synth.props(stack.ledger_key)["EnableKeyRotation"] is True
+
+
+def test_ledger_acceptance_index_for_the_stuck_monitor(synth: Synth) -> None:
+    props = synth.props(synth.stack.ledger)
+    attributes = {a["AttributeName"]: a["AttributeType"] for a in props["AttributeDefinitions"]}
+    assert attributes == {
+        Ledger.PARTITION_KEY: "S",
+        Ledger.ACCEPTED_INDEX_PARTITION: "S",
+        Ledger.ACCEPTED_INDEX_SORT: "N",
+    }
+    assert props["GlobalSecondaryIndexes"] == [
+        {
+            "IndexName": Ledger.ACCEPTED_INDEX,
+            "KeySchema": [
+                {"AttributeName": Ledger.ACCEPTED_INDEX_PARTITION, "KeyType": "HASH"},
+                {"AttributeName": Ledger.ACCEPTED_INDEX_SORT, "KeyType": "RANGE"},
+            ],
+            "Projection": {"ProjectionType": "ALL"},
+        }
+    ]
+
+
+def test_data_is_retained_and_deletion_protected_only_where_configured(synth: Synth) -> None:
+    stack = synth.stack
+    retain = synth.config.retain_data
+    table = synth.resource(stack.ledger)
+    assert table["Properties"].get("DeletionProtectionEnabled", False) is retain
+    expected = "Retain" if retain else "Delete"
+    for construct in (stack.ledger, stack.ledger_key, stack.orders_queue, stack.dead_letter_queue):
+        resource = synth.resource(construct)
+        assert resource["DeletionPolicy"] == expected, construct.node.path
+        assert resource["UpdateReplacePolicy"] == expected, construct.node.path
+
+
+def test_prod_retains_data_and_dev_does_not(synth_by_env: dict[str, Synth]) -> None:
+    assert synth_by_env["prod"].config.retain_data is True
+    assert synth_by_env["dev"].config.retain_data is False
+
+
+# -- functions ----------------------------------------------------------------------------------
+
+
+def _functions(synth: Synth) -> dict[str, Any]:
+    stack = synth.stack
+    return {
+        relay_stack.POLLER_HANDLER: stack.poller,
+        relay_stack.BALANCE_MONITOR_HANDLER: stack.balance_monitor,
+        relay_stack.STUCK_MONITOR_HANDLER: stack.stuck_monitor,
+    }
+
+
+def test_every_function_is_python312_arm64_traced_with_its_own_log_group(synth: Synth) -> None:
+    synth.template.resource_count_is("AWS::Lambda::Function", 3)
+    retention_days = synth.config.log_retention_days
+    for handler, function in _functions(synth).items():
+        props = synth.props(function)
+        assert props["Handler"] == handler
+        assert props["Runtime"] == "python3.12"
+        assert props["Architectures"] == ["arm64"]
+        assert props["TracingConfig"] == {"Mode": "Active"}
+        log_group_ref = props["LoggingConfig"]["LogGroup"]
+        (log_group_id,) = log_group_ref.values()
+        log_group = synth.raw["Resources"][log_group_id]
+        assert log_group["Type"] == "AWS::Logs::LogGroup"
+        assert log_group["Properties"]["RetentionInDays"] == retention_days
+        env = props["Environment"]["Variables"]
+        assert env["POWERTOOLS_SERVICE_NAME"] == SERVICE_NAME
+        assert env["POWERTOOLS_METRICS_NAMESPACE"] == METRICS_NAMESPACE
+        assert env["POWERTOOLS_LOGGER_LOG_EVENT"] == "false"
+        assert env["POWERTOOLS_TRACER_CAPTURE_RESPONSE"] == "false"
+
+
+def test_poller_timeout_memory_and_environment_come_from_the_settings(synth: Synth) -> None:
+    cfg, stack = synth.config, synth.stack
+    props = synth.props(stack.poller)
+    assert props["Timeout"] == cfg.poller_timeout_seconds
+    assert props["MemorySize"] == cfg.poller_memory_mb
+    env = props["Environment"]["Variables"]
+    expected = cfg.poller_settings(
+        ledger_table="LEDGER", orders_queue_url="ORDERS", dlq_url="DLQ"
+    ).to_env()
+    tokens = {
+        "LEDGER_TABLE": synth.resolve(stack.ledger.table_name),
+        "ORDERS_QUEUE_URL": synth.resolve(stack.orders_queue.queue_url),
+        "DLQ_URL": synth.resolve(stack.dead_letter_queue.queue_url),
+    }
+    for name, value in expected.items():
+        assert env[name] == tokens.get(name, value), name
+    # ... and the poller parses what the stack wrote.
+    parsed = PollerSettings.from_env(
+        {k: (v if isinstance(v, str) else "resolved-at-deploy") for k, v in env.items()}
+    )
+    assert parsed.give_up_after_seconds == cfg.give_up_after_seconds
+    assert parsed.foxreload_api_key_secret == cfg.api_key_secret_name
+    assert parsed.sink_webhook_secret == cfg.webhook_secret_name
+
+
+def test_monitors_environment_schedules_and_no_retries(synth: Synth) -> None:
+    cfg, stack = synth.config, synth.stack
+    schedules = {
+        stack.balance_monitor: f"rate({cfg.balance_check_minutes} minutes)",
+        stack.stuck_monitor: "rate(1 minute)",
+    }
+    rules = synth.resources("AWS::Events::Rule")
+    assert len(rules) == 2
+    for function, expression in schedules.items():
+        env = synth.props(function)["Environment"]["Variables"]
+        assert env["LEDGER_TABLE"] == synth.resolve(stack.ledger.table_name)
+        assert env["FOXRELOAD_BASE_URL"] == cfg.foxreload_base_url
+        assert env["FOXRELOAD_API_KEY_SECRET"] == cfg.api_key_secret_name
+        assert env["BALANCE_ENDPOINT"] == cfg.balance_endpoint
+        assert env["STUCK_WINDOW_SECONDS"] == "600"
+        function_arn = synth.resolve(function.function_arn)
+        matching = [
+            r["Properties"]
+            for r in rules.values()
+            if r["Properties"]["Targets"][0]["Arn"] == function_arn
+        ]
+        assert len(matching) == 1
+        assert matching[0]["ScheduleExpression"] == expression
+        assert matching[0]["State"] == "ENABLED"
+        synth.template.has_resource_properties(
+            "AWS::Lambda::EventInvokeConfig",
+            {"FunctionName": synth.resolve(function.function_name), "MaximumRetryAttempts": 0},
+        )
+
+
+# -- secrets ------------------------------------------------------------------------------------
+
+
+def test_secrets_are_referenced_by_name_never_created(synth: Synth) -> None:
+    synth.template.resource_count_is("AWS::SecretsManager::Secret", 0)
+    text = dumps(synth.raw)
+    for name in (synth.config.api_key_secret_name, synth.config.webhook_secret_name):
+        assert f":secret:{name}-??????" in text
+
+
+# -- least privilege ----------------------------------------------------------------------------
+
+
+def _grants(synth: Synth, function: Any) -> set[tuple[str, str]]:
+    """(action, resource) pairs of the function role's policies, resources rendered as JSON."""
+    role = function.role
+    role_ref = synth.resolve(role.role_name)
+    pairs: set[tuple[str, str]] = set()
+    for policy in synth.resources("AWS::IAM::Policy").values():
+        if role_ref not in policy["Properties"]["Roles"]:
+            continue
+        for statement in policy["Properties"]["PolicyDocument"]["Statement"]:
+            assert statement["Effect"] == "Allow"
+            actions = statement["Action"]
+            resources = statement["Resource"]
+            for action in [actions] if isinstance(actions, str) else actions:
+                for resource in resources if isinstance(resources, list) else [resources]:
+                    pairs.add((action, dumps(resource)))
+    return pairs
+
+
+def _secret_arn(synth: Synth, name: str) -> str:
+    return dumps(
+        {
+            "Fn::Join": [
+                "",
+                [
+                    "arn:",
+                    {"Ref": "AWS::Partition"},
+                    f":secretsmanager:{synth.config.region}:{synth.config.account}:secret:"
+                    f"{name}-??????",
+                ],
+            ]
+        }
+    )
+
+
+def _common(synth: Synth, function: Any) -> set[tuple[str, str]]:
+    log_group = dumps(synth.resolve(function.log_group.log_group_arn))
+    return {
+        ("logs:CreateLogStream", log_group),
+        ("logs:PutLogEvents", log_group),
+        ("xray:PutTraceSegments", dumps("*")),
+        ("xray:PutTelemetryRecords", dumps("*")),
+    }
+
+
+def _ledger(synth: Synth, actions: tuple[str, ...], index: bool) -> set[tuple[str, str]]:
+    table = synth.resolve(synth.stack.ledger.table_arn)
+    resources = [dumps(table)]
+    if index:
+        resources.append(dumps({"Fn::Join": ["", [table, f"/index/{Ledger.ACCEPTED_INDEX}"]]}))
+    return {(a, r) for a in actions for r in resources}
+
+
+def _key(synth: Synth, actions: tuple[str, ...]) -> set[tuple[str, str]]:
+    key = dumps(synth.resolve(synth.stack.ledger_key.key_arn))
+    return {(a, key) for a in actions}
+
+
+def test_poller_may_do_exactly_what_issue_3_lists(synth: Synth) -> None:
+    stack = synth.stack
+    orders = dumps(synth.resolve(stack.orders_queue.queue_arn))
+    dlq = dumps(synth.resolve(stack.dead_letter_queue.queue_arn))
+    expected = (
+        _common(synth, stack.poller)
+        # the event source mapping: receive, delete, change visibility (+ the two reads it needs)
+        | {
+            (a, orders)
+            for a in (
+                "sqs:ReceiveMessage",
+                "sqs:DeleteMessage",
+                "sqs:ChangeMessageVisibility",
+                "sqs:GetQueueAttributes",
+                "sqs:GetQueueUrl",
+            )
+        }
+        | {(a, dlq) for a in ("sqs:SendMessage", "sqs:GetQueueAttributes", "sqs:GetQueueUrl")}
+        | _ledger(synth, relay_stack.POLLER_LEDGER_ACTIONS, index=False)
+        | _key(synth, relay_stack.LEDGER_KEY_READ + relay_stack.LEDGER_KEY_WRITE)
+        | {
+            (a, _secret_arn(synth, name))
+            for a in ("secretsmanager:GetSecretValue", "secretsmanager:DescribeSecret")
+            for name in (synth.config.api_key_secret_name, synth.config.webhook_secret_name)
+        }
+    )
+    assert _grants(synth, stack.poller) == expected
+
+
+def test_balance_monitor_reads_and_writes_the_ledger_and_reads_the_api_key(synth: Synth) -> None:
+    stack = synth.stack
+    expected = (
+        _common(synth, stack.balance_monitor)
+        | _ledger(synth, relay_stack.BALANCE_LEDGER_ACTIONS, index=True)
+        | _key(synth, relay_stack.LEDGER_KEY_READ + relay_stack.LEDGER_KEY_WRITE)
+        | {
+            (a, _secret_arn(synth, synth.config.api_key_secret_name))
+            for a in ("secretsmanager:GetSecretValue", "secretsmanager:DescribeSecret")
+        }
+    )
+    assert _grants(synth, stack.balance_monitor) == expected
+
+
+def test_stuck_monitor_only_reads_the_ledger(synth: Synth) -> None:
+    stack = synth.stack
+    expected = (
+        _common(synth, stack.stuck_monitor)
+        | _ledger(synth, relay_stack.STUCK_LEDGER_ACTIONS, index=True)
+        | _key(synth, relay_stack.LEDGER_KEY_READ)
+    )
+    assert _grants(synth, stack.stuck_monitor) == expected
+    assert not {a for a, _ in expected} & {"dynamodb:PutItem", "dynamodb:UpdateItem"}
+
+
+def test_ledger_key_use_is_only_through_dynamodb(synth: Synth) -> None:
+    key = synth.resolve(synth.stack.ledger_key.key_arn)
+    for policy in synth.resources("AWS::IAM::Policy").values():
+        for statement in policy["Properties"]["PolicyDocument"]["Statement"]:
+            if statement["Resource"] == key:
+                assert statement["Condition"] == {
+                    "StringEquals": {
+                        "kms:ViaService": f"dynamodb.{synth.config.region}.amazonaws.com"
+                    }
+                }
+
+
+def test_roles_have_no_managed_policies_and_no_wildcard_actions(synth: Synth) -> None:
+    for role in synth.resources("AWS::IAM::Role").values():
+        assert "ManagedPolicyArns" not in role["Properties"]
+        assert role["Properties"]["AssumeRolePolicyDocument"]["Statement"] == [
+            {
+                "Action": "sts:AssumeRole",
+                "Effect": "Allow",
+                "Principal": {"Service": "lambda.amazonaws.com"},
+            }
+        ]
+    for policy in synth.resources("AWS::IAM::Policy").values():
+        for statement in policy["Properties"]["PolicyDocument"]["Statement"]:
+            actions = statement["Action"]
+            for action in [actions] if isinstance(actions, str) else actions:
+                assert "*" not in action, action
+            if statement["Resource"] == "*":
+                assert set(statement["Action"]) == {
+                    "xray:PutTraceSegments",
+                    "xray:PutTelemetryRecords",
+                }
+
+
+# -- alerting -----------------------------------------------------------------------------------
+
+
+def test_page_and_ticket_topics_are_kms_encrypted_ssl_only_and_cloudwatch_may_publish(
+    synth: Synth,
+) -> None:
+    stack = synth.stack
+    synth.template.resource_count_is("AWS::SNS::Topic", 2)
+    for severity in Severity:
+        topic = stack.topics[severity]
+        props = synth.props(topic)
+        assert props["KmsMasterKeyId"] == synth.resolve(topic.master_key.key_arn)
+        topic_ref = synth.resolve(topic.topic_arn)
+        (policy,) = [
+            p["Properties"]["PolicyDocument"]["Statement"]
+            for p in synth.resources("AWS::SNS::TopicPolicy").values()
+            if p["Properties"]["Topics"] == [topic_ref]
+        ]
+        assert any(
+            s["Effect"] == "Deny" and s["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+            for s in policy
+        )
+        assert any(
+            s["Effect"] == "Allow"
+            and s["Principal"] == {"Service": "cloudwatch.amazonaws.com"}
+            and s["Action"] == "sns:Publish"
+            for s in policy
+        )
+    key = synth.resource(stack.topics[Severity.PAGE].master_key)
+    assert key["Properties"]["EnableKeyRotation"] is True
+    statements = key["Properties"]["KeyPolicy"]["Statement"]
+    assert any(
+        s.get("Principal") == {"Service": "cloudwatch.amazonaws.com"}
+        and set(s["Action"]) == {"kms:Decrypt", "kms:GenerateDataKey"}
+        for s in statements
+    )
+
+
+def test_email_subscriptions_come_from_config(synth: Synth) -> None:
+    expected = len(synth.config.pager_emails) + len(synth.config.ticket_emails)
+    synth.template.resource_count_is("AWS::SNS::Subscription", expected)
+
+
+def test_configured_emails_subscribe_to_the_right_topic(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    from aws_cdk.assertions import Template
+
+    from stacks.application import build_app
+    from stacks.config import load_context
+
+    context = load_context()
+    context["relay:environments"]["dev"]["pagerEmails"] = ["oncall@example.com"]
+    context["relay:environments"]["dev"]["ticketEmails"] = ["ops@example.com", "b@example.com"]
+    _app, stack = build_app(
+        "dev",
+        outdir=tmp_path_factory.mktemp("emails"),
+        bundle=False,
+        nag=False,
+        extra_context={"relay:environments": context["relay:environments"]},
+    )
+    template = Template.from_stack(stack)
+    template.resource_count_is("AWS::SNS::Subscription", 3)
+    template.has_resource_properties(
+        "AWS::SNS::Subscription",
+        {
+            "Protocol": "email",
+            "Endpoint": "oncall@example.com",
+            "TopicArn": stack.resolve(stack.topics[Severity.PAGE].topic_arn),
+        },
+    )
+    template.has_resource_properties(
+        "AWS::SNS::Subscription",
+        {
+            "Protocol": "email",
+            "Endpoint": "ops@example.com",
+            "TopicArn": stack.resolve(stack.topics[Severity.TICKET].topic_arn),
+        },
+    )
+
+
+def test_dashboard_shows_flow_lag_dlq_api_errors_throttles_and_balance(synth: Synth) -> None:
+    (dashboard,) = synth.resources("AWS::CloudWatch::Dashboard").values()
+    assert dashboard["Properties"]["DashboardName"] == synth.stack.stack_name
+    parts = dashboard["Properties"]["DashboardBody"]["Fn::Join"][1]
+    body = "".join(p if isinstance(p, str) else "<ref>" for p in parts)
+    for title in (
+        "Delivery flow",
+        "Lag",
+        "Queue depth",
+        "FoxReload API: errors, throttles",
+        "Balance",
+        "Alarms",
+    ):
+        assert f'"title":"{title}' in body, title
+    for metric in (
+        "OrdersAccepted",
+        "OrdersDelivered",
+        "TimeToDeliverSeconds",
+        "ApproximateAgeOfOldestMessage",
+        "DLQ visible",
+        "ApiErrorsServerError",
+        "Throttled",
+        "AuthFailures",
+        "EstimatedBalance",
+        "Spend24h",
+        "RunwayHours",
+    ):
+        assert metric in body, metric
+
+
+def test_outputs_for_the_storefront_and_on_call(synth: Synth) -> None:
+    outputs = synth.raw["Outputs"]
+    for name in (
+        "OrdersQueueUrl",
+        "OrdersQueueArn",
+        "DeadLetterQueueUrl",
+        "LedgerTableName",
+        "PageTopicArn",
+        "TicketTopicArn",
+        "DashboardName",
+    ):
+        assert name in outputs
+    synth.template.has_output(
+        "OrdersQueueUrl", {"Value": synth.resolve(synth.stack.orders_queue.queue_url)}
+    )
+
+
+def test_functions_share_one_code_asset(synth: Synth) -> None:
+    codes = {dumps(synth.props(f)["Code"]) for f in _functions(synth).values()}
+    assert len(codes) == 1
