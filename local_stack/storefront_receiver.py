@@ -30,7 +30,6 @@ from dataclasses import dataclass, field
 from typing import Any, Final
 
 from relay.domain.webhook import IDEMPOTENCY_HEADER, SIGNATURE_HEADER, verify
-
 from simulator.httpd import BackgroundServer, JsonHandler
 
 WEBHOOK_PATH: Final = "/webhook"

@@ -276,6 +276,7 @@ class _Handler(JsonHandler):
             self.drain_body()
             self.send_json(401, {"error": "Unauthorized", "message": "missing or invalid API key"})
             return 401
+        sim.stats.authenticated(key, endpoint)
         decision = sim.limiter.check(key, sim.clock.now())
         if not decision.allowed:
             self.drain_body()

@@ -18,6 +18,7 @@ class Stats:
             self.responses: defaultdict[str, Counter[str]] = defaultdict(Counter)
             self.faults: Counter[str] = Counter()
             self.order_gets: Counter[str] = Counter()
+            self.by_key: defaultdict[str, Counter[str]] = defaultdict(Counter)
             self.rate_limited = 0
             self.unauthorized = 0
             self.scripted = 0
@@ -35,6 +36,10 @@ class Stats:
                 self.rate_limited += 1
             elif status == 401:
                 self.unauthorized += 1
+
+    def authenticated(self, key: str, endpoint: str) -> None:
+        with self._lock:
+            self.by_key[key][endpoint] += 1
 
     def fault(self, kind: str) -> None:
         with self._lock:
@@ -54,6 +59,7 @@ class Stats:
                 "rateLimited": self.rate_limited,
                 "unauthorized": self.unauthorized,
                 "faults": dict(self.faults),
+                "requestsByKey": {k: dict(v) for k, v in self.by_key.items()},
                 "scriptedResponses": self.scripted,
                 "orderGets": dict(self.order_gets),
                 "orderGetsSummary": {

@@ -5,8 +5,8 @@ import time
 
 import httpx
 import pytest
-from relay.domain.foxreload_order import parse_order
 
+from relay.domain.foxreload_order import parse_order
 from simulator import FoxReloadSimulator, SimulatorConfig, TimingModel
 
 pytestmark = pytest.mark.wire
@@ -76,7 +76,12 @@ def test_rate_limit_429_with_scaled_retry_after():
         assert 1 <= retry_after <= 6  # 60 simulated seconds at x10
         # another key has its own budget
         assert c.get("/api/categories/", headers={"X-API-Key": "other-key"}).status_code == 200
-        assert sim.stats_snapshot()["rateLimited"] == 3
+        snap = sim.stats_snapshot()
+        assert snap["rateLimited"] == 3
+        assert snap["requestsByKey"] == {
+            KEY: {"list_categories": 8},
+            "other-key": {"list_categories": 1},
+        }
         sim.advance(60)  # the window passes
         assert c.get("/api/categories/", headers={"X-API-Key": KEY}).status_code == 200
 

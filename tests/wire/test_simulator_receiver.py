@@ -4,10 +4,10 @@ import time
 
 import httpx
 import pytest
-from relay.domain.foxreload_order import parse_order
-from relay.domain.webhook import signed_request
 
 from local_stack.storefront_receiver import StorefrontReceiver
+from relay.domain.foxreload_order import parse_order
+from relay.domain.webhook import signed_request
 from simulator import FoxReloadSimulator, SimulatorConfig, TimingModel
 
 pytestmark = pytest.mark.wire

@@ -3,8 +3,8 @@
 import re
 
 import pytest
-from relay.domain.foxreload_order import parse_order
 
+from relay.domain.foxreload_order import parse_order
 from simulator.clock import ManualClock
 from simulator.config import SimulatorConfig
 from simulator.sandbox import (

@@ -2,9 +2,8 @@
 
 import json
 
-from relay.domain.webhook import sign
-
 from local_stack.storefront_receiver import StorefrontReceiver
+from relay.domain.webhook import sign
 
 SECRET = "whsec-test"
 NOW = 1_700_000_000
