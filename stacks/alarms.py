@@ -21,7 +21,13 @@ from aws_cdk import aws_cloudwatch_actions as cw_actions
 from aws_cdk import aws_sns as sns
 from constructs import Construct
 
-from relay.names import METRICS_NAMESPACE, SERVICE_DIMENSION, SERVICE_NAME, Metric
+from relay.names import (
+    METRICS_NAMESPACE,
+    SERVICE_DIMENSION,
+    SERVICE_NAME,
+    AlarmThreshold,
+    Metric,
+)
 from stacks.config import EnvironmentConfig
 
 RELAY_DIMENSIONS: Mapping[str, str] = {SERVICE_DIMENSION: SERVICE_NAME}
@@ -115,14 +121,15 @@ def alarm_specs(config: EnvironmentConfig) -> tuple[AlarmSpec, ...]:
             severity=Severity.PAGE,
             summary=(
                 f"More than {config.stuck_ratio_threshold:.0%} of the orders accepted in a "
-                f"{config.stuck_window_seconds // 60}-minute window were not delivered within "
-                "that window, for 2 consecutive minutes."
+                f"{AlarmThreshold.STUCK_WINDOW_SECONDS // 60}-minute window were not delivered "
+                f"within it, for {AlarmThreshold.STUCK_EVALUATION_PERIODS} consecutive minutes."
             ),
             metrics={"ratio": _relay(Metric.STUCK_ORDER_RATIO, "Maximum", 60)},
             compare=Compare.GREATER,
-            threshold=config.stuck_ratio_threshold,
-            evaluation_periods=2,
-            datapoints_to_alarm=2,
+            # cdk.json holds a fraction; the stuck monitor emits StuckOrderRatio in percent.
+            threshold=round(config.stuck_ratio_threshold * 100, 6),
+            evaluation_periods=AlarmThreshold.STUCK_EVALUATION_PERIODS,
+            datapoints_to_alarm=AlarmThreshold.STUCK_EVALUATION_PERIODS,
             missing=Missing.NOT_BREACHING,
             missing_reason=(
                 "the stuck monitor publishes a ratio every minute (0 for an empty cohort); a gap "

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from relay.monitor_settings import MonitorSettings
 from relay.settings import PollerSettings
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -41,7 +42,6 @@ class EnvironmentConfig:
     low_balance_spend_multiple: float = 2.0
     balance_check_minutes: int = 5
     balance_endpoint: str = ""
-    stuck_window_seconds: int = 600
     api_error_min_attempts: int = 20
     pager_emails: tuple[str, ...] = field(default_factory=tuple)
     ticket_emails: tuple[str, ...] = field(default_factory=tuple)
@@ -75,6 +75,15 @@ class EnvironmentConfig:
             not_found_grace_seconds=self.not_found_grace_seconds,
         )
 
+    def monitor_settings(self, *, ledger_table: str) -> MonitorSettings:
+        """The balance and stuck-order monitors' settings (both read the same variables)."""
+        return MonitorSettings(
+            ledger_table=ledger_table,
+            foxreload_base_url=self.foxreload_base_url,
+            foxreload_api_key_secret=self.api_key_secret_name,
+            balance_endpoint=self.balance_endpoint,
+        )
+
 
 _KEYS = {
     "account": "account",
@@ -100,7 +109,6 @@ _KEYS = {
     "lowBalanceSpendMultiple": "low_balance_spend_multiple",
     "balanceCheckMinutes": "balance_check_minutes",
     "balanceEndpoint": "balance_endpoint",
-    "stuckWindowSeconds": "stuck_window_seconds",
     "apiErrorMinAttempts": "api_error_min_attempts",
     "pagerEmails": "pager_emails",
     "ticketEmails": "ticket_emails",

@@ -50,15 +50,11 @@ STUCK_CHECK_MINUTES = 1
 
 # DynamoDB actions per function, listed rather than granted with grant_read_write_data so each
 # gets exactly what its code calls: the poller reads and conditionally updates one order item
-# (ledger adapter: GetItem, UpdateItem); the monitors query the acceptance-time index, and the
-# balance monitor also stores operator-recorded balances under '#' keys.
-POLLER_LEDGER_ACTIONS = ("dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem")
-BALANCE_LEDGER_ACTIONS = (
-    "dynamodb:GetItem",
-    "dynamodb:Query",
-    "dynamodb:PutItem",
-    "dynamodb:UpdateItem",
-)
+# (adapters/ledger.py: GetItem, UpdateItem); the monitors read the balance record (GetItem) and
+# query the acceptance-time index (adapters/ledger_queries.py, adapters/balance_store.py). The
+# balance records themselves are written by the operator CLI with the operator's credentials.
+POLLER_LEDGER_ACTIONS = ("dynamodb:GetItem", "dynamodb:UpdateItem")
+BALANCE_LEDGER_ACTIONS = ("dynamodb:GetItem", "dynamodb:Query")
 STUCK_LEDGER_ACTIONS = ("dynamodb:GetItem", "dynamodb:Query")
 # What a caller needs on a table's customer-managed key, usable only through DynamoDB.
 LEDGER_KEY_READ = ("kms:Decrypt", "kms:DescribeKey")
@@ -335,14 +331,8 @@ class RelayStack(Stack):
 
     def _monitors(self) -> tuple[lambda_.Function, lambda_.Function]:
         cfg = self.config
-        environment = {
-            "LEDGER_TABLE": self.ledger.table_name,
-            "FOXRELOAD_BASE_URL": cfg.foxreload_base_url,
-            "FOXRELOAD_API_KEY_SECRET": cfg.api_key_secret_name,
-            "BALANCE_ENDPOINT": cfg.balance_endpoint,
-            "STUCK_WINDOW_SECONDS": str(cfg.stuck_window_seconds),
-            **POWERTOOLS_ENV,
-        }
+        settings = cfg.monitor_settings(ledger_table=self.ledger.table_name)
+        environment = {**settings.to_env(), **POWERTOOLS_ENV}
         # No retries of a scheduled run: the next run is a few minutes away and a retry would
         # publish a second sample for the same period.
         balance = self._function(
@@ -364,7 +354,7 @@ class RelayStack(Stack):
             retry_attempts=0,
         )
         assert balance.role is not None and stuck.role is not None
-        # The balance monitor stores operator-recorded balances under '#' keys in the ledger.
+        # Only the balance monitor calls FoxReload (the optional balance endpoint).
         self._grant_ledger(balance.role, BALANCE_LEDGER_ACTIONS, index=True)
         self.api_key_secret.grant_read(balance.role)
         self._grant_ledger(stuck.role, STUCK_LEDGER_ACTIONS, index=True)

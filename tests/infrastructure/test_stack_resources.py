@@ -6,7 +6,8 @@ from typing import Any
 
 import pytest
 
-from relay.names import METRICS_NAMESPACE, SERVICE_NAME, Ledger
+from relay.monitor_settings import MonitorSettings
+from relay.names import METRICS_NAMESPACE, SERVICE_NAME, AlarmThreshold, Ledger
 from relay.settings import PollerSettings, max_receive_count
 from stacks import relay_stack
 from stacks.alarms import Severity
@@ -221,13 +222,16 @@ def test_monitors_environment_schedules_and_no_retries(synth: Synth) -> None:
     }
     rules = synth.resources("AWS::Events::Rule")
     assert len(rules) == 2
+    expected_env = cfg.monitor_settings(ledger_table="LEDGER").to_env()
     for function, expression in schedules.items():
         env = synth.props(function)["Environment"]["Variables"]
-        assert env["LEDGER_TABLE"] == synth.resolve(stack.ledger.table_name)
-        assert env["FOXRELOAD_BASE_URL"] == cfg.foxreload_base_url
-        assert env["FOXRELOAD_API_KEY_SECRET"] == cfg.api_key_secret_name
-        assert env["BALANCE_ENDPOINT"] == cfg.balance_endpoint
-        assert env["STUCK_WINDOW_SECONDS"] == "600"
+        for name, value in expected_env.items():
+            expected = synth.resolve(stack.ledger.table_name) if name == "LEDGER_TABLE" else value
+            assert env[name] == expected, name
+        parsed = MonitorSettings.from_env({**env, "LEDGER_TABLE": "resolved-at-deploy"})
+        assert parsed.stuck_window_seconds == AlarmThreshold.STUCK_WINDOW_SECONDS == 600
+        assert parsed.foxreload_api_key_secret == cfg.api_key_secret_name
+        assert parsed.balance_endpoint == cfg.balance_endpoint
         function_arn = synth.resolve(function.function_arn)
         matching = [
             r["Properties"]
@@ -342,12 +346,12 @@ def test_poller_may_do_exactly_what_issue_3_lists(synth: Synth) -> None:
     assert _grants(synth, stack.poller) == expected
 
 
-def test_balance_monitor_reads_and_writes_the_ledger_and_reads_the_api_key(synth: Synth) -> None:
+def test_balance_monitor_reads_the_ledger_and_the_api_key(synth: Synth) -> None:
     stack = synth.stack
     expected = (
         _common(synth, stack.balance_monitor)
         | _ledger(synth, relay_stack.BALANCE_LEDGER_ACTIONS, index=True)
-        | _key(synth, relay_stack.LEDGER_KEY_READ + relay_stack.LEDGER_KEY_WRITE)
+        | _key(synth, relay_stack.LEDGER_KEY_READ)
         | {
             (a, _secret_arn(synth, synth.config.api_key_secret_name))
             for a in ("secretsmanager:GetSecretValue", "secretsmanager:DescribeSecret")
@@ -364,7 +368,8 @@ def test_stuck_monitor_only_reads_the_ledger(synth: Synth) -> None:
         | _key(synth, relay_stack.LEDGER_KEY_READ)
     )
     assert _grants(synth, stack.stuck_monitor) == expected
-    assert not {a for a, _ in expected} & {"dynamodb:PutItem", "dynamodb:UpdateItem"}
+    writes = {"dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem", "kms:Encrypt"}
+    assert not {a for a, _ in expected} & writes
 
 
 def test_ledger_key_use_is_only_through_dynamodb(synth: Synth) -> None:
