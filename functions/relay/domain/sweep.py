@@ -1,0 +1,216 @@
+"""The completion sweep: find many terminal orders per API request by listing them, not polling.
+
+A per-order schedule spends several requests per order, so one 100 requests/minute key saturates
+near 1,000 orders an hour. `GET /api/orders/?page=&limit=100` returns up to 100 orders, newest
+first by `createdAt`, with the same body as `GET /api/orders/{id}` (codes included once
+completed). A sweeper reads the first few pages every few seconds and hands every terminal order
+it sees to the usual ledger claim -> webhook -> mark path. Per-order messages whose order the
+sweep covers wait (no API call) and find the order delivered when they come back; orders the
+sweep does not reach (older than its horizon, or listed late) keep the per-order schedule.
+
+Everything here is pure: the sweeper Lambda does the I/O (list pages, ledger, webhook, the
+coverage item in DynamoDB) and asks these functions what to do next.
+
+How deep and how often (decided with the bench, see docs/performance.md):
+- The horizon is how old (by `createdAt`) an order can be and still be found by the sweep. The
+  list is ordered by creation, not completion, so finding completions of orders up to H seconds
+  old means reading every page that holds orders created in the last H seconds.
+- The interval is the slowest of: the minimum interval; the interval at which the sweep costs
+  `target_requests_per_order` per listed order (at low load a page holds more than the horizon,
+  so sweeping faster would only re-read the same page); and the interval at which the sweeper's
+  share of the rate budget pays for the pages. It never exceeds `max_interval`: past that the
+  horizon shrinks instead (fewer pages), and the per-order schedule covers the older orders.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Final
+
+TERMINAL: Final = frozenset({"completed", "failed", "cancelled"})
+MAX_PAGE_LIMIT: Final = 100
+
+
+@dataclass(frozen=True)
+class ListedOrder:
+    """What the sweep needs from one list entry (the adapter also keeps the parsed order)."""
+
+    order_id: str
+    status: str
+    created_at: float  # `createdAt` as epoch seconds, on the same clock as `now`
+
+    @property
+    def terminal(self) -> bool:
+        return self.status in TERMINAL
+
+
+@dataclass(frozen=True)
+class SweepConfig:
+    page_limit: int = MAX_PAGE_LIMIT
+    max_horizon: float = 300.0  # never read pages for orders older than this (seconds)
+    min_interval: float = 2.0
+    max_interval: float = 12.0
+    target_requests_per_order: float = 1.0  # sweep requests per listed order, at most
+    status_filter: str | None = None  # None: one unfiltered list finds all three terminal kinds
+    cover_margin: float = 15.0  # per-order polls resume this long before the horizon runs out
+    max_defer: float = 120.0  # a covered message still comes back at least this often
+    stale_after_intervals: float = 3.0  # coverage lapses after this many missed sweeps...
+    stale_grace: float = 20.0  # ...plus this many seconds
+    smoothing: float = 0.3  # EWMA weight of the newest page-span observation
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.page_limit <= MAX_PAGE_LIMIT:
+            raise ValueError(f"page_limit must be within 1..{MAX_PAGE_LIMIT}")
+        if not 0 < self.min_interval <= self.max_interval:
+            raise ValueError("need 0 < min_interval <= max_interval")
+        if self.max_horizon <= 0 or self.target_requests_per_order <= 0:
+            raise ValueError("max_horizon and target_requests_per_order must be positive")
+        if not 0 < self.smoothing <= 1:
+            raise ValueError("smoothing must be in (0, 1]")
+
+
+@dataclass(frozen=True)
+class SweepState:
+    """What the sweeper remembers between sweeps (in memory; lost on a cold start, that's fine)."""
+
+    seconds_per_page: float | None = None  # createdAt span of one full page, smoothed
+    sweeps: int = 0
+
+
+@dataclass(frozen=True)
+class SweepPlan:
+    interval: float  # start the next sweep this long after this one started
+    max_pages: int  # read at most this many pages
+    horizon: float  # stop once a page reaches orders created before now - horizon
+    status_filter: str | None
+    page_limit: int
+
+    def horizon_start(self, now: float) -> float:
+        return now - self.horizon
+
+
+@dataclass(frozen=True)
+class Coverage:
+    """The sweeper's heartbeat, published after each sweep (one DynamoDB item).
+
+    Per-order pollers read it (cached for a few seconds) to decide whether to skip their poll.
+    """
+
+    swept_at: float  # when the sweep that published this started
+    horizon: float  # orders created within this many seconds before swept_at were all read
+    interval: float  # the planned time to the next sweep
+
+
+def plan_sweep(state: SweepState, config: SweepConfig, sweep_rate: float, now: float) -> SweepPlan:
+    """How deep to read now and when to sweep next, given the sweeper's tokens per second."""
+    del now  # the plan depends on the learned page span only; kept for a stable signature
+    if sweep_rate <= 0:
+        raise ValueError("sweep_rate must be positive")
+    affordable = max(1, math.floor(sweep_rate * config.max_interval + 1e-9))
+    spp = state.seconds_per_page
+    if spp is None or spp <= 0 or not math.isfinite(spp):
+        # Nothing learned yet: read what the budget affords, stop at the horizon.
+        return SweepPlan(
+            config.min_interval,
+            affordable,
+            config.max_horizon,
+            config.status_filter,
+            config.page_limit,
+        )
+    pages_for_horizon = max(1, math.ceil(config.max_horizon / spp - 1e-9))
+    listed_per_second = config.page_limit / spp
+    interval_for_cost = pages_for_horizon / (listed_per_second * config.target_requests_per_order)
+    interval_for_budget = pages_for_horizon / sweep_rate
+    interval = min(
+        config.max_interval, max(config.min_interval, interval_for_cost, interval_for_budget)
+    )
+    pages = max(1, min(pages_for_horizon, math.floor(sweep_rate * interval + 1e-9)))
+    horizon = min(config.max_horizon, pages * spp)
+    return SweepPlan(interval, pages, horizon, config.status_filter, config.page_limit)
+
+
+def next_page_needed(
+    page: Sequence[ListedOrder], plan: SweepPlan, pages_read: int, now: float
+) -> bool:
+    """After reading `pages_read` pages, the last being `page`: read the next one?
+
+    No when the page was short (the list ends there), when it already reached orders older than
+    the horizon (everything newer has been seen), or when the plan's page count is spent.
+    Pages shift while they are read (new orders push entries down, never up: statuses only move
+    forward and orders are never removed), so the next page can repeat entries but not skip any.
+    """
+    if pages_read >= plan.max_pages or len(page) < plan.page_limit:
+        return False
+    oldest = min(order.created_at for order in page)
+    return oldest >= plan.horizon_start(now)
+
+
+def terminal_orders(page: Sequence[ListedOrder]) -> list[ListedOrder]:
+    """The entries the sweeper hands to the ledger (others are still in flight at FoxReload)."""
+    return [order for order in page if order.terminal]
+
+
+def observe_first_page(
+    state: SweepState, config: SweepConfig, first_page: Sequence[ListedOrder], now: float
+) -> SweepState:
+    """Learn how many seconds of order creation one page spans (it tracks the load)."""
+    if not first_page:
+        return SweepState(state.seconds_per_page, state.sweeps + 1)
+    oldest = min(order.created_at for order in first_page)
+    span = max(1e-3, now - oldest)
+    if len(first_page) < config.page_limit:
+        # The whole list fits on one page: a page spans at least this much.
+        observed = span * config.page_limit / len(first_page)
+    else:
+        observed = span
+    previous = state.seconds_per_page
+    smoothed = (
+        observed
+        if previous is None
+        else (1 - config.smoothing) * previous + config.smoothing * observed
+    )
+    return SweepState(smoothed, state.sweeps + 1)
+
+
+def coverage_after_sweep(
+    plan: SweepPlan, started_at: float, last_page: Sequence[ListedOrder], finished: bool
+) -> Coverage:
+    """What the sweep really covered: the plan's horizon, or less if it ran out of pages.
+
+    `finished` is False when the sweep was cut short (an API error, the Lambda running out of
+    time): it then covers nothing, and per-order polls carry on as if there were no sweep.
+    """
+    if not finished:
+        horizon = 0.0
+    elif not last_page or len(last_page) < plan.page_limit:
+        horizon = plan.horizon  # the list ended: every order, however old, was read
+    else:
+        oldest = min(order.created_at for order in last_page)
+        horizon = min(plan.horizon, max(0.0, started_at - oldest))
+    return Coverage(started_at, horizon, plan.interval)
+
+
+def coverage_is_fresh(coverage: Coverage, config: SweepConfig, now: float) -> bool:
+    limit = config.stale_after_intervals * coverage.interval + config.stale_grace
+    return 0.0 <= now - coverage.swept_at <= limit
+
+
+def per_order_delay_when_swept(
+    age: float, coverage: Coverage | None, config: SweepConfig, now: float
+) -> float | None:
+    """A per-order message's wait when the sweep covers its order, or None to poll now.
+
+    `age` is seconds since the order's creation (the message's enqueue time is a close, later
+    stand-in). The order stays covered while it is younger than the sweep's horizon minus
+    `cover_margin` (list lag, the sweep's own duration, createdAt vs enqueue). The wait is capped
+    by `max_defer` so that a sweeper that stops is noticed within that time; coverage that is not
+    fresh (no sweep for several intervals) is no coverage.
+    """
+    if coverage is None or not coverage_is_fresh(coverage, config, now):
+        return None
+    covered_until = coverage.horizon - config.cover_margin
+    if age >= covered_until:
+        return None
+    return max(1.0, min(config.max_defer, covered_until - age))
