@@ -95,6 +95,11 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
             "balance endpoint read failed; using the estimate",
             extra={"reason": check.endpoint_error},
         )
+    if check.stale_basis:
+        logger.warning(
+            "the last balance record is older than the ledger's history: the estimate misses "
+            "expired spend; record a fresh balance with `python -m operator_cli balance record`"
+        )
     summary: dict[str, Any] = {"spend_24h": float(check.spend_24h)}
     if check.report is None:
         logger.warning(

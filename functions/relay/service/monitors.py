@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Protocol
+from typing import Final, Protocol
 
 from aws_lambda_powertools.metrics import MetricUnit
 
@@ -23,6 +23,10 @@ from relay.domain.balance import (
 )
 from relay.domain.stuck_orders import LedgerOrder, StuckReport, cohort_window, judge
 from relay.names import Metric
+
+# How far back the ledger can answer: its items expire after LEDGER_TTL_DAYS (90 by default).
+# A basis older than this cannot be estimated from: the spend since it has partly expired.
+MAX_HISTORY_SECONDS: Final = 90 * DAY_SECONDS
 
 
 class BasisReader(Protocol):
@@ -46,6 +50,7 @@ class BalanceCheck:
     report: BalanceReport | None  # None: no endpoint and nothing recorded yet
     spend_24h: Decimal
     endpoint_error: str | None = None  # the endpoint failed and the estimate was used
+    stale_basis: bool = False  # the basis predates the ledger's history: record a fresh balance
 
 
 def check_balance(
@@ -66,10 +71,14 @@ def check_balance(
     basis = basis_reader.basis()
     needs_basis_spend = endpoint_balance is None
     since = spend_query_start(basis if needs_basis_spend else None, now)
-    candidates = orders.accepted_between(since - lookback_seconds, now)
+    start = max(since - lookback_seconds, now - MAX_HISTORY_SECONDS)
+    candidates = orders.accepted_between(start, now)
     report = assess(basis, candidates, now, endpoint_balance)
     spend_24h = spend_between(candidates, now - DAY_SECONDS, now)
-    return BalanceCheck(report=report, spend_24h=spend_24h, endpoint_error=endpoint_error)
+    stale = needs_basis_spend and basis is not None and basis.since < now - MAX_HISTORY_SECONDS
+    return BalanceCheck(
+        report=report, spend_24h=spend_24h, endpoint_error=endpoint_error, stale_basis=stale
+    )
 
 
 def publish_balance(check: BalanceCheck, sink: MetricSink) -> None:
