@@ -15,13 +15,12 @@ from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from operator_cli.target import Target
 from relay.adapters.balance_store import BalanceStore
 from relay.adapters.ledger_queries import DEFAULT_SPEND_LOOKBACK_SECONDS, LedgerQueries
 from relay.domain.balance import BalanceRecord, RecordKind
 from relay.names import AlarmThreshold
 from relay.service.monitors import check_balance
-
-from operator_cli.target import Target
 
 _MAX_DIGITS = 20
 

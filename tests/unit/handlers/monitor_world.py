@@ -11,6 +11,7 @@ from typing import Any
 
 import boto3
 from moto import mock_aws
+
 from relay.adapters.ledger_queries import hour_bucket
 from relay.names import Ledger
 

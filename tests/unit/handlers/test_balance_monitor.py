@@ -12,11 +12,11 @@ import boto3
 import httpx
 import pytest
 import respx
+
 from relay.adapters.balance_store import BalanceStore
 from relay.domain.balance import RecordKind
 from relay.handlers import balance_monitor
 from relay.names import METRICS_NAMESPACE, SERVICE_DIMENSION, SERVICE_NAME, Metric
-
 from tests.unit.handlers.monitor_world import (
     REGION,
     TABLE,

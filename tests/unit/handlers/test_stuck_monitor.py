@@ -7,11 +7,11 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+
 from relay.adapters.ledger import LedgerTable, accepted_hour
 from relay.adapters.ledger_queries import LedgerQueries, hour_bucket, hour_buckets
 from relay.handlers import stuck_monitor
 from relay.names import METRICS_NAMESPACE, SERVICE_DIMENSION, SERVICE_NAME, Ledger, Metric
-
 from tests.unit.handlers.monitor_world import TABLE, FakeContext, aws, emf_metrics, put_order
 
 
