@@ -166,7 +166,12 @@ class _Poller:
     """The loop inside one poller process."""
 
     def __init__(
-        self, config: EsmConfig, index: int, stop: EventType, stats: SynchronizedArray[Any]
+        self,
+        config: EsmConfig,
+        index: int,
+        stop: EventType,
+        stats: SynchronizedArray[Any],
+        ready: Any,
     ) -> None:
         import boto3  # noqa: PLC0415 - after the environment is set
 
@@ -180,6 +185,8 @@ class _Poller:
         self.handler: Callable[[dict[str, Any], Any], Any] = getattr(
             importlib.import_module(module_name), attr or "handler"
         )
+        with ready.get_lock():
+            ready.value += 1
 
     def run(self) -> None:
         while not self.stop.is_set():
@@ -261,7 +268,7 @@ class _Poller:
 
 
 def _poller_main(
-    config: EsmConfig, index: int, stop: EventType, stats: SynchronizedArray[Any]
+    config: EsmConfig, index: int, stop: EventType, stats: SynchronizedArray[Any], ready: Any
 ) -> None:
     """Entry point of one poller process (spawned: a fresh interpreter, like a cold start)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides when we stop
@@ -277,7 +284,7 @@ def _poller_main(
     from local_stack.emulators import apply_env  # noqa: PLC0415
 
     apply_env(config.env)
-    _Poller(config, index, stop, stats).run()
+    _Poller(config, index, stop, stats, ready).run()
 
 
 def _die_with_parent() -> None:
@@ -293,6 +300,7 @@ class EsmRunner:
     _processes: list[multiprocessing.process.BaseProcess] = field(default_factory=list)
     _stop: Any = None
     _stats: Any = None
+    _ready: Any = None
 
     def start(self) -> EsmRunner:
         if self._processes:
@@ -300,10 +308,11 @@ class EsmRunner:
         ctx = multiprocessing.get_context("spawn")
         self._stop = ctx.Event()
         self._stats = ctx.Array("q", self.config.pollers * len(STAT_NAMES))
+        self._ready = ctx.Value("i", 0)
         for index in range(self.config.pollers):
             process = ctx.Process(
                 target=_poller_main,
-                args=(self.config, index, self._stop, self._stats),
+                args=(self.config, index, self._stop, self._stats, self._ready),
                 name=f"esm-poller-{index}",
                 daemon=True,
             )
@@ -323,6 +332,17 @@ class EsmRunner:
                 process.kill()
                 process.join(timeout=5)
         self._processes.clear()
+
+    def wait_ready(self, timeout: float = 60.0) -> bool:
+        """Block until every poller has imported its handler (the "cold start" is over)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self._ready is not None and self._ready.value >= self.config.pollers:
+                return True
+            if self._processes and self.alive() < len(self._processes):
+                raise RuntimeError("a poller process died while starting; see its log")
+            time.sleep(0.1)
+        return False
 
     def alive(self) -> int:
         return sum(1 for p in self._processes if p.is_alive())

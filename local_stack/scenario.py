@@ -1,7 +1,8 @@
 """A storefront workload on the local stack, and the accounting of what became of every order.
 
 Used by `make demo` and by tests/integration: create orders through FoxReload's public API
-(create + pay, with the storefront's own key), send one order message each, wait until every
+(create + pay, with the storefront's own key), send each one's order message right after its
+payment, as a storefront does, wait until every
 order is accounted for (a terminal webhook at the storefront receiver, or a dead letter), then
 report. "Lost" = sent, but neither delivered/failed/cancelled at the receiver nor in the DLQ.
 """
@@ -11,7 +12,7 @@ from __future__ import annotations
 import math
 import random
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
@@ -35,21 +36,26 @@ class OrderCreationError(RuntimeError):
     pass
 
 
-def create_orders(stack: LocalStack, count: int, *, seed: int = 7, workers: int = 8) -> list[str]:
-    """Create and pay `count` orders as a storefront does, over HTTP; returns their ids."""
+def place_orders(
+    stack: LocalStack, count: int, *, seed: int = 7, workers: int = 8
+) -> dict[str, float]:
+    """Act as a storefront `count` times: create and pay an order over FoxReload's public API,
+    then SendMessage its order message at once. Returns order id -> time the message was sent."""
     assert stack.simulator is not None
     stack.simulator.set_balance(max(stack.simulator.balance(), 60.0 * count))
     rng = random.Random(seed)
     items = [rng.choice(CHEAP_PRODUCTS) for _ in range(count)]
+    sent: dict[str, float] = {}
+    stack.client("sqs")  # made once, before the threads share it
     with httpx.Client(
         base_url=stack.simulator.base_url,
         headers={"X-API-Key": STOREFRONT_API_KEY},
         timeout=10.0,
     ) as http:
 
-        def one(item_id: str) -> str:
+        def one(index: int) -> None:
             created = http.post(
-                "/api/orders/", json={"items": [{"itemId": item_id, "quantity": 1}]}
+                "/api/orders/", json={"items": [{"itemId": items[index], "quantity": 1}]}
             )
             if created.status_code != 201:
                 raise OrderCreationError(f"create: HTTP {created.status_code} {created.text[:200]}")
@@ -57,33 +63,11 @@ def create_orders(stack: LocalStack, count: int, *, seed: int = 7, workers: int 
             paid = http.post(f"/api/orders/{order_id}/pay")
             if paid.status_code >= 300:
                 raise OrderCreationError(f"pay: HTTP {paid.status_code} {paid.text[:200]}")
-            return order_id
+            stack.send_order(order_id, storefront_ref=f"shop-{index:05d}")
+            sent[order_id] = time.time()
 
         with ThreadPoolExecutor(max_workers=workers) as pool:
-            return list(pool.map(one, items))
-
-
-def send_orders(stack: LocalStack, order_ids: Iterable[str]) -> dict[str, float]:
-    """SendMessageBatch the order messages; returns order id -> time sent (epoch seconds)."""
-    assert stack.resources is not None
-    sqs = stack.client("sqs")
-    sent: dict[str, float] = {}
-    ids = list(order_ids)
-    for start in range(0, len(ids), 10):
-        chunk = ids[start : start + 10]
-        entries = [
-            {
-                "Id": str(i),
-                "MessageBody": f'{{"v":1,"order_id":"{oid}","storefront_ref":"shop-{oid[:8]}"}}',
-            }
-            for i, oid in enumerate(chunk)
-        ]
-        result = sqs.send_message_batch(QueueUrl=stack.resources.orders_queue_url, Entries=entries)
-        if result.get("Failed"):
-            raise RuntimeError(f"SendMessageBatch failed: {result['Failed']}")
-        now = time.time()
-        for oid in chunk:
-            sent[oid] = now
+            list(pool.map(one, range(count)))
     return sent
 
 

@@ -38,6 +38,9 @@ RELAY_API_KEY = "relay-local-key"
 STOREFRONT_API_KEY = "storefront-local-key"
 # The storefront's own key only creates and pays the orders; it is not what is being measured.
 STOREFRONT_RATE_LIMIT = 100_000
+# The endpoints the relay calls: fault profiles are applied to these only, so that faults hit
+# the relay, never the storefront's order creation.
+RELAY_ENDPOINTS = ("get_order",)
 
 
 @dataclass(frozen=True)
@@ -206,6 +209,11 @@ class LocalStack:
         for runner in self._runners:
             runner.stop()
         self._runners.clear()
+
+    def set_fault_profile(self, name: str) -> None:
+        """Inject the simulator's fault profile `name` into the relay's FoxReload calls."""
+        assert self.simulator is not None
+        self.simulator.set_faults(name, endpoints=list(RELAY_ENDPOINTS))
 
     # -- acting as a storefront ------------------------------------------------------------
     def send_order(self, order_id: str, storefront_ref: str | None = None) -> str:

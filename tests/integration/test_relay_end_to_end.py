@@ -1,0 +1,65 @@
+"""The real poller handler, run by the local event source mapping, against the simulator."""
+
+from __future__ import annotations
+
+import pytest
+
+from local_stack.esm_runner import EsmRunner
+from local_stack.stack import RELAY_API_KEY, LocalStack
+from tests.integration.wire_helpers import run_orders, sim_status
+
+pytestmark = pytest.mark.wire
+
+EXPECTED = {"completed": "delivered", "failed": "failed", "cancelled": "cancelled"}
+
+
+def assert_every_order_accounted_for(stack: LocalStack, report, *, allow_dead_letters: bool):
+    assert not report.timed_out, report.to_json()
+    assert report.lost == [], f"lost orders: {report.lost}"
+    assert report.duplicate_deliveries == 0
+    assert report.code_mismatches == []
+    for order_id, outcome in report.outcome_by_order.items():
+        if outcome == "dead-lettered" and allow_dead_letters:
+            continue
+        # the relay reported exactly what FoxReload decided
+        assert outcome == EXPECTED[sim_status(stack, order_id)], order_id
+
+
+def test_fifty_orders_are_each_delivered_once_with_their_codes(
+    stack: LocalStack, pollers: EsmRunner
+) -> None:
+    report = run_orders(stack, 50, seed=1)
+
+    assert_every_order_accounted_for(stack, report, allow_dead_letters=False)
+    assert report.outcomes["dead-lettered"] == 0
+    assert report.outcomes["delivered"] >= 40  # the timing model fails/cancels a few percent
+    assert report.rate_limited == 0
+    assert pollers.stats().batch_errors == 0
+
+
+def test_chaos_fault_profile_loses_and_duplicates_nothing(
+    stack: LocalStack, pollers: EsmRunner, simulator_defaults: None
+) -> None:
+    assert stack.simulator is not None
+    stack.set_fault_profile("chaos")  # 5xx, malformed JSON, hangs, slow answers
+
+    report = run_orders(stack, 40, seed=2)
+
+    assert sum(report.faults.values()) > 0, "the profile injected no fault"
+    assert_every_order_accounted_for(stack, report, allow_dead_letters=False)
+    assert report.outcomes["dead-lettered"] == 0
+
+
+def test_rate_limited_run_sees_429s_and_loses_no_order(
+    stack: LocalStack, pollers: EsmRunner, simulator_defaults: None
+) -> None:
+    assert stack.simulator is not None
+    # 20 requests per simulated minute = 20 per 6 real seconds at x10: far below the demand.
+    stack.simulator.set_rate_limit(20, key=RELAY_API_KEY)
+    before = stack.simulator.stats_snapshot()["rateLimited"]
+
+    report = run_orders(stack, 40, seed=3)
+
+    assert report.rate_limited > before, "no 429 was answered"
+    assert_every_order_accounted_for(stack, report, allow_dead_letters=False)
+    assert report.outcomes["dead-lettered"] == 0
