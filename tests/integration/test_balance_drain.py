@@ -10,6 +10,7 @@ before the simulator's balance runs out.
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -73,7 +74,7 @@ def buy_orders(stack: LocalStack, count: int) -> dict[str, float]:
             paid = http.post(f"/api/orders/{order_id}/pay")
             assert paid.status_code < 300, f"pay: {paid.status_code} {paid.text[:200]}"
             stack.send_order(order_id)
-            sent[order_id] = 0.0
+            sent[order_id] = time.time()
     return sent
 
 
