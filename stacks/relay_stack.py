@@ -88,6 +88,10 @@ _RETENTION_DAYS: Mapping[int, logs.RetentionDays] = {
     731: logs.RetentionDays.TWO_YEARS,
 }
 
+# cdk-nag v3 reports through CDK's Validations; an acknowledgement names the plugin and the
+# finding, e.g. "AwsSolutions::AwsSolutions-IAM5[Resource::*]" (what the report tells you to use).
+NAG_PACK = "AwsSolutions"
+
 # Acknowledged cdk-nag findings (see docs/deploy.md, "Security review").
 ACK_RUNTIME = (
     "python3.12 is deliberate: the dependencies are bundled as cp312 aarch64 wheels and the "
@@ -101,7 +105,7 @@ ACK_XRAY = (
 
 
 def _acknowledge(scope: IConstruct, rule_id: str, reason: str) -> None:
-    Validations.of(scope).acknowledge(Acknowledgment(id=rule_id, reason=reason))
+    Validations.of(scope).acknowledge(Acknowledgment(id=f"{NAG_PACK}::{rule_id}", reason=reason))
 
 
 def retention(days: int) -> logs.RetentionDays:
