@@ -32,13 +32,24 @@ class BalanceEndpoint:
         api_key: Callable[[], str],
         timeout: float = 8.0,
         transport: httpx.BaseTransport | None = None,
+        forget_api_key: Callable[[], None] | None = None,
     ) -> None:
         self._url = url
         self._api_key = api_key
+        self._forget_api_key = forget_api_key
         self._timeout = timeout
         self._transport = transport
 
     def read(self) -> Decimal:
+        try:
+            return self._read_once()
+        except BalanceReadError as exc:
+            if exc.status_code not in (401, 403) or self._forget_api_key is None:
+                raise
+        self._forget_api_key()  # the key may have been rotated: re-read it once
+        return self._read_once()
+
+    def _read_once(self) -> Decimal:
         headers = {"X-API-Key": self._api_key(), "Accept": "application/json"}
         try:
             with httpx.Client(timeout=self._timeout, transport=self._transport) as client:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,6 +21,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from relay.adapters.balance_endpoint import BalanceEndpoint, BalanceReadError
 from relay.adapters.balance_store import BalanceStore
 from relay.adapters.ledger_queries import LedgerQueries
+from relay.adapters.secrets import SecretCache
 from relay.monitor_settings import MonitorSettings
 from relay.service.monitors import check_balance, publish_balance
 
@@ -43,26 +44,20 @@ class BalanceRuntime:
         endpoint = None
         url = settings.balance_url
         if url is not None:
-            endpoint = BalanceEndpoint(url, _api_key_reader(settings), settings.http_timeout)
+            secret_id = settings.foxreload_api_key_secret
+            keys = SecretCache(lambda: boto3.client("secretsmanager"))
+            endpoint = BalanceEndpoint(
+                url,
+                api_key=lambda: keys.get(secret_id),
+                timeout=settings.http_timeout,
+                forget_api_key=lambda: keys.invalidate(secret_id),
+            )
         return cls(
             settings=settings,
             store=BalanceStore(dynamodb, settings.ledger_table),
             queries=LedgerQueries(dynamodb, settings.ledger_table),
             endpoint=endpoint,
         )
-
-
-def _api_key_reader(settings: MonitorSettings) -> Callable[[], str]:
-    cache: dict[str, str] = {}
-
-    def read() -> str:  # once per cold start; the value is never logged
-        if "key" not in cache:
-            client = boto3.client("secretsmanager")
-            secret = client.get_secret_value(SecretId=settings.foxreload_api_key_secret)
-            cache["key"] = str(secret["SecretString"])
-        return cache["key"]
-
-    return read
 
 
 _runtime: BalanceRuntime | None = None

@@ -217,3 +217,31 @@ def test_endpoint_timeout_falls_back_to_the_estimate(
         result, _ = run(capsys)
     assert result["source"] == "estimate"
     assert result["balance"] == 12
+
+
+def test_rotated_key_is_re_read_once_after_a_401(
+    ddb: Any, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("BALANCE_ENDPOINT", "/v1/balance")
+    run_with = {"key": API_KEY}
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        if request.headers["X-API-Key"] != run_with["key"]:
+            return httpx.Response(401)
+        return httpx.Response(200, json={"balance": 77})
+
+    with respx.mock() as router:
+        route = router.get(f"{FOX}/v1/balance").mock(side_effect=answer)
+        assert run(capsys)[0]["balance"] == 77  # warm: the key is now cached
+        boto3.client("secretsmanager", region_name=REGION).put_secret_value(
+            SecretId="fox-key", SecretString="rotated-key"
+        )
+        run_with["key"] = "rotated-key"
+        capsys.readouterr()
+        result = balance_monitor.handler({}, FakeContext())  # same runtime: a warm container
+        assert result["source"] == "endpoint"
+        assert result["balance"] == 77
+        assert [c.request.headers["X-API-Key"] for c in route.calls][-2:] == [
+            API_KEY,
+            "rotated-key",
+        ]
