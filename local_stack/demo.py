@@ -191,6 +191,7 @@ def run(args: argparse.Namespace) -> int:
                 sent,
                 timeout=args.timeout or deadline + 60,
                 on_progress=progress,
+                started=started,
             )
             progress.end()
             runner_stats = runner.stats()

@@ -164,10 +164,14 @@ def wait_for_outcomes(
     timeout: float,
     on_progress: Callable[[Progress], None] | None = None,
     interval: float = 0.5,
+    started: float | None = None,
 ) -> bool:
-    """Block until every sent order is terminal at the receiver or in the DLQ; False on timeout."""
+    """Block until every sent order is terminal at the receiver or in the DLQ; False on timeout.
+
+    `started` (time.monotonic()) is where the progress clock and the timeout count from.
+    """
     ids = set(sent)
-    started = time.monotonic()
+    started = time.monotonic() if started is None else started
     while True:
         terminal = _terminal_outcomes(stack, ids)
         depths = stack.queue_depths()

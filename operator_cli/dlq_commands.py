@@ -41,6 +41,14 @@ def _when(ms: int | None) -> str:
     return datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%d %H:%M:%SZ")
 
 
+def _epoch_text(value: str | None) -> str | None:
+    """relay.first_seen is epoch seconds; show it as a UTC time (anything else as is)."""
+    try:
+        return _when(int(float(value) * 1000)) if value else value
+    except ValueError:
+        return value
+
+
 def run_list(args: argparse.Namespace, target: Target) -> int:
     letters = dead_letters.peek(target.client("sqs"), target.dlq_url, limit=args.max)
     if args.json:
@@ -56,7 +64,11 @@ def run_list(args: argparse.Namespace, target: Target) -> int:
         print(f"- order {d.order_id or '?'}  reason={reason}  sent={_when(d.sent_timestamp_ms)}")
         if d.detail:
             print(f"    detail: {d.detail}")
-        extras = {"attempts": d.attempts, "last_status": d.last_status, "first_seen": d.first_seen}
+        extras = {
+            "attempts": d.attempts,
+            "last_status": d.last_status,
+            "first_seen": _epoch_text(d.first_seen),
+        }
         shown = "  ".join(f"{k}={v}" for k, v in extras.items() if v)
         if shown:
             print(f"    {shown}")
