@@ -24,7 +24,13 @@ from dataclasses import dataclass, field
 from bench.population import PopulationModel
 from relay.domain.decision import Deliver, Limits, Reschedule, Timing, decide
 from relay.domain.poll_outcome import Kind, PollOutcome
-from relay.domain.rate_budget import BucketState, RateBudget, budget_within_limit, split_budget
+from relay.domain.rate_budget import (
+    BucketState,
+    BudgetSplit,
+    RateBudget,
+    budget_within_limit,
+    wait_for_final_look,
+)
 from relay.domain.schedule import Policy, clip_to_deadline, visibility_timeout
 from relay.domain.sweep import (
     Coverage,
@@ -33,6 +39,7 @@ from relay.domain.sweep import (
     SweepPlan,
     SweepState,
     coverage_after_sweep,
+    coverage_is_fresh,
     next_page_needed,
     observe_first_page,
     per_order_delay_when_swept,
@@ -67,7 +74,7 @@ class Mode:
     policy: Policy
     sweep: SweepConfig | None = None  # a sweeper runs, per-order polls defer to it
     budget: bool = False  # per-order polls take a token first (always on with a sweep)
-    sweep_share: float = 0.75
+    sweep_share: float = 0.85
 
 
 @dataclass(frozen=True)
@@ -91,7 +98,10 @@ class Counters:
     ledger_reads: int = 0  # GetItem / BatchGetItem items
     ledger_writes: int = 0  # accepted, claim, mark, terminal
     budget_writes: int = 0  # token takes on the shared per-order bucket (conditional puts)
+    unseen_dead_letters: int = 0  # dead-lettered at deadline + grace without a final poll
+    coverage_reads: int = 0  # per-order receives reading the sweeper's coverage item
     webhooks: int = 0
+    sweep_webhooks: int = 0
     sweeps: int = 0
     sweep_pages: int = 0
     sweeper_seconds: float = 0.0  # wall time of sweeps (pages + webhooks), for Lambda GB-s
@@ -175,10 +185,10 @@ class Simulation:
         self.sweep_starts: list[float] = []
         self.sweep_budget: RateBudget | None = None
         self.order_budget: RateBudget | None = None
+        self.split: BudgetSplit | None = None
         if mode.sweep is not None:
-            self.sweep_budget, self.order_budget = split_budget(
-                env.limit_per_minute, env.budget_burst, mode.sweep_share
-            )
+            self.split = BudgetSplit.of(env.limit_per_minute, env.budget_burst, mode.sweep_share)
+            self.sweep_budget, self.order_budget = self.split.sweeper, self.split.whole
         elif mode.budget:
             self.order_budget = budget_within_limit(env.limit_per_minute, env.budget_burst)
         self.sweep_bucket = self.sweep_budget.full(0.0) if self.sweep_budget else None
@@ -206,8 +216,13 @@ class Simulation:
         self.at(60.0, 4)
         if self.sweep_cfg is not None:
             self.at(0.0, 2)
-        handlers = (self.on_arrival, self.on_receive, self.on_sweep_start, self.on_sweep_page,
-                    self.on_sample)
+        handlers = (
+            self.on_arrival,
+            self.on_receive,
+            self.on_sweep_start,
+            self.on_sweep_page,
+            self.on_sample,
+        )
         hard_stop = self.window_end + self.env.give_up_after + 600.0
         while self.events:
             now, _, kind, payload = heapq.heappop(self.events)
@@ -225,8 +240,9 @@ class Simulation:
         if now >= self.window_end:
             return
         term_after, final = self.pop.draw(self.pop_rng)
-        order = Order(len(self.orders), now - self.pop.create_to_enqueue, now, now + term_after,
-                      final)
+        order = Order(
+            len(self.orders), now - self.pop.create_to_enqueue, now, now + term_after, final
+        )
         self.orders.append(order)
         self.open.add(order.idx)
         self.at(now + self.pickup(), 1, order)
@@ -267,6 +283,8 @@ class Simulation:
         self.open.discard(order.idx)
         self.count(now, "ledger_writes", 2)  # claim + mark
         self.count(now, "webhooks")
+        if via_sweep:
+            self.count(now, "sweep_webhooks")
         if order.final == "completed" and self.window_start <= order.delivered_at < self.window_end:
             self.window_deliveries += 1
 
@@ -286,31 +304,48 @@ class Simulation:
         self.count(now, "receives")
         elapsed = now - order.enq
         timing = Timing(order.receives - 1, elapsed, self.env.api_latency)
-        if self.sweep_cfg is not None and self.covered_skip(order, now, elapsed):
-            return
+        if self.sweep_cfg is not None:
+            self.count(now, "coverage_reads")  # the sweeper's heartbeat (cacheable)
+            if self.covered_skip(order, now, elapsed):
+                return
+        elif order.receives == 1:
+            self.count(now, "ledger_writes")  # the `accepted` record, as in every mode
         if self.order_budget is not None and self.order_bucket is not None:
-            grant = self.order_budget.take(self.order_bucket, now)
+            budget = self.order_budget
+            if self.split is not None and self.sweep_cfg is not None:
+                running = self.coverage is not None and coverage_is_fresh(
+                    self.coverage, self.sweep_cfg, now
+                )
+                budget = self.split.for_per_order(running)
+            grant = budget.take(self.order_bucket, now)
             self.order_bucket = grant.state
             self.count(now, "budget_writes")
             if not grant.granted:
                 self.count(now, "budget_deferrals")
                 if elapsed >= self.env.give_up_after:
-                    # The deadline's last look must happen: wait for the token, never
-                    # dead-letter an order nobody has looked at.
-                    self.reschedule(order, now, visibility_timeout(grant.wait + self.rng.random()))
+                    wait = wait_for_final_look(grant, elapsed, self.env.give_up_after)
+                    if wait is None:
+                        self.count(now, "unseen_dead_letters")
+                        self.dead_letter(order, now)
+                    else:
+                        self.reschedule(order, now, visibility_timeout(wait + self.rng.random()))
                     return
                 # A refused token is a local 429: the real decide() backs off by its wait.
                 local = PollOutcome(Kind.THROTTLED, status="budget", retry_after=grant.wait)
-                self.act(order, now, decide(local, timing, self.limits, self.mode.policy,
-                                            self.rng.random()))
+                self.act(
+                    order,
+                    now,
+                    decide(local, timing, self.limits, self.mode.policy, self.rng.random()),
+                )
                 return
         retry_after = self.api(now)
         if retry_after is None:
             outcome = self.outcome_of(order, now)
         else:
             outcome = PollOutcome(Kind.THROTTLED, status="429", retry_after=retry_after)
-        self.act(order, now, decide(outcome, timing, self.limits, self.mode.policy,
-                                    self.rng.random()))
+        self.act(
+            order, now, decide(outcome, timing, self.limits, self.mode.policy, self.rng.random())
+        )
 
     def covered_skip(self, order: Order, now: float, elapsed: float) -> bool:
         """The sweep-enabled handler's first steps. True when the receive ends here."""
@@ -404,7 +439,8 @@ class Simulation:
             if order.created > now:
                 continue
             status = (
-                order.final if order.final is not None and order.term_at <= visible_at
+                order.final
+                if order.final is not None and order.term_at <= visible_at
                 else "processing"
             )
             if plan.status_filter is not None and status != plan.status_filter:
@@ -458,8 +494,9 @@ class Simulation:
             claims_refused=self.claims_refused,
             window_deliveries=self.window_deliveries,
             window_seconds=self.spec.measure,
-            backlog_samples=[s for s in self.backlog
-                             if self.window_start <= s[0] <= self.window_end],
+            backlog_samples=[
+                s for s in self.backlog if self.window_start <= s[0] <= self.window_end
+            ],
             sweep_pages_per_sweep=self.total.sweep_pages / max(1, self.total.sweeps),
             sweep_interval_mean=statistics.fmean(p.interval for p in plans),
             sweep_horizon_mean=statistics.fmean(p.horizon for p in plans),

@@ -102,7 +102,7 @@ def budget_within_limit(
 def split_budget(
     limit_per_minute: float = FOXRELOAD_REQUESTS_PER_MINUTE,
     burst: float = 10.0,
-    sweep_share: float = 0.75,
+    sweep_share: float = 0.85,
 ) -> tuple[RateBudget, RateBudget]:
     """(sweeper's bucket, per-order pollers' bucket): together they never exceed the limit.
 
@@ -118,3 +118,49 @@ def split_budget(
     if excess > 1e-9:
         per_order = RateBudget(per_order.rate - excess / WINDOW_SECONDS, per_order.burst)
     return sweeper, per_order
+
+
+@dataclass(frozen=True)
+class BudgetSplit:
+    """The key's budget for a relay with a sweeper: who may spend what.
+
+    While the sweep runs (its coverage is fresh) the per-order pollers get `per_order`; when it
+    does not, they are the only spender and get `whole`. Decided by the bench: the sweeper needs
+    most of the key (it reads up to ~15 pages every 12 s at 20k orders/h), per-order polls are
+    then only the safety net for orders older than the sweep's horizon.
+    """
+
+    sweeper: RateBudget
+    per_order: RateBudget
+    whole: RateBudget
+
+    @classmethod
+    def of(
+        cls,
+        limit_per_minute: float = FOXRELOAD_REQUESTS_PER_MINUTE,
+        burst: float = 10.0,
+        sweep_share: float = 0.85,
+    ) -> BudgetSplit:
+        sweeper, per_order = split_budget(limit_per_minute, burst, sweep_share)
+        return cls(sweeper, per_order, budget_within_limit(limit_per_minute, burst))
+
+    def for_per_order(self, sweep_running: bool) -> RateBudget:
+        return self.per_order if sweep_running else self.whole
+
+
+def wait_for_final_look(
+    grant: Grant, elapsed: float, give_up_after: float, grace: float = 120.0
+) -> float | None:
+    """At the deadline with no token: how long to wait for one, or None to dead-letter now.
+
+    The last look before dead-lettering should really look (an order that completed at 899 s
+    must not be dead-lettered unseen), so a refused token at the deadline waits for the token,
+    but only for `grace` seconds past the deadline: under sustained overload every order reaches
+    its deadline wanting a token, and an unbounded wait would grow the backlog without end (the
+    bench found exactly that). The dead letter then says it was never looked at.
+    """
+    if grant.granted:
+        raise ValueError("the token was granted: poll instead")
+    if elapsed >= give_up_after + grace:
+        return None
+    return min(grant.wait, give_up_after + grace - elapsed)

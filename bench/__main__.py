@@ -1,0 +1,225 @@
+"""`make bench` / `python -m bench`: run everything, print the tables, write JSON.
+
+python -m bench                 # the full run (about 2-3 minutes on 2 cores)
+python -m bench --quick         # shorter simulated windows, for a smoke check
+python -m bench --skip-handler  # only the simulation and the cost table
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import platform
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from bench import cold_start, handler_cost
+from bench.run import check_targets, configuration, fmt, run_all
+
+RESULTS = Path(__file__).resolve().parent / "results"
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse(argv)
+    started = time.monotonic()
+    rows = run_all(args.quick, args.seed, args.processes)
+    targets = check_targets(rows)
+    handler = None if args.skip_handler else handler_cost.measure()
+    cold = None if args.skip_handler else cold_start.measure(args.cold_runs)
+    report = {
+        "generated_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "python": platform.python_version(),
+        "quick": args.quick,
+        "seed": args.seed,
+        "runs": rows,
+        "targets": targets,
+        "handler_batch_cost": handler,
+        "cold_start": cold,
+        "configuration": configuration(),
+        "wall_seconds": round(time.monotonic() - started, 1),
+    }
+    print_report(report)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+    text = json.dumps(jsonable(report), indent=2, sort_keys=True)
+    (out / f"bench-{stamp}.json").write_text(text)
+    (out / "latest.json").write_text(text)
+    print(f"\nwrote {out / 'latest.json'} ({report['wall_seconds']} s)")
+    return 0
+
+
+def parse(argv: list[str] | None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
+    p.add_argument("--quick", action="store_true", help="shorter simulated windows")
+    p.add_argument("--seed", type=int, default=20261127)
+    p.add_argument("--processes", type=int, default=2)
+    p.add_argument("--cold-runs", type=int, default=11)
+    p.add_argument("--skip-handler", action="store_true", help="no handler/cold-start parts")
+    p.add_argument("--out", default=str(RESULTS))
+    return p.parse_args(argv)
+
+
+def jsonable(value: Any) -> Any:
+    if isinstance(value, float):
+        if math.isinf(value):
+            return "inf"
+        if math.isnan(value):
+            return None
+        return round(value, 6)
+    if isinstance(value, dict):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [jsonable(v) for v in value]
+    return value
+
+
+def table(headers: list[str], rows: list[list[str]]) -> str:
+    widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(headers)]
+
+    def line(cells: list[str]) -> str:
+        return "| " + " | ".join(c.ljust(w) for c, w in zip(cells, widths, strict=True)) + " |"
+
+    sep = "|" + "|".join("-" * (w + 2) for w in widths) + "|"
+    return "\n".join([line(headers), sep, *(line(r) for r in rows)])
+
+
+def x(row: dict[str, Any], key: str) -> str:
+    ratio = row.get("vs_seed", {}).get(key)
+    return "" if ratio is None else f" ({fmt(ratio, 2)}x)"
+
+
+def print_report(report: dict[str, Any]) -> None:
+    rows = [r for r in report["runs"] if r["section"] == "main"]
+    print("## 1-2. Schedule efficiency at 1,000 orders/hour (default population, one key)")
+    eff = [r for r in rows if r["load"] == 1000]
+    print(
+        table(
+            [
+                "policy",
+                "API req / delivered",
+                "lag p50 s",
+                "lag p95 s",
+                "lag p99 s",
+                "dead-lettered",
+                "429s",
+            ],
+            [
+                [
+                    r["mode"],
+                    f"{r['requests_per_delivered']:.2f}{x(r, 'requests_per_delivered')}",
+                    f"{fmt(r['detection_lag_p50'])}{x(r, 'detection_lag_p50')}",
+                    f"{fmt(r['detection_lag_p95'])}{x(r, 'detection_lag_p95')}",
+                    f"{fmt(r['detection_lag_p99'])}{x(r, 'detection_lag_p99')}",
+                    f"{100 * r['dead_lettered_share']:.2f}%{x(r, 'dead_lettered_share')}",
+                    str(r["http_429"]),
+                ]
+                for r in eff
+            ],
+        )
+    )
+    print("\n## 3. Throughput on one 100 req/min key")
+    print(throughput_table(rows))
+    heavy = [r for r in report["runs"] if r["section"] == "heavy-tail"]
+    if heavy:
+        print("\n## 3b. Sensitivity: heavy-tail population (9% long tail, 1.5% never complete)")
+        print(throughput_table(heavy))
+    print("\n## 4. Targets (issue 6)")
+    print(
+        table(
+            ["target", "met", "value"],
+            [[t["target"], "yes" if t["met"] else "NO", t["value"]] for t in report["targets"]],
+        )
+    )
+    print("\n## 5. Handler batch cost and cold start")
+    print(handler_cost.describe(report["handler_batch_cost"]))
+    print(cold_start.describe(report["cold_start"]))
+    print(
+        "\n## 6. AWS cost per 1M orders (USD; prices as of "
+        f"{report['configuration']['prices_as_of']})"
+    )
+    print(cost_table(rows))
+
+
+def throughput_table(rows: list[dict[str, Any]]) -> str:
+    return table(
+        [
+            "orders/h",
+            "policy",
+            "delivered/h",
+            "p99 time-to-deliver s",
+            "req / delivered",
+            "429s (% of req)",
+            "backlog growth /h",
+            "completed but DLQ'd",
+            "lost",
+            "sweep pages x period, horizon",
+        ],
+        [
+            [
+                str(r["load"]),
+                r["mode"],
+                f"{r['deliveries_per_hour']:.0f}",
+                f"{fmt(r['time_to_deliver_p99'])}",
+                f"{r['requests_per_delivered']:.2f}",
+                f"{r['http_429']} ({100 * r['http_429_share']:.1f}%)",
+                f"{r['backlog_growth_per_hour']:+.0f}",
+                str(r["completed_but_dead_lettered"]),
+                str(r["lost"]),
+                (
+                    f"{r['sweep_pages_per_sweep']:.1f} x {r['sweep_period']:.1f} s, "
+                    f"{r['sweep_horizon']:.0f} s"
+                )
+                if r["sweep_period"]
+                else "-",
+            ]
+            for r in rows
+        ],
+    )
+
+
+def cost_table(rows: list[dict[str, Any]]) -> str:
+    out = []
+    for r in rows:
+        us, eu = r["cost_per_million"]["us-east-1"], r["cost_per_million"]["eu-west-1"]
+        u = r["usage_per_order"]
+        out.append(
+            [
+                str(r["load"]),
+                r["mode"],
+                f"{u['api_requests']:.2f}",
+                f"{u['sqs_requests']:.1f}",
+                f"{u['ddb_writes']:.1f} / {u['ddb_reads']:.1f}",
+                f"{u['lambda_gb_seconds']:.3f}",
+                f"{us['lambda']:.2f}",
+                f"{us['sqs']:.2f}",
+                f"{us['dynamodb']:.2f}",
+                f"{us['cloudwatch_logs']:.2f}",
+                f"{us['total']:.2f}",
+                f"{eu['total']:.2f}",
+            ]
+        )
+    return table(
+        [
+            "orders/h",
+            "policy",
+            "API req/order",
+            "SQS req/order",
+            "DDB W / R per order",
+            "GB-s/order",
+            "Lambda $",
+            "SQS $",
+            "DynamoDB $",
+            "Logs $",
+            "total us-east-1 $",
+            "total eu-west-1 $",
+        ],
+        out,
+    )
+
+
+if __name__ == "__main__":
+    sys.exit(main())
