@@ -94,9 +94,9 @@ NAG_PACK = "AwsSolutions"
 
 # Acknowledged cdk-nag findings (see docs/deploy.md, "Security review").
 ACK_RUNTIME = (
-    "python3.12 is deliberate: the dependencies are bundled as cp312 aarch64 wheels and the "
-    "local stack and tests run the same interpreter version; moving runtime is a planned change "
-    "together with the wheel target in stacks/bundling.py."
+    "python3.12 is pinned on purpose: the asset's compiled dependencies are CPython 3.12 aarch64 "
+    "wheels (stacks/bundling.py PIP_PYTHON_VERSION), so the Lambda runtime and the wheel ABI must "
+    "move together in one reviewed change, not whenever a newer runtime ships."
 )
 ACK_XRAY = (
     "X-Ray PutTraceSegments/PutTelemetryRecords do not support resource-level permissions; AWS "
