@@ -1,0 +1,59 @@
+"""MonitorSettings: the monitors' environment, parsed once per cold start."""
+
+from __future__ import annotations
+
+import pytest
+
+from relay.monitor_settings import MonitorSettings
+from relay.settings import SettingsError
+
+
+def test_round_trip_through_the_environment() -> None:
+    settings = MonitorSettings(
+        ledger_table="t",
+        foxreload_base_url="https://fox.test",
+        foxreload_api_key_secret="s",
+        balance_endpoint="/v1/balance",
+        stuck_window_seconds=300.0,
+    )
+    assert MonitorSettings.from_env(settings.to_env()) == settings
+
+
+def test_defaults_and_estimate_mode() -> None:
+    settings = MonitorSettings.from_env({"LEDGER_TABLE": "t", "BALANCE_ENDPOINT": ""})
+    assert settings.stuck_window_seconds == 600
+    assert settings.balance_url is None
+
+
+@pytest.mark.parametrize(
+    ("base", "endpoint", "url"),
+    [
+        ("https://fox.test", "/v1/balance", "https://fox.test/v1/balance"),
+        ("https://fox.test/", "v1/balance", "https://fox.test/v1/balance"),
+        ("https://fox.test", "https://other.test/b", "https://other.test/b"),
+    ],
+)
+def test_balance_url(base: str, endpoint: str, url: str) -> None:
+    env = {
+        "LEDGER_TABLE": "t",
+        "FOXRELOAD_BASE_URL": base,
+        "FOXRELOAD_API_KEY_SECRET": "s",
+        "BALANCE_ENDPOINT": endpoint,
+    }
+    assert MonitorSettings.from_env(env).balance_url == url
+
+
+@pytest.mark.parametrize(
+    "env",
+    [
+        {},
+        {"LEDGER_TABLE": "t", "STUCK_WINDOW_SECONDS": "ten"},
+        {"LEDGER_TABLE": "t", "STUCK_WINDOW_SECONDS": "0"},
+        {"LEDGER_TABLE": "t", "STUCK_WINDOW_SECONDS": "nan"},
+        {"LEDGER_TABLE": "t", "BALANCE_ENDPOINT": "/v1/balance"},  # no key secret
+        {"LEDGER_TABLE": "t", "BALANCE_ENDPOINT": "/v1/balance", "FOXRELOAD_API_KEY_SECRET": "s"},
+    ],
+)
+def test_bad_environments_fail_at_cold_start(env: dict[str, str]) -> None:
+    with pytest.raises(SettingsError):
+        MonitorSettings.from_env(env)
