@@ -52,7 +52,7 @@ class SweepConfig:
     max_horizon: float = 300.0  # never read pages for orders older than this (seconds)
     min_interval: float = 2.0
     max_interval: float = 12.0
-    target_requests_per_order: float = 1.0  # sweep requests per listed order, at most
+    target_requests_per_order: float = 1.5  # sweep requests per listed order, at most
     status_filter: str | None = None  # None: one unfiltered list finds all three terminal kinds
     cover_margin: float = 15.0  # per-order polls resume this long before the horizon runs out
     max_defer: float = 120.0  # a covered message still comes back at least this often
