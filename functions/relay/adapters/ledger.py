@@ -116,32 +116,45 @@ class LedgerTable:
         return None if item is None else _record(order_id, item)
 
     def claim(
-        self, order_id: str, owner: str, now: float, lease_seconds: float, terminal_seen_at: float
+        self,
+        order_id: str,
+        owner: str,
+        now: float,
+        lease_seconds: float,
+        terminal_seen_at: float,
+        total_price: float | None = None,
     ) -> Claim:
+        """Take the delivery lease. Also records when the order was first seen terminal and its
+        price, so spend is counted even if the webhook is later rejected."""
         until = now + lease_seconds
+        names = {
+            "#owner": LedgerNames.LEASE_OWNER,
+            "#until": LedgerNames.LEASE_UNTIL,
+            "#seen": LedgerNames.TERMINAL_SEEN_AT,
+            "#outcome": LedgerNames.OUTCOME,
+        }
+        values: dict[str, Any] = {
+            ":owner": {"S": owner},
+            ":until": {"N": _num(until)},
+            ":now": {"N": _num(now)},
+            ":seen": {"N": _num(terminal_seen_at)},
+        }
+        update = "SET #owner = :owner, #until = :until, #seen = if_not_exists(#seen, :seen)"
+        if total_price is not None:
+            names["#price"] = LedgerNames.TOTAL_PRICE
+            values[":price"] = {"N": _num(total_price)}
+            update += ", #price = :price"
         try:
             response = self._db.update_item(
                 TableName=self._table,
                 Key=self._key(order_id),
-                UpdateExpression=(
-                    "SET #owner = :owner, #until = :until, #seen = if_not_exists(#seen, :seen)"
-                ),
+                UpdateExpression=update,
                 ConditionExpression=(
                     "attribute_not_exists(#outcome) "
                     "AND (attribute_not_exists(#until) OR #until < :now)"
                 ),
-                ExpressionAttributeNames={
-                    "#owner": LedgerNames.LEASE_OWNER,
-                    "#until": LedgerNames.LEASE_UNTIL,
-                    "#seen": LedgerNames.TERMINAL_SEEN_AT,
-                    "#outcome": LedgerNames.OUTCOME,
-                },
-                ExpressionAttributeValues={
-                    ":owner": {"S": owner},
-                    ":until": {"N": _num(until)},
-                    ":now": {"N": _num(now)},
-                    ":seen": {"N": _num(terminal_seen_at)},
-                },
+                ExpressionAttributeNames=names,
+                ExpressionAttributeValues=values,
                 ReturnValues="ALL_NEW",
                 ReturnValuesOnConditionCheckFailure="ALL_OLD",
             )

@@ -52,6 +52,7 @@ class PollOutcome:
     error_kind: str | None = None  # one of ApiErrorKind for API_ERROR / NOT_FOUND
     retry_after: float | None = None
     unknown_status: bool = False
+    balance_not_enough: bool = False  # an error body naming BalanceNotEnough: a balance signal
 
     @property
     def terminal(self) -> bool:
@@ -86,7 +87,12 @@ def classify(reply: HttpReply | TransportFailure, now_epoch: float | None = None
             retry_after=parse_retry_after(reply.headers.get("retry-after"), now_epoch),
         )
     if not 200 <= code < 300:
-        return PollOutcome(Kind.API_ERROR, status=str(code), error_kind=ApiErrorKind.CLIENT_ERROR)
+        return PollOutcome(
+            Kind.API_ERROR,
+            status=str(code),
+            error_kind=ApiErrorKind.CLIENT_ERROR,
+            balance_not_enough=b"BalanceNotEnough" in reply.body,
+        )
     try:
         order = parse_order(json.loads(reply.body))
     except (ValueError, RecursionError):  # JSONDecodeError and MalformedOrder are ValueErrors

@@ -159,6 +159,7 @@ class OrderRelay:
             self.d.clock(),
             self.d.settings.lease_seconds,
             seen_at,
+            order.total_price,
         )
         if claim.status is ClaimStatus.ALREADY_DONE:
             self.d.metrics.count(Metric.DUPLICATE_SUPPRESSED)
@@ -291,6 +292,9 @@ class OrderRelay:
         elif outcome.error_kind is not None:
             m.count(Metric.API_ERRORS)
             m.count(api_error_metric(outcome.error_kind))
+        if outcome.balance_not_enough:
+            m.count(Metric.BALANCE_FAILURE_SIGNALS)
+            self._warn("FoxReload answered BalanceNotEnough")
         if outcome.unknown_status:
             m.count(Metric.UNKNOWN_STATUS)
         order = outcome.order

@@ -116,3 +116,11 @@ def test_retry_after_parsing(value, expected):
 
 def test_retry_after_http_date():
     assert parse_retry_after("Fri, 27 Nov 2026 06:00:30 GMT", now_epoch=1795759200.0) == 30.0
+
+
+@pytest.mark.parametrize("code", [400, 402])
+def test_balance_not_enough_error_is_flagged(code):
+    outcome = classify(reply(code, {"error": "BalanceNotEnough", "balance": 1.0}))
+    assert outcome.balance_not_enough
+    assert outcome.kind is Kind.API_ERROR
+    assert not classify(reply(code, {"error": "ValidationError"})).balance_not_enough

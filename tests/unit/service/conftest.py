@@ -9,8 +9,8 @@ import boto3
 import pytest
 import respx
 from moto import mock_aws
-from relay.runtime import PollerRuntime
 
+from relay.runtime import PollerRuntime
 from tests.unit.service.relay_world import (
     API_KEY,
     FOX,

@@ -8,6 +8,7 @@ from typing import Any
 
 import httpx
 import respx
+
 from relay.domain.webhook import verify
 from relay.names import Ledger
 from relay.runtime import PollerRuntime

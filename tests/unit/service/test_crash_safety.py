@@ -7,7 +7,6 @@ import json
 import threading
 
 from relay.service.order_relay import Rescheduled
-
 from tests.unit.service.relay_world import fox_reply, make_visible, process
 
 OID = "5a4b3c2d-1e0f-4a9b-8c7d-6e5f4a3b2c1d"

@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 
 import httpx
+
 from relay.names import DeadLetterAttr, Metric, api_error_metric
 from relay.service.order_relay import Rescheduled
-
 from tests.unit.service.relay_world import fox_reply, make_visible, process
 
 OID = "7d1c2f0a-3b4e-4f5a-9b6c-1d2e3f4a5b6c"
@@ -273,3 +273,23 @@ def test_unknown_status_is_kept_polling_and_counted(world):
     [result] = process(world, [record])
     assert isinstance(result, Rescheduled)
     assert world.metrics.counts[Metric.UNKNOWN_STATUS] == 1
+
+
+def test_price_is_recorded_at_claim_even_if_the_webhook_is_rejected(world):
+    world.storefront.statuses = [400]
+    world.fox_orders(OID, fox_reply(OID, "completed", ("C1",)))
+    world.send(BODY)
+    [record] = world.receive()
+    assert process(world, [record]) == ["dead_lettered"]
+    item = world.ledger_item(OID)
+    assert float(item["total_price"]["N"]) == 25.0
+    assert "terminal_seen_at" in item
+
+
+def test_balance_not_enough_from_the_api_is_a_balance_signal(world):
+    world.fox_orders(OID, httpx.Response(402, json={"error": "BalanceNotEnough"}))
+    world.send(BODY)
+    [record] = world.receive()
+    [result] = process(world, [record])
+    assert isinstance(result, Rescheduled)
+    assert world.metrics.counts[Metric.BALANCE_FAILURE_SIGNALS] == 1

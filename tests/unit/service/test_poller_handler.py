@@ -8,10 +8,10 @@ import logging
 
 import httpx
 import pytest
+
 from relay.handlers import poller
 from relay.names import DeadLetterAttr
 from relay.runtime import PollerRuntime
-
 from tests.unit.service.relay_world import (
     API_KEY,
     FakeContext,

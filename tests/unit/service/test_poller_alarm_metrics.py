@@ -1,0 +1,71 @@
+"""Every alarm on a poller metric watches what the poller handler really emits (EMF on stdout),
+with the same namespace, name and dimensions. The monitors' half is in tests/unit/handlers."""
+
+from __future__ import annotations
+
+import json
+
+import httpx
+import pytest
+
+from relay.handlers import poller
+from relay.names import Metric
+from relay.runtime import PollerRuntime
+from stacks.alarms import relay_watched_metrics
+from stacks.config import environment_config
+from tests.unit.handlers.monitor_world import emf_metrics
+from tests.unit.service.relay_world import FakeContext, fox_reply, lambda_event
+
+MONITOR_METRICS = {
+    Metric.STUCK_ORDER_RATIO,
+    Metric.STUCK_ORDERS,
+    Metric.ORDERS_IN_STUCK_WINDOW,
+    Metric.ESTIMATED_BALANCE,
+    Metric.SPEND_24H,
+    Metric.RUNWAY_HOURS,
+}
+
+
+@pytest.fixture
+def real_handler(world, monkeypatch):
+    env = world.runtime.settings.to_env()
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    runtime = PollerRuntime.from_env(env, poller.logger, poller.metrics)
+    monkeypatch.setattr(poller, "_runtime", runtime)
+    world.runtime = runtime
+    return world
+
+
+def test_every_poller_alarm_watches_an_emitted_metric(real_handler, capsys):
+    world = real_handler
+    scenario = {
+        "ok-1": fox_reply("ok-1", "completed", ("C1",)),
+        "broke-1": fox_reply("broke-1", "cancelled", cancelReason="payment_failure"),
+        "err-1": httpx.Response(502),
+        "auth-1": httpx.Response(403),
+    }
+    for order_id, response in scenario.items():
+        world.router.get(f"http://foxreload.test/api/orders/{order_id}").mock(return_value=response)
+        world.sqs.send_message(
+            QueueUrl=world.queue_url, MessageBody=json.dumps({"v": 1, "order_id": order_id})
+        )
+    capsys.readouterr()
+    event = lambda_event(world)
+    assert len(event["Records"]) == len(scenario)
+    poller.handler(event, FakeContext())
+    emitted = emf_metrics(capsys.readouterr().out)
+
+    watched = [
+        m for m in relay_watched_metrics(environment_config(None)) if m.name not in MONITOR_METRICS
+    ]
+    assert {m.name for m in watched} >= {
+        Metric.AUTH_FAILURES,
+        Metric.API_ERRORS,
+        Metric.POLL_ATTEMPTS,
+        Metric.BALANCE_FAILURE_SIGNALS,
+    }
+    for metric in watched:
+        assert metric.name in emitted, f"{metric.alarm} watches {metric.name}, never emitted"
+        got = emitted[metric.name]
+        assert (got.namespace, got.dimensions) == (metric.namespace, dict(metric.dimensions))
