@@ -6,6 +6,7 @@ with FoxReloadSimulator(SimulatorConfig(time_scale=20)) as sim:
 
 from __future__ import annotations
 
+import email.utils
 import json
 import random
 import re
@@ -261,6 +262,13 @@ class _Handler(JsonHandler):
             self._gate(endpoint, params)
         finally:
             self._stat_endpoint = None
+
+    def date_time_string(self, timestamp: float | None = None) -> str:
+        """The `Date` header tells FoxReload's (simulated) time, as a real server's tells its own:
+        the relay's sweeper reads it to age the listed orders on FoxReload's clock."""
+        return email.utils.formatdate(
+            self.sim.clock.now() if timestamp is None else timestamp, usegmt=True
+        )
 
     def send_response(self, code: int, message: str | None = None) -> None:
         endpoint = self._stat_endpoint
