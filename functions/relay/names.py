@@ -33,6 +33,10 @@ class Metric:
     WEBHOOK_RETRIES: Final = "WebhookRetries"
     DUPLICATE_SUPPRESSED: Final = "DuplicateSuppressed"
     BALANCE_FAILURE_SIGNALS: Final = "BalanceFailureSignals"
+    SWEEP_DEFERRALS: Final = "SweepDeferrals"  # per-order polls skipped: the sweep covers them
+    BUDGET_WAITS: Final = "BudgetWaits"  # per-order polls postponed for the shared request budget
+    SWEEP_REQUESTS: Final = "SweepRequests"  # list pages read by the sweeper
+    SWEEP_FOUND: Final = "SweepFound"  # terminal orders of ours the sweeper found undelivered
     # balance monitor and stuck-order monitor
     ESTIMATED_BALANCE: Final = "EstimatedBalance"
     SPEND_24H: Final = "Spend24h"

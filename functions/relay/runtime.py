@@ -14,12 +14,14 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from botocore.config import Config
 
+from relay.adapters.coordination import CoordinationTable
 from relay.adapters.foxreload_client import FoxReloadClient, Timeouts
 from relay.adapters.ledger import LedgerTable
 from relay.adapters.order_queue import OrderQueue
 from relay.adapters.secrets import SecretCache
 from relay.adapters.webhook_sink import WebhookSink
-from relay.service.order_relay import OrderRelay, QueueRecord, RelayDeps
+from relay.service.deps import RelayDeps
+from relay.service.order_relay import OrderRelay, QueueRecord
 from relay.settings import PollerSettings
 
 _BOTO_CONFIG = Config(
@@ -84,15 +86,13 @@ class PollerRuntime:
             invalidate_key=lambda: secrets.invalidate(settings.foxreload_api_key_secret),
             http=fox_http,
         )
+        dynamodb = boto3.client("dynamodb", config=_BOTO_CONFIG)
         deps = RelayDeps(
             settings=settings,
             foxreload=foxreload,
             sink=WebhookSink(settings.sink_webhook_url, sink_http),
-            ledger=LedgerTable(
-                boto3.client("dynamodb", config=_BOTO_CONFIG),
-                settings.ledger_table,
-                settings.ledger_ttl_days,
-            ),
+            ledger=LedgerTable(dynamodb, settings.ledger_table, settings.ledger_ttl_days),
+            coordination=CoordinationTable(dynamodb, settings.ledger_table),
             queue=OrderQueue(
                 boto3.client("sqs", config=_BOTO_CONFIG),
                 settings.orders_queue_url,

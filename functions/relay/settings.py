@@ -28,9 +28,9 @@ class PollerSettings:
     sink_webhook_url: str
     sink_webhook_secret: str
     poll_policy: str = "relay"  # "relay" or "seed"
-    poll_base_seconds: float = 2.0
-    poll_cap_seconds: float = 30.0
-    poll_jitter: float = 0.3
+    poll_base_seconds: float = 9.0  # RelayPolicy defaults, chosen with the bench
+    poll_cap_seconds: float = 60.0
+    poll_jitter: float = 0.1
     give_up_after_seconds: float = 900.0
     not_found_grace_seconds: float = 60.0
     auth_failure_delay_seconds: float = 120.0
@@ -39,6 +39,20 @@ class PollerSettings:
     http_read_timeout: float = 8.0
     webhook_timeout: float = 10.0
     ledger_ttl_days: int = 90
+    # The API key's budget, shared by every poller and the sweeper (docs/performance.md).
+    foxreload_rate_limit_per_minute: float = 100.0
+    # The completion sweep (relay.handlers.sweeper): list pages instead of polling each order.
+    sweep_enabled: bool = False
+    sweep_budget_share: float = 0.85
+    sweep_max_horizon_seconds: float = 300.0
+    sweep_min_interval_seconds: float = 2.0
+    sweep_max_interval_seconds: float = 12.0
+    sweep_cover_margin_seconds: float = 15.0
+    sweep_max_defer_seconds: float = 120.0
+    sweep_stale_grace_seconds: float = 20.0
+    # FoxReload seconds per relay second: 1 against FoxReload; the local stack's simulator can
+    # run its clock faster, and the sweeper ages listed orders on FoxReload's clock.
+    foxreload_time_scale: float = 1.0
     service_name: str = SERVICE_NAME
     metrics_namespace: str = METRICS_NAMESPACE
 
@@ -72,6 +86,10 @@ class PollerSettings:
             raise SettingsError("POLL_JITTER must be within [0, 1]")
         if self.give_up_after_seconds <= 0:
             raise SettingsError("GIVE_UP_AFTER_SECONDS must be positive")
+        if not 0 < self.sweep_budget_share < 1:
+            raise SettingsError("SWEEP_BUDGET_SHARE must be within (0, 1)")
+        if self.foxreload_rate_limit_per_minute < 10 or self.foxreload_time_scale <= 0:
+            raise SettingsError("need FOXRELOAD_RATE_LIMIT_PER_MINUTE >= 10, a positive time scale")
         if self.lease_seconds <= self.webhook_timeout:
             raise SettingsError("LEASE_SECONDS must exceed WEBHOOK_TIMEOUT_SECONDS")
 
@@ -96,6 +114,16 @@ ENV_NAMES: Final[dict[str, str]] = {
     "http_read_timeout": "HTTP_READ_TIMEOUT_SECONDS",
     "webhook_timeout": "WEBHOOK_TIMEOUT_SECONDS",
     "ledger_ttl_days": "LEDGER_TTL_DAYS",
+    "foxreload_rate_limit_per_minute": "FOXRELOAD_RATE_LIMIT_PER_MINUTE",
+    "sweep_enabled": "SWEEP_ENABLED",
+    "sweep_budget_share": "SWEEP_BUDGET_SHARE",
+    "sweep_max_horizon_seconds": "SWEEP_MAX_HORIZON_SECONDS",
+    "sweep_min_interval_seconds": "SWEEP_MIN_INTERVAL_SECONDS",
+    "sweep_max_interval_seconds": "SWEEP_MAX_INTERVAL_SECONDS",
+    "sweep_cover_margin_seconds": "SWEEP_COVER_MARGIN_SECONDS",
+    "sweep_max_defer_seconds": "SWEEP_MAX_DEFER_SECONDS",
+    "sweep_stale_grace_seconds": "SWEEP_STALE_GRACE_SECONDS",
+    "foxreload_time_scale": "FOXRELOAD_TIME_SCALE",
     "service_name": "POWERTOOLS_SERVICE_NAME",
     "metrics_namespace": "POWERTOOLS_METRICS_NAMESPACE",
 }

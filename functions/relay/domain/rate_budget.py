@@ -73,7 +73,8 @@ class RateBudget:
         if current.tokens >= cost + reserve - 1e-9:
             return Grant(True, BucketState(current.tokens - cost, current.updated_at), 0.0)
         missing = cost + reserve - current.tokens
-        return Grant(False, current, missing / self.rate)
+        not_before = max(0.0, current.updated_at - now)  # a back-off pushed refills ahead
+        return Grant(False, current, not_before + missing / self.rate)
 
     @property
     def requests_per_window(self) -> float:
@@ -164,3 +165,11 @@ def wait_for_final_look(
     if elapsed >= give_up_after + grace:
         return None
     return min(grant.wait, give_up_after + grace - elapsed)
+
+
+def back_off(budget: RateBudget, state: BucketState, retry_after: float, now: float) -> BucketState:
+    """FoxReload said 429 with Retry-After: empty the shared bucket and start its refill only
+    when Retry-After has passed, so every other caller waits too (its first token arrives then).
+    """
+    resume = now + max(0.0, retry_after) - 1.0 / budget.rate
+    return BucketState(0.0, max(budget.refill(state, now).updated_at, resume))

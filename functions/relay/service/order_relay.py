@@ -1,4 +1,5 @@
-"""One order message, end to end: validate → poll → decide → deliver / reschedule / dead-letter.
+"""One order message, end to end: validate → (gate) → poll → decide → deliver / reschedule /
+dead-letter.
 
 The handler builds an `OrderRelay` once per cold start and calls `process` for each record of a
 batch concurrently. Blocking AWS calls run in threads so the polls of a batch overlap. Every
@@ -8,18 +9,10 @@ decision comes from relay.domain (pure); this module only sequences I/O and coun
 from __future__ import annotations
 
 import asyncio
-import random
-import time
-import uuid
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
-from typing import Protocol
 
-from relay.adapters.foxreload_client import FoxReloadClient
-from relay.adapters.ledger import ClaimStatus, LedgerTable
-from relay.adapters.order_queue import DeadLetterReason, OrderQueue
-from relay.adapters.webhook_sink import WebhookSink
+from relay.adapters.order_queue import DeadLetterReason
 from relay.domain.decision import (
     DeadLetter,
     Deliver,
@@ -32,16 +25,13 @@ from relay.domain.decision import (
 from relay.domain.foxreload_order import FoxOrder
 from relay.domain.order_message import OrderMessage, Poison, parse_order_message
 from relay.domain.poll_outcome import Kind, PollOutcome, classify
-from relay.domain.schedule import Policy, policy_named
-from relay.domain.webhook import SinkVerdict, signed_request
+from relay.domain.schedule import clip_to_deadline, policy_named, visibility_timeout
 from relay.names import Metric, api_error_metric
-from relay.settings import PollerSettings
+from relay.service.delivery import Delivery, Outcome
+from relay.service.deps import LogSink, MetricsRecorder, RelayDeps
+from relay.service.poll_gate import PollGate
 
-_EVENT_METRIC = {
-    "order.delivered": Metric.ORDERS_DELIVERED,
-    "order.failed": Metric.ORDERS_FAILED,
-    "order.cancelled": Metric.ORDERS_CANCELLED,
-}
+__all__ = ["LogSink", "MetricsRecorder", "OrderRelay", "QueueRecord", "RelayDeps", "Rescheduled"]
 
 
 @dataclass(frozen=True)
@@ -62,32 +52,12 @@ class Rescheduled(Exception):  # an expected outcome, not an error
         self.reason = reason
 
 
-class LogSink(Protocol):
-    def info(self, msg: str, *args: object, stacklevel: int = ...) -> None: ...
-
-    def warning(self, msg: str, *args: object, stacklevel: int = ...) -> None: ...
-
-
-class MetricsRecorder(Protocol):
-    def count(self, name: str, value: float = 1.0) -> None: ...
-
-    def seconds(self, name: str, value: float) -> None: ...
-
-
-@dataclass
-class RelayDeps:
-    settings: PollerSettings
-    foxreload: FoxReloadClient
-    sink: WebhookSink
-    ledger: LedgerTable
-    queue: OrderQueue
-    webhook_secret: Callable[[], str]
-    metrics: MetricsRecorder
-    log: LogSink
-    clock: Callable[[], float] = time.time
-    rand: Callable[[], float] = random.random
-    new_owner: Callable[[], str] = field(default=lambda: uuid.uuid4().hex)
-    policy: Policy | None = None
+@dataclass(frozen=True)
+class _Context:
+    record: QueueRecord
+    message: OrderMessage
+    first_seen: float  # the order's acceptance (first message's enqueue time)
+    received: float
 
 
 class OrderRelay:
@@ -102,7 +72,8 @@ class OrderRelay:
             not_found_grace=s.not_found_grace_seconds,
             auth_failure_delay=s.auth_failure_delay_seconds,
         )
-        self.log = deps.log
+        self.delivery = Delivery(deps)
+        self.gate = PollGate(s, deps.coordination)
 
     async def process(self, record: QueueRecord, received_at: float | None = None) -> str:
         """Returns what happened; raises `Rescheduled` when the message must come back later."""
@@ -117,130 +88,94 @@ class OrderRelay:
             self.d.metrics.count(Metric.ORDERS_ACCEPTED)
         if touched.outcome is not None:
             self.d.metrics.count(Metric.DUPLICATE_SUPPRESSED)
-            self._info("order already %s; message dropped", touched.outcome)
+            self.d.log.info("order already %s; message dropped", touched.outcome)
             return "already_done"
-        first_seen = touched.accepted_at or record.sent_at
-        storefront_ref = parsed.storefront_ref or touched.storefront_ref
-        message = OrderMessage(parsed.order_id, storefront_ref, parsed.version)
+        ctx = _Context(
+            record,
+            OrderMessage(
+                parsed.order_id, parsed.storefront_ref or touched.storefront_ref, parsed.version
+            ),
+            touched.accepted_at or record.sent_at,
+            received,
+        )
+        now = self.d.clock()
+        gate = await asyncio.to_thread(
+            self.gate.check, now - ctx.first_seen, now - record.sent_at, now
+        )
+        if not gate.poll:
+            return await self._wait_at_gate(ctx, gate.wait, gate.reason, gate.give_up)
 
-        reply = await self.d.foxreload.get_order(message.order_id)
+        reply = await self.d.foxreload.get_order(ctx.message.order_id)
         now = self.d.clock()
         outcome = classify(reply, now)
         self._count_poll(outcome, now)
-        timing = Timing(
-            attempt=max(0, record.receive_count - 1),
-            elapsed=now - record.sent_at,
-            seconds_since_receive=now - received,
-        )
+        if outcome.kind is Kind.THROTTLED:
+            await asyncio.to_thread(self.gate.throttled, outcome.retry_after, now)
+        timing = self._timing(ctx, now)
         action = decide(outcome, timing, self.limits, self.policy, self.d.rand())
         if isinstance(action, Deliver):
             assert outcome.order is not None  # a terminal outcome always carries its order
-            return await self._deliver(record, message, outcome.order, action.event, timing, now)
+            return await self._deliver(ctx, outcome.order, action.event, timing, now)
         if isinstance(action, DeadLetter):
-            return await self._dead_letter(
-                record, action, message.order_id, outcome.status, timing, first_seen
+            return await self._dead_letter(ctx.record, action, ctx.message.order_id, outcome.status)
+        return await self._reschedule(ctx.record, action, outcome.status)
+
+    async def _wait_at_gate(self, ctx: _Context, wait: float, reason: str, give_up: bool) -> str:
+        timing = self._timing(ctx, self.d.clock())
+        if give_up:
+            why = DeadLetter(
+                "deadline",
+                f"no request budget left to look at the order before the deadline "
+                f"({timing.elapsed:.0f}s after enqueue); {timing.attempt + 1} attempts",
             )
-        return await self._reschedule(record, action, outcome.status)
+            return await self._dead_letter(ctx.record, why, ctx.message.order_id, None)
+        delay = wait + self.d.rand()  # spread the waiters out
+        if reason == "swept":
+            delay = max(1.0, clip_to_deadline(delay, timing.elapsed, self.limits.give_up_after))
+            self.d.metrics.count(Metric.SWEEP_DEFERRALS)
+        else:
+            self.d.metrics.count(Metric.BUDGET_WAITS)
+        action = Reschedule(visibility_timeout(delay, timing.seconds_since_receive), reason)
+        return await self._reschedule(ctx.record, action, None)
 
     async def _deliver(
-        self,
-        record: QueueRecord,
-        message: OrderMessage,
-        order: FoxOrder,
-        event: str,
-        timing: Timing,
-        seen_at: float,
+        self, ctx: _Context, order: FoxOrder, event: str, timing: Timing, seen_at: float
     ) -> str:
-        owner = self.d.new_owner()
-        claim = await asyncio.to_thread(
-            self.d.ledger.claim,
-            order.id,
-            owner,
-            self.d.clock(),
-            self.d.settings.lease_seconds,
-            seen_at,
-            order.total_price,
+        result = await self.delivery.deliver(
+            order, event, ctx.message.storefront_ref, seen_at, ctx.first_seen
         )
-        if claim.status is ClaimStatus.ALREADY_DONE:
-            self.d.metrics.count(Metric.DUPLICATE_SUPPRESSED)
-            self._info("order already %s by another worker", claim.outcome)
+        if result.outcome is Outcome.DELIVERED:
+            return event
+        if result.outcome is Outcome.ALREADY_DONE:
+            self.d.log.info("order already delivered by another worker")
             return "already_done"
-        if claim.status is ClaimStatus.BUSY:
-            wait = max(1.0, (claim.lease_until or self.d.clock()) - self.d.clock())
-            delay = reschedule_after_delivery_attempt(
+        if result.outcome is Outcome.BUSY:
+            wait = max(1.0, (result.lease_until or self.d.clock()) - self.d.clock())
+            retry = reschedule_after_delivery_attempt(
                 timing, self.limits, self.policy, self.d.rand(), wait, "lease_busy"
             )
-            return await self._reschedule(record, delay, order.status)
-
-        request = signed_request(
-            await asyncio.to_thread(self.d.webhook_secret),
-            order,
-            event,
-            message.storefront_ref,
-            self.d.clock(),
-        )
-        result = await self.d.sink.send(request)
-        if result.verdict is SinkVerdict.ACCEPTED:
-            return await self._mark(order, event, owner, claim.terminal_seen_at or seen_at, record)
-        await asyncio.to_thread(self.d.ledger.release, order.id, owner)
-        if result.verdict is SinkVerdict.REJECTED:
+            return await self._reschedule(ctx.record, retry, order.status)
+        if result.outcome is Outcome.REJECTED:
             why = DeadLetter(
                 "webhook_rejected",
                 f"storefront answered HTTP {result.status_code} to {event}; not retried",
             )
-            return await self._dead_letter(
-                record, why, order.id, order.status, timing, record.sent_at
-            )
-        self.d.metrics.count(Metric.WEBHOOK_RETRIES)
+            return await self._dead_letter(ctx.record, why, order.id, order.status)
         if timing.elapsed >= self.limits.give_up_after:
             why = DeadLetter(
                 "webhook_unavailable",
                 f"{event} not accepted by the storefront before the deadline "
                 f"(last answer {result.status_code or 'none'}); {timing.attempt + 1} attempts",
             )
-            return await self._dead_letter(
-                record, why, order.id, order.status, timing, record.sent_at
-            )
+            return await self._dead_letter(ctx.record, why, order.id, order.status)
         retry = reschedule_after_delivery_attempt(
             timing, self.limits, self.policy, self.d.rand(), result.retry_after, "webhook_retry"
         )
-        return await self._reschedule(record, retry, order.status)
-
-    async def _mark(
-        self, order: FoxOrder, event: str, owner: str, seen_at: float, record: QueueRecord
-    ) -> str:
-        accepted = self.d.clock()
-        marked = await asyncio.to_thread(
-            self.d.ledger.mark_terminal,
-            order.id,
-            owner,
-            event,
-            accepted,
-            order.total_price,
-            order.cancel_reason,
-            order.status,
-        )
-        if not marked:  # another worker recorded it first; the storefront dedups by key
-            self.d.metrics.count(Metric.DUPLICATE_SUPPRESSED)
-            self._info("%s sent, but another worker had recorded the outcome", event)
-            return "already_done"
-        self.d.metrics.count(_EVENT_METRIC[event])
-        if event == "order.cancelled" and order.cancel_reason == "payment_failure":
-            self.d.metrics.count(Metric.BALANCE_FAILURE_SIGNALS)
-        self.d.metrics.seconds(Metric.DELIVERY_LAG_SECONDS, max(0.0, accepted - seen_at))
-        self.d.metrics.seconds(Metric.TIME_TO_DELIVER_SECONDS, max(0.0, accepted - record.sent_at))
-        self._info(
-            "%s accepted by the storefront: %d items, %d codes, lag %.2fs",
-            event,
-            len(order.items),
-            order.code_count,
-            accepted - seen_at,
-        )
-        return event
+        return await self._reschedule(ctx.record, retry, order.status)
 
     async def _reschedule(self, record: QueueRecord, action: Reschedule, status: str | None) -> str:
         await asyncio.to_thread(self.d.queue.reschedule, record.receipt_handle, action.delay)
-        self._info(
+        self.d.log.info(
             "not done (%s, status %s); next look in %ss", action.reason, status or "-", action.delay
         )
         raise Rescheduled(action.delay, action.reason)
@@ -251,14 +186,12 @@ class OrderRelay:
         action: DeadLetter,
         order_id: str | None,
         last_status: str | None,
-        timing: Timing,
-        first_seen: float,
     ) -> str:
         why = DeadLetterReason(
             reason=action.reason,
             detail=action.detail,
-            attempts=timing.attempt + 1,
-            first_seen=first_seen,
+            attempts=record.receive_count,
+            first_seen=record.sent_at,
             last_status=last_status,
             order_id=order_id,
         )
@@ -272,14 +205,19 @@ class OrderRelay:
                 self.d.clock(),
             )
         self.d.metrics.count(Metric.ORDERS_DEAD_LETTERED)
-        self._warn("dead-lettered: %s: %s", action.reason, action.detail)
+        self.d.log.warning("dead-lettered: %s: %s", action.reason, action.detail)
         return "dead_lettered"
 
     async def _poison(self, record: QueueRecord, poison: Poison, received: float) -> str:
         self.d.metrics.count(Metric.POISON_MESSAGES)
-        timing = Timing(max(0, record.receive_count - 1), received - record.sent_at)
-        action = DeadLetter(poison.reason, poison.detail)
-        return await self._dead_letter(record, action, None, None, timing, record.sent_at)
+        return await self._dead_letter(record, DeadLetter(poison.reason, poison.detail), None, None)
+
+    def _timing(self, ctx: _Context, now: float) -> Timing:
+        return Timing(
+            attempt=max(0, ctx.record.receive_count - 1),
+            elapsed=now - ctx.record.sent_at,
+            seconds_since_receive=now - ctx.received,
+        )
 
     def _count_poll(self, outcome: PollOutcome, now: float) -> None:
         m = self.d.metrics
@@ -288,25 +226,19 @@ class OrderRelay:
             m.count(Metric.THROTTLED)
         elif outcome.kind is Kind.AUTH_FAILED:
             m.count(Metric.AUTH_FAILURES)
-            self._warn("FoxReload refused the API key (HTTP %s)", outcome.status)
+            self.d.log.warning("FoxReload refused the API key (HTTP %s)", outcome.status)
         elif outcome.error_kind is not None:
             m.count(Metric.API_ERRORS)
             m.count(api_error_metric(outcome.error_kind))
         if outcome.balance_not_enough:
             m.count(Metric.BALANCE_FAILURE_SIGNALS)
-            self._warn("FoxReload answered BalanceNotEnough")
+            self.d.log.warning("FoxReload answered BalanceNotEnough")
         if outcome.unknown_status:
             m.count(Metric.UNKNOWN_STATUS)
         order = outcome.order
         if order is not None and order.status == "active" and _past(order.payment_expires_at, now):
             m.count(Metric.BALANCE_FAILURE_SIGNALS)
-            self._warn("order still awaiting payment past paymentExpiresAt")
-
-    def _info(self, msg: str, *args: object) -> None:
-        self.log.info(msg, *args, stacklevel=2)
-
-    def _warn(self, msg: str, *args: object) -> None:
-        self.log.warning(msg, *args, stacklevel=2)
+            self.d.log.warning("order still awaiting payment past paymentExpiresAt")
 
 
 def _past(iso: str | None, now: float) -> bool:

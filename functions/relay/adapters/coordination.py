@@ -1,0 +1,148 @@
+"""Small shared items beside the orders in the ledger table (keys start with '#', which no valid
+order id can): the API key's shared request budget, the sweeper's coverage heartbeat and the
+sweeper's single-runner lease. Every write is conditional or idempotent."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Final
+
+from botocore.exceptions import ClientError
+
+from relay.domain.rate_budget import BucketState
+from relay.domain.sweep import Coverage
+from relay.names import Ledger as LedgerNames
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
+
+BUDGET_KEY: Final = "#rate-budget"
+COVERAGE_KEY: Final = "#sweep-coverage"
+SWEEPER_LEASE_KEY: Final = "#sweeper-lease"
+
+
+@dataclass(frozen=True)
+class StoredBucket:
+    state: BucketState | None  # None: never written (a full bucket)
+    version: int
+
+
+class CoordinationTable:
+    def __init__(self, client: DynamoDBClient, table_name: str) -> None:
+        self._db = client
+        self._table = table_name
+
+    # -- shared request budget -------------------------------------------------------------
+    def read_bucket(self) -> StoredBucket:
+        item = self._get(BUDGET_KEY)
+        if item is None:
+            return StoredBucket(None, 0)
+        state = BucketState(float(item["tokens"]["N"]), float(item["updated_at"]["N"]))
+        return StoredBucket(state, int(item["version"]["N"]))
+
+    def write_bucket(self, state: BucketState, expected_version: int) -> bool:
+        """Store the bucket if nobody wrote it since we read `expected_version`."""
+        condition = "attribute_not_exists(#v) OR #v = :expected"
+        try:
+            self._db.update_item(
+                TableName=self._table,
+                Key=_key(BUDGET_KEY),
+                UpdateExpression="SET tokens = :t, updated_at = :u, #v = :next",
+                ConditionExpression=condition,
+                ExpressionAttributeNames={"#v": "version"},
+                ExpressionAttributeValues={
+                    ":t": {"N": _num(state.tokens)},
+                    ":u": {"N": _num(state.updated_at)},
+                    ":next": {"N": str(expected_version + 1)},
+                    ":expected": {"N": str(expected_version)},
+                },
+            )
+        except ClientError as exc:
+            if _condition_failed(exc):
+                return False
+            raise
+        return True
+
+    # -- sweep coverage ----------------------------------------------------------------------
+    def read_coverage(self) -> Coverage | None:
+        item = self._get(COVERAGE_KEY)
+        if item is None:
+            return None
+        return Coverage(
+            swept_at=float(item["swept_at"]["N"]),
+            horizon=float(item["horizon"]["N"]),
+            interval=float(item["interval"]["N"]),
+        )
+
+    def write_coverage(self, coverage: Coverage) -> None:
+        """Only ever moves forward: an older sweep finishing late cannot overwrite a newer one."""
+        try:
+            self._db.update_item(
+                TableName=self._table,
+                Key=_key(COVERAGE_KEY),
+                UpdateExpression="SET swept_at = :s, horizon = :h, #i = :i",
+                ConditionExpression="attribute_not_exists(swept_at) OR swept_at <= :s",
+                ExpressionAttributeNames={"#i": "interval"},
+                ExpressionAttributeValues={
+                    ":s": {"N": _num(coverage.swept_at)},
+                    ":h": {"N": _num(coverage.horizon)},
+                    ":i": {"N": _num(coverage.interval)},
+                },
+            )
+        except ClientError as exc:
+            if not _condition_failed(exc):
+                raise
+
+    # -- sweeper lease -------------------------------------------------------------------------
+    def hold_sweeper_lease(self, owner: str, now: float, until: float) -> bool:
+        """Take or renew the single-sweeper lease; False while another sweeper holds it."""
+        try:
+            self._db.update_item(
+                TableName=self._table,
+                Key=_key(SWEEPER_LEASE_KEY),
+                UpdateExpression="SET lease_owner = :o, lease_until = :u",
+                ConditionExpression=(
+                    "attribute_not_exists(lease_until) OR lease_until < :now OR lease_owner = :o"
+                ),
+                ExpressionAttributeValues={
+                    ":o": {"S": owner},
+                    ":u": {"N": _num(until)},
+                    ":now": {"N": _num(now)},
+                },
+            )
+        except ClientError as exc:
+            if _condition_failed(exc):
+                return False
+            raise
+        return True
+
+    def release_sweeper_lease(self, owner: str) -> None:
+        try:
+            self._db.update_item(
+                TableName=self._table,
+                Key=_key(SWEEPER_LEASE_KEY),
+                UpdateExpression="REMOVE lease_owner, lease_until",
+                ConditionExpression="lease_owner = :o",
+                ExpressionAttributeValues={":o": {"S": owner}},
+            )
+        except ClientError as exc:
+            if not _condition_failed(exc):
+                raise
+
+    def _get(self, key: str) -> dict[str, Any] | None:
+        item = self._db.get_item(TableName=self._table, Key=_key(key), ConsistentRead=True).get(
+            "Item"
+        )
+        return None if item is None else dict(item)
+
+
+def _key(value: str) -> dict[str, Any]:
+    return {LedgerNames.PARTITION_KEY: {"S": value}}
+
+
+def _num(value: float) -> str:
+    return f"{value:.3f}"
+
+
+def _condition_failed(exc: ClientError) -> bool:
+    return exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException"

@@ -1,0 +1,47 @@
+"""What the order services need, as one bundle built by relay.runtime (fakes in unit tests)."""
+
+from __future__ import annotations
+
+import random
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from relay.adapters.coordination import CoordinationTable
+from relay.adapters.foxreload_client import FoxReloadClient
+from relay.adapters.ledger import LedgerTable
+from relay.adapters.order_queue import OrderQueue
+from relay.adapters.webhook_sink import WebhookSink
+from relay.domain.schedule import Policy
+from relay.settings import PollerSettings
+
+
+class LogSink(Protocol):
+    def info(self, msg: str, *args: object, stacklevel: int = ...) -> None: ...
+
+    def warning(self, msg: str, *args: object, stacklevel: int = ...) -> None: ...
+
+
+class MetricsRecorder(Protocol):
+    def count(self, name: str, value: float = 1.0) -> None: ...
+
+    def seconds(self, name: str, value: float) -> None: ...
+
+
+@dataclass
+class RelayDeps:
+    settings: PollerSettings
+    foxreload: FoxReloadClient
+    sink: WebhookSink
+    ledger: LedgerTable
+    queue: OrderQueue
+    coordination: CoordinationTable
+    webhook_secret: Callable[[], str]
+    metrics: MetricsRecorder
+    log: LogSink
+    clock: Callable[[], float] = time.time
+    rand: Callable[[], float] = random.random
+    new_owner: Callable[[], str] = field(default=lambda: uuid.uuid4().hex)
+    policy: Policy | None = None

@@ -1,0 +1,115 @@
+"""Before a per-order poll: does the sweep already cover this order, and is there request budget?
+
+The API key allows about 100 requests a minute for everything the relay does. Per-order pollers
+take a token from one shared bucket (a DynamoDB item) before each request, so the relay paces
+itself instead of discovering the limit through 429s; a 429 empties the bucket, so every other
+invocation backs off too. With the sweeper running, per-order messages whose order it covers
+wait without any request, and the pollers keep only their share of the budget.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from relay.adapters.coordination import CoordinationTable
+from relay.domain.rate_budget import (
+    BudgetSplit,
+    Grant,
+    RateBudget,
+    back_off,
+    wait_for_final_look,
+)
+from relay.domain.sweep import (
+    Coverage,
+    SweepConfig,
+    coverage_is_fresh,
+    per_order_delay_when_swept,
+)
+from relay.settings import PollerSettings
+
+_WRITE_ATTEMPTS = 3
+_COVERAGE_CACHE_SECONDS = 2.0
+
+
+@dataclass(frozen=True)
+class Gate:
+    poll: bool
+    wait: float = 0.0
+    reason: str = ""
+    give_up: bool = False  # at the deadline with no budget to look: dead-letter
+
+
+def budget_split(settings: PollerSettings) -> BudgetSplit:
+    return BudgetSplit.of(
+        settings.foxreload_rate_limit_per_minute,
+        burst=min(10.0, settings.foxreload_rate_limit_per_minute / 10),
+        sweep_share=settings.sweep_budget_share,
+    )
+
+
+def sweep_config(settings: PollerSettings) -> SweepConfig:
+    return SweepConfig(
+        max_horizon=settings.sweep_max_horizon_seconds,
+        min_interval=settings.sweep_min_interval_seconds,
+        max_interval=settings.sweep_max_interval_seconds,
+        cover_margin=settings.sweep_cover_margin_seconds,
+        max_defer=settings.sweep_max_defer_seconds,
+        stale_grace=settings.sweep_stale_grace_seconds,
+    )
+
+
+class PollGate:
+    def __init__(self, settings: PollerSettings, coordination: CoordinationTable) -> None:
+        self.settings = settings
+        self.coordination = coordination
+        self.split = budget_split(settings)
+        self.sweep = sweep_config(settings)
+        self._coverage: tuple[Coverage | None, float] | None = None
+
+    def check(self, age: float, elapsed: float, now: float) -> Gate:
+        """`age`: seconds since the order was accepted; `elapsed`: since this message was sent."""
+        coverage = self.coverage(now) if self.settings.sweep_enabled else None
+        fresh = coverage is not None and coverage_is_fresh(coverage, self.sweep, now)
+        deferral = per_order_delay_when_swept(age, coverage, self.sweep, now)
+        if deferral is not None:
+            return Gate(False, deferral, "swept")
+        grant = self.take(self.split.for_per_order(fresh), now)
+        if grant.granted:
+            return Gate(True)
+        give_up_after = self.settings.give_up_after_seconds
+        if elapsed >= give_up_after:
+            final = wait_for_final_look(grant, elapsed, give_up_after)
+            if final is None:
+                return Gate(False, 0.0, "no_budget", give_up=True)
+            return Gate(False, final, "budget")
+        return Gate(False, grant.wait, "budget")
+
+    def coverage(self, now: float) -> Coverage | None:
+        cached = self._coverage
+        if cached is not None and 0 <= now - cached[1] < _COVERAGE_CACHE_SECONDS:
+            return cached[0]
+        value = self.coordination.read_coverage()
+        self._coverage = (value, now)
+        return value
+
+    def take(self, budget: RateBudget, now: float) -> Grant:
+        grant = Grant(False, budget.full(now), 1.0)
+        for _ in range(_WRITE_ATTEMPTS):
+            stored = self.coordination.read_bucket()
+            state = stored.state or budget.full(now)
+            grant = budget.take(state, now)
+            if not grant.granted:
+                return grant
+            if self.coordination.write_bucket(grant.state, stored.version):
+                return grant
+        # Lost the race every time: others are spending right now; try again in a moment.
+        return Grant(False, grant.state, 1.0 / budget.rate)
+
+    def throttled(self, retry_after: float | None, now: float) -> None:
+        """A 429: every per-order poller waits out Retry-After, not just this one."""
+        budget = self.split.whole
+        for _ in range(_WRITE_ATTEMPTS):
+            stored = self.coordination.read_bucket()
+            state = back_off(budget, stored.state or budget.full(now), retry_after or 1.0, now)
+            if self.coordination.write_bucket(state, stored.version):
+                return

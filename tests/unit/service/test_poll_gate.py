@@ -1,0 +1,97 @@
+"""The shared request budget and the sweep coverage, as the per-order poller sees them."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+
+import httpx
+
+from relay.adapters.coordination import CoordinationTable
+from relay.domain.sweep import Coverage
+from relay.names import DeadLetterAttr, Metric
+from relay.service.order_relay import Rescheduled
+from tests.unit.service.relay_world import fox_reply, process
+
+
+def test_polls_beyond_the_budget_wait_instead_of_meeting_429s(world):
+    ids = [f"burst-{i:02d}" for i in range(14)]
+    for order_id in ids:
+        world.fox_orders(order_id, fox_reply(order_id, "processing"))
+        world.send(json.dumps({"v": 1, "order_id": order_id}))
+    records = []
+    while len(records) < len(ids):
+        records += world.receive()
+    # one at a time: in-process moto does not make conditional writes atomic across threads
+    # (DynamoDB and DynamoDB Local do; the integration tier runs them concurrently)
+    results = [process(world, [record])[0] for record in records]
+    reasons = [r.reason for r in results if isinstance(r, Rescheduled)]
+    burst = world.runtime.relay.gate.split.whole.burst
+    assert reasons.count("pending") == burst  # the bucket's burst, then pacing
+    assert reasons.count("budget") == len(ids) - burst
+    assert world.metrics.counts[Metric.POLL_ATTEMPTS] == burst
+    assert world.metrics.counts[Metric.BUDGET_WAITS] == len(ids) - burst
+
+
+def test_a_429_makes_every_other_poller_wait_too(world):
+    first, second = "throttled-1", "waiting-2"
+    world.fox_orders(first, httpx.Response(429, headers={"Retry-After": "30"}))
+    route = world.fox_orders(second, fox_reply(second, "completed", ("C",)))
+    world.send(json.dumps({"v": 1, "order_id": first}))
+    [r1] = world.receive()
+    [result] = process(world, [r1])
+    assert result.reason == "throttled"
+
+    world.send(json.dumps({"v": 1, "order_id": second}))
+    [r2] = world.receive()
+    [waited] = process(world, [r2])
+    assert isinstance(waited, Rescheduled)
+    assert waited.reason == "budget"
+    assert waited.delay >= 29
+    assert route.call_count == 0
+
+
+def test_an_order_covered_by_a_fresh_sweep_is_not_polled(world, monkeypatch):
+    world.runtime.relay.gate.settings = replace(world.runtime.settings, sweep_enabled=True)
+    CoordinationTable(world.ddb, world.table).write_coverage(
+        Coverage(swept_at=world.clock.now, horizon=300.0, interval=5.0)
+    )
+    order_id = "covered-1"
+    route = world.fox_orders(order_id, fox_reply(order_id, "completed", ("C",)))
+    world.send(json.dumps({"v": 1, "order_id": order_id}))
+    [record] = world.receive()
+    [result] = process(world, [record])
+    assert isinstance(result, Rescheduled)
+    assert result.reason == "swept"
+    assert route.call_count == 0
+    assert world.metrics.counts[Metric.SWEEP_DEFERRALS] == 1
+
+
+def test_stale_coverage_is_no_coverage(world, monkeypatch):
+    world.runtime.relay.gate.settings = replace(world.runtime.settings, sweep_enabled=True)
+    CoordinationTable(world.ddb, world.table).write_coverage(
+        Coverage(swept_at=world.clock.now - 3600, horizon=300.0, interval=5.0)
+    )
+    order_id = "stale-1"
+    route = world.fox_orders(order_id, fox_reply(order_id, "completed", ("C",)))
+    world.send(json.dumps({"v": 1, "order_id": order_id}))
+    [record] = world.receive()
+    assert process(world, [record]) == ["order.delivered"]
+    assert route.call_count == 1
+
+
+def test_no_budget_at_the_deadline_waits_a_little_then_dead_letters(world):
+    order_id = "starved-1"
+    world.fox_orders(order_id, fox_reply(order_id, "processing"))
+    table = CoordinationTable(world.ddb, world.table)
+    from relay.domain.rate_budget import BucketState
+
+    # a 429 with a very long Retry-After: no token for hours
+    table.write_bucket(BucketState(0.0, world.clock.now + 100_000), 0)
+    world.send(json.dumps({"v": 1, "order_id": order_id}))
+    [record] = world.receive()
+    world.clock.now = record.sent_at + world.runtime.settings.give_up_after_seconds + 500
+    assert process(world, [record]) == ["dead_lettered"]
+    [dead] = world.dlq()
+    assert dead["MessageAttributes"][DeadLetterAttr.REASON]["StringValue"] == "deadline"
+    assert "no request budget" in dead["MessageAttributes"][DeadLetterAttr.DETAIL]["StringValue"]
