@@ -48,11 +48,29 @@ class FoxReloadClient:
             reply = await self._get(order_id, await asyncio.to_thread(self._api_key))
         return reply
 
+    async def list_orders(
+        self, page: int, limit: int, status: str | None = None
+    ) -> HttpReply | TransportFailure:
+        """One page of `GET /api/orders/` (newest first by createdAt)."""
+        params = {"page": str(page), "limit": str(limit)}
+        if status:
+            params["status"] = status
+        reply = await self._send("/api/orders/", params, await asyncio.to_thread(self._api_key))
+        if isinstance(reply, HttpReply) and reply.status_code == 401:
+            self._invalidate_key()
+            reply = await self._send("/api/orders/", params, await asyncio.to_thread(self._api_key))
+        return reply
+
     async def _get(self, order_id: str, key: str) -> HttpReply | TransportFailure:
-        url = f"{self._base_url}/api/orders/{order_id}"
+        return await self._send(f"/api/orders/{order_id}", None, key)
+
+    async def _send(
+        self, path: str, params: dict[str, str] | None, key: str
+    ) -> HttpReply | TransportFailure:
+        url = f"{self._base_url}{path}"
         headers = {"X-API-Key": key, "Accept": "application/json", "User-Agent": USER_AGENT}
         try:
-            response = await self._http().get(url, headers=headers)
+            response = await self._http().get(url, headers=headers, params=params)
         except httpx.TimeoutException:
             return TransportFailure.TIMEOUT
         except httpx.TransportError:

@@ -115,6 +115,27 @@ class LedgerTable:
         ).get("Item")
         return None if item is None else _record(order_id, item)
 
+    def batch_get(self, order_ids: list[str]) -> dict[str, OrderRecord]:
+        """The ledger items of these orders (absent ones are not ours, or not accepted yet)."""
+        found: dict[str, OrderRecord] = {}
+        unique = list(dict.fromkeys(order_ids))
+        for start in range(0, len(unique), 100):
+            request: dict[str, Any] = {
+                self._table: {
+                    "Keys": [self._key(order_id) for order_id in unique[start : start + 100]],
+                    "ConsistentRead": True,
+                }
+            }
+            for _ in range(5):
+                response = self._db.batch_get_item(RequestItems=request)
+                for item in response.get("Responses", {}).get(self._table, []):
+                    order_id = str(item[LedgerNames.PARTITION_KEY]["S"])
+                    found[order_id] = _record(order_id, dict(item))
+                request = dict(response.get("UnprocessedKeys") or {})
+                if not request:
+                    break
+        return found
+
     def claim(
         self,
         order_id: str,

@@ -1,0 +1,45 @@
+"""Sweeper Lambda (EventBridge, every minute): sweep FoxReload's order list until shortly before
+the function's time runs out, then let the next scheduled run take over the lease."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from typing import Any
+
+from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from relay.runtime import PollerRuntime
+from relay.service.sweeper import Sweeper
+
+logger = Logger()
+metrics = Metrics()
+tracer = Tracer()
+_sweeper: Sweeper | None = None
+_MARGIN_SECONDS = 8.0
+
+
+def sweeper() -> Sweeper:
+    global _sweeper  # noqa: PLW0603 - one sweeper per cold start: it keeps what it learned
+    if _sweeper is None:
+        runtime = PollerRuntime.from_env(os.environ, logger, metrics)
+        _sweeper = Sweeper(runtime.relay.d)
+    return _sweeper
+
+
+@logger.inject_lambda_context(clear_state=True)
+@metrics.log_metrics
+@tracer.capture_lambda_handler(capture_response=False)
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    sweep = sweeper()
+    if not sweep.d.settings.sweep_enabled:
+        logger.info("sweep disabled (SWEEP_ENABLED is not true); nothing to do")
+        return {"sweeps": 0}
+    remaining = context.get_remaining_time_in_millis() / 1000.0
+    until = sweep.d.clock() + max(0.0, remaining - _MARGIN_SECONDS)
+    stats = asyncio.run(sweep.run(until))
+    logger.info(
+        "swept %d times, %d pages, %d delivered", stats.sweeps, stats.pages, stats.delivered
+    )
+    return {"sweeps": stats.sweeps, "pages": stats.pages, "delivered": stats.delivered}

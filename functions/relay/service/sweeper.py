@@ -1,0 +1,205 @@
+"""The completion sweeper: list FoxReload's newest orders every few seconds and deliver every
+terminal one that is ours (accepted in the ledger, not yet delivered) through the same
+exactly-once path as the per-order poller. It also publishes its coverage, so per-order pollers
+skip the polls it makes unnecessary. One sweeper runs at a time (a lease in the ledger table).
+
+Pure decisions (how deep, how often, what is covered) are relay.domain.sweep; the request budget
+is relay.domain.rate_budget; this module only does the I/O in order.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+
+from relay.domain.decision import EVENT_FOR_KIND
+from relay.domain.foxreload_order import FoxOrder, MalformedOrder
+from relay.domain.order_page import OrderPage, parse_order_page
+from relay.domain.poll_outcome import HttpReply, Kind, classify
+from relay.domain.rate_budget import BucketState, back_off
+from relay.domain.sweep import (
+    SweepPlan,
+    SweepState,
+    coverage_after_sweep,
+    next_page_needed,
+    observe_first_page,
+    plan_sweep,
+    terminal_orders,
+)
+from relay.names import Metric, api_error_metric
+from relay.service.delivery import Delivery, Outcome
+from relay.service.deps import RelayDeps
+from relay.service.poll_gate import budget_split, sweep_config
+
+_CONCURRENT_DELIVERIES = 10
+_REMEMBERED_DONE = 5000
+
+
+@dataclass
+class SweepStats:
+    sweeps: int = 0
+    pages: int = 0
+    delivered: int = 0
+    outcomes: dict[str, int] = field(default_factory=dict)
+
+
+class Sweeper:
+    def __init__(self, deps: RelayDeps) -> None:
+        self.d = deps
+        self.config = sweep_config(deps.settings)
+        self.budget = budget_split(deps.settings).sweeper
+        self.bucket: BucketState | None = None
+        self.state = SweepState()
+        self.done: dict[str, None] = {}  # orders known delivered (insertion-ordered, bounded)
+        self.owner = deps.new_owner()
+        self.delivery = Delivery(deps)
+
+    async def run(self, until: float) -> SweepStats:
+        """Sweep until `until` (epoch seconds), holding the single-sweeper lease."""
+        stats = SweepStats()
+        d = self.d
+        try:
+            while d.clock() < until:
+                started = d.clock()
+                lease_until = started + self.config.max_interval * 3 + 30
+                held = await asyncio.to_thread(
+                    d.coordination.hold_sweeper_lease, self.owner, started, lease_until
+                )
+                if not held:
+                    d.log.info("another sweeper holds the lease; this one stops")
+                    break
+                plan = plan_sweep(self.state, self.config, self.budget.rate, started)
+                await self.sweep_once(plan, started, stats)
+                pause = started + plan.interval - d.clock()
+                if d.clock() + pause >= until:
+                    break
+                await asyncio.sleep(max(0.0, pause))
+        finally:
+            await asyncio.to_thread(d.coordination.release_sweeper_lease, self.owner)
+        return stats
+
+    async def sweep_once(self, plan: SweepPlan, started: float, stats: SweepStats) -> None:
+        d = self.d
+        pages_read = 0
+        last: OrderPage | None = None
+        finished = False
+        while True:
+            page = await self._read_page(pages_read + 1, plan)
+            if page is None:
+                break
+            pages_read += 1
+            if pages_read == 1:
+                self.state = observe_first_page(self.state, self.config, page.listed, d.clock())
+            last = page
+            await self._deliver_terminal(page, stats)
+            if not next_page_needed(page.listed, plan, pages_read, d.clock()):
+                finished = True
+                break
+        coverage = coverage_after_sweep(plan, started, last.listed if last else (), finished)
+        await asyncio.to_thread(d.coordination.write_coverage, coverage)
+        stats.sweeps += 1
+        stats.pages += pages_read
+
+    async def _read_page(self, number: int, plan: SweepPlan) -> OrderPage | None:
+        """One page, paid for from the sweeper's share of the budget; None ends this sweep."""
+        d = self.d
+        await self._token()
+        reply = await d.foxreload.list_orders(number, plan.page_limit, plan.status_filter)
+        d.metrics.count(Metric.SWEEP_REQUESTS)
+        d.metrics.count(Metric.POLL_ATTEMPTS)
+        if not isinstance(reply, HttpReply) or reply.status_code != 200:
+            outcome = classify(reply, d.clock())
+            if outcome.kind is Kind.THROTTLED:
+                d.metrics.count(Metric.THROTTLED)
+                self._back_off(outcome.retry_after)
+            elif outcome.kind is Kind.AUTH_FAILED:
+                d.metrics.count(Metric.AUTH_FAILURES)
+            else:
+                d.metrics.count(Metric.API_ERRORS)
+                d.metrics.count(api_error_metric(outcome.error_kind or "ServerError"))
+            d.log.warning("order list page %d failed (%s); sweep cut short", number, outcome.status)
+            return None
+        try:
+            return parse_order_page(
+                reply.body,
+                reply.headers.get("date"),
+                d.clock(),
+                d.settings.foxreload_time_scale,
+            )
+        except MalformedOrder:
+            d.metrics.count(Metric.API_ERRORS)
+            d.metrics.count(api_error_metric("Malformed"))
+            d.log.warning("order list page %d is malformed; sweep cut short", number)
+            return None
+
+    async def _deliver_terminal(self, page: OrderPage, stats: SweepStats) -> None:
+        listed_terminal = {o.order_id for o in terminal_orders(page.listed)}
+        candidates = [o for o in page.orders if o.id in listed_terminal and o.id not in self.done]
+        if not candidates:
+            return
+        records = await asyncio.to_thread(self.d.ledger.batch_get, [o.id for o in candidates])
+        gate = asyncio.Semaphore(_CONCURRENT_DELIVERIES)
+
+        async def one(order: FoxOrder) -> None:
+            record = records.get(order.id)
+            if record is None:
+                return  # not ours, or its message has not been received yet
+            if record.outcome is not None:
+                self._remember(order.id)
+                return
+            async with gate:
+                await self._deliver(order, record.storefront_ref, record.accepted_at, stats)
+
+        await asyncio.gather(*(one(order) for order in candidates))
+
+    async def _deliver(
+        self,
+        order: FoxOrder,
+        storefront_ref: str | None,
+        accepted_at: float | None,
+        stats: SweepStats,
+    ) -> None:
+        d = self.d
+        if order.status == "completed" and order.code_count == 0:
+            refreshed = await self._fetch_one(order.id)  # the list may omit codes: read the order
+            if refreshed is None:
+                return
+            order = refreshed
+        kind = {"completed": Kind.COMPLETED, "failed": Kind.FAILED, "cancelled": Kind.CANCELLED}
+        event = EVENT_FOR_KIND[kind[order.status]]
+        now = d.clock()
+        d.metrics.count(Metric.SWEEP_FOUND)
+        result = await self.delivery.deliver(order, event, storefront_ref, now, accepted_at or now)
+        stats.outcomes[result.outcome.value] = stats.outcomes.get(result.outcome.value, 0) + 1
+        if result.outcome in (Outcome.DELIVERED, Outcome.ALREADY_DONE):
+            self._remember(order.id)
+            stats.delivered += result.outcome is Outcome.DELIVERED
+        # BUSY / RETRY_LATER / REJECTED: the order's own message decides (retry or dead letter)
+
+    async def _fetch_one(self, order_id: str) -> FoxOrder | None:
+        await self._token()
+        reply = await self.d.foxreload.get_order(order_id)
+        self.d.metrics.count(Metric.POLL_ATTEMPTS)
+        outcome = classify(reply, self.d.clock())
+        return outcome.order if outcome.terminal else None
+
+    async def _token(self) -> None:
+        while True:
+            now = self.d.clock()
+            grant = self.budget.take(self.bucket or self.budget.full(now), now)
+            self.bucket = grant.state
+            if grant.granted:
+                return
+            await asyncio.sleep(grant.wait)
+
+    def _back_off(self, retry_after: float | None) -> None:
+        now = self.d.clock()
+        self.bucket = back_off(
+            self.budget, self.bucket or self.budget.full(now), retry_after or 1.0, now
+        )
+
+    def _remember(self, order_id: str) -> None:
+        self.done[order_id] = None
+        while len(self.done) > _REMEMBERED_DONE:
+            self.done.pop(next(iter(self.done)))
+
