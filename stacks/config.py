@@ -26,9 +26,9 @@ class EnvironmentConfig:
     webhook_secret_name: str
     webhook_url: str
     poll_policy: str = "relay"
-    poll_base_seconds: float = 2.0
-    poll_cap_seconds: float = 30.0
-    poll_jitter: float = 0.3
+    poll_base_seconds: float = 9.0
+    poll_cap_seconds: float = 60.0
+    poll_jitter: float = 0.1
     give_up_after_seconds: float = 900.0
     not_found_grace_seconds: float = 60.0
     poller_timeout_seconds: int = 30
@@ -43,6 +43,8 @@ class EnvironmentConfig:
     balance_check_minutes: int = 5
     balance_endpoint: str = ""
     api_error_min_attempts: int = 20
+    sweep_enabled: bool = True  # the completion sweeper (docs/performance.md)
+    rate_limit_per_minute: float = 100.0  # the FoxReload key's limit (1000 on enterprise)
     pager_emails: tuple[str, ...] = field(default_factory=tuple)
     ticket_emails: tuple[str, ...] = field(default_factory=tuple)
     retain_data: bool = False
@@ -73,6 +75,8 @@ class EnvironmentConfig:
             poll_jitter=self.poll_jitter,
             give_up_after_seconds=self.give_up_after_seconds,
             not_found_grace_seconds=self.not_found_grace_seconds,
+            sweep_enabled=self.sweep_enabled,
+            foxreload_rate_limit_per_minute=self.rate_limit_per_minute,
         )
 
     def monitor_settings(self, *, ledger_table: str) -> MonitorSettings:
@@ -110,6 +114,8 @@ _KEYS = {
     "balanceCheckMinutes": "balance_check_minutes",
     "balanceEndpoint": "balance_endpoint",
     "apiErrorMinAttempts": "api_error_min_attempts",
+    "sweepEnabled": "sweep_enabled",
+    "rateLimitPerMinute": "rate_limit_per_minute",
     "pagerEmails": "pager_emails",
     "ticketEmails": "ticket_emails",
     "retainData": "retain_data",
