@@ -192,9 +192,14 @@ def coverage_after_sweep(
     return Coverage(started_at, horizon, plan.interval)
 
 
+CLOCK_SKEW_TOLERANCE: Final = 5.0  # seconds a sweeper's clock may run ahead of a poller's
+
+
 def coverage_is_fresh(coverage: Coverage, config: SweepConfig, now: float) -> bool:
+    """Fresh while the sweeper kept its rhythm. A heartbeat slightly in the future is fresh too:
+    the sweeper and the pollers run on different hosts, whose clocks differ by milliseconds."""
     limit = config.stale_after_intervals * coverage.interval + config.stale_grace
-    return 0.0 <= now - coverage.swept_at <= limit
+    return -CLOCK_SKEW_TOLERANCE <= now - coverage.swept_at <= limit
 
 
 def per_order_delay_when_swept(
