@@ -42,8 +42,20 @@ class Resource:
     POLLER = "poller_function_name"
     BALANCE_MONITOR = "balance_monitor_function_name"
     STUCK_MONITOR = "stuck_monitor_function_name"
+    SWEEPER = "sweeper_function_name"  # only with sweepEnabled
 
-    ALL = (ORDERS_QUEUE, DEAD_LETTER_QUEUE, POLLER, BALANCE_MONITOR, STUCK_MONITOR)
+    ALL = (ORDERS_QUEUE, DEAD_LETTER_QUEUE, POLLER, BALANCE_MONITOR, STUCK_MONITOR, SWEEPER)
+
+    @staticmethod
+    def functions(config: EnvironmentConfig) -> tuple[str, ...]:
+        """The relay functions this environment deploys (RelayFunctionErrors watches each)."""
+        always = (Resource.POLLER, Resource.BALANCE_MONITOR, Resource.STUCK_MONITOR)
+        return (*always, Resource.SWEEPER) if config.sweep_enabled else always
+
+    @staticmethod
+    def deployed(config: EnvironmentConfig) -> tuple[str, ...]:
+        """Every resource of `ALL` that this environment deploys."""
+        return (Resource.ORDERS_QUEUE, Resource.DEAD_LETTER_QUEUE, *Resource.functions(config))
 
 
 def placeholder(resource: str) -> str:
@@ -115,6 +127,7 @@ def _relay(name: str, statistic: str, period_seconds: int) -> MetricSpec:
 
 def alarm_specs(config: EnvironmentConfig) -> tuple[AlarmSpec, ...]:
     balance_period = config.balance_check_minutes * 60
+    functions = Resource.functions(config)
     return (
         AlarmSpec(
             id="DeliveryDegraded",
@@ -269,17 +282,16 @@ def alarm_specs(config: EnvironmentConfig) -> tuple[AlarmSpec, ...]:
             severity=Severity.TICKET,
             summary=(
                 "A relay function crashed or timed out in 2 of the last 3 five-minute periods "
-                "(the poller retries the batch; the monitors skip a sample)."
+                "(the poller retries the batch; the monitors skip a sample; a later sweeper "
+                "run takes over once the lease expires, and per-order polls cover the gap)."
             ),
             metrics={
                 f"errors{index}": MetricSpec(
                     "AWS/Lambda", "Errors", "Sum", 300, {"FunctionName": placeholder(function)}
                 )
-                for index, function in enumerate(
-                    (Resource.POLLER, Resource.BALANCE_MONITOR, Resource.STUCK_MONITOR)
-                )
+                for index, function in enumerate(functions)
             },
-            expression="FILL(errors0, 0) + FILL(errors1, 0) + FILL(errors2, 0)",
+            expression=" + ".join(f"FILL(errors{index}, 0)" for index in range(len(functions))),
             expression_period_seconds=300,
             compare=Compare.GREATER,
             threshold=0,

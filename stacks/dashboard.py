@@ -1,4 +1,5 @@
-"""One CloudWatch dashboard: delivery flow, lag, DLQ depth, API errors and throttles, balance."""
+"""One CloudWatch dashboard: delivery flow, lag, DLQ depth, API errors and throttles, balance,
+and the completion sweep with the shared request budget."""
 
 from __future__ import annotations
 
@@ -119,6 +120,20 @@ class RelayDashboard(Construct):
                 relay_metric(Metric.BALANCE_FAILURE_SIGNALS, "Sum", balance_period),
             ],
         )
+        # Shown with or without the sweeper: BudgetWaits and Throttled are the per-order pollers'
+        # too (a flat zero for the sweep lines is what sweepEnabled=false looks like).
+        sweep = _graph(
+            "Completion sweep and request budget (per minute)",
+            [
+                relay_metric(Metric.SWEEP_REQUESTS, label="sweep list pages"),
+                relay_metric(Metric.SWEEP_FOUND, label="found terminal by the sweep"),
+                relay_metric(Metric.SWEEP_DEFERRALS, label="per-order polls skipped (swept)"),
+            ],
+            right=[
+                relay_metric(Metric.BUDGET_WAITS, label="polls waiting for budget"),
+                relay_metric(Metric.THROTTLED, label="429s"),
+            ],
+        )
         status = cw.AlarmStatusWidget(
             title="Alarms", alarms=list(alarms), width=_WIDTH * 2, height=_HEIGHT
         )
@@ -128,5 +143,5 @@ class RelayDashboard(Construct):
             "Dashboard",
             dashboard_name=config.stack_name,
             default_interval=Duration.hours(3),
-            widgets=[[status], [delivery, lag], [queues, api], [balance]],
+            widgets=[[status], [delivery, lag], [queues, api], [balance, sweep]],
         )

@@ -32,7 +32,7 @@ from aws_cdk import aws_sns_subscriptions as subscriptions
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct, IConstruct
 
-from relay.names import METRICS_NAMESPACE, SERVICE_NAME, Ledger
+from relay.names import POWERTOOLS_ENVIRONMENT, SERVICE_NAME, Ledger
 from relay.settings import max_receive_count
 from stacks.alarms import RelayAlarms, Resource, Severity
 from stacks.bundling import ARCHITECTURE, RUNTIME, function_code
@@ -42,33 +42,38 @@ from stacks.dashboard import RelayDashboard
 POLLER_HANDLER = "relay.handlers.poller.handler"
 BALANCE_MONITOR_HANDLER = "relay.handlers.balance_monitor.handler"
 STUCK_MONITOR_HANDLER = "relay.handlers.stuck_monitor.handler"
+SWEEPER_HANDLER = "relay.handlers.sweeper.handler"
 
 DLQ_RETENTION = Duration.days(14)
 MONITOR_TIMEOUT = Duration.seconds(60)
 MONITOR_MEMORY_MB = 256
 STUCK_CHECK_MINUTES = 1
+# The sweeper sweeps until its remaining time minus 8 s (relay.handlers.sweeper), so 75 s gives
+# a run of about 67 s per scheduled invocation, one a minute: runs overlap by ~7 s. NB: as of
+# this change an invocation that finds the lease held stops at once (relay.service.sweeper
+# Sweeper.run) instead of waiting for it, so the overlapping one does nothing and the sweep
+# pauses until the next minute's run; a handover needs the new run to wait for the lease.
+SWEEPER_TIMEOUT = Duration.seconds(75)
+SWEEPER_SCHEDULE_MINUTES = 1
 
 # DynamoDB actions per function, listed rather than granted with grant_read_write_data so each
 # gets exactly what its code calls: the poller reads and conditionally updates one order item
 # (adapters/ledger.py: GetItem, UpdateItem); the monitors read the balance record (GetItem) and
 # query the acceptance-time index (adapters/ledger_queries.py, adapters/balance_store.py). The
 # balance records themselves are written by the operator CLI with the operator's credentials.
+# The poller's GetItem/UpdateItem also cover the '#'-keyed coordination items in the same table
+# (adapters/coordination.py: the shared request budget and the sweep coverage it reads).
+# The sweeper reads ledger records in batches (LedgerTable.batch_get: BatchGetItem) and writes
+# only through UpdateItem: the delivery lease (claim / mark_terminal / release), its own lease
+# item and the coverage item. Nothing on its path calls GetItem (it keeps its share of the
+# request budget in memory and never reads coverage), so it gets none.
 POLLER_LEDGER_ACTIONS = ("dynamodb:GetItem", "dynamodb:UpdateItem")
+SWEEPER_LEDGER_ACTIONS = ("dynamodb:BatchGetItem", "dynamodb:UpdateItem")
 BALANCE_LEDGER_ACTIONS = ("dynamodb:GetItem", "dynamodb:Query")
 STUCK_LEDGER_ACTIONS = ("dynamodb:GetItem", "dynamodb:Query")
 # What a caller needs on a table's customer-managed key, usable only through DynamoDB.
 LEDGER_KEY_READ = ("kms:Decrypt", "kms:DescribeKey")
 LEDGER_KEY_WRITE = ("kms:Encrypt", "kms:GenerateDataKey")
-
-# Powertools settings shared by every function. Codes must never reach logs or traces: no event
-# logging, and the tracer does not record handler responses (they could carry codes).
-POWERTOOLS_ENV: Mapping[str, str] = {
-    "POWERTOOLS_SERVICE_NAME": SERVICE_NAME,
-    "POWERTOOLS_METRICS_NAMESPACE": METRICS_NAMESPACE,
-    "POWERTOOLS_LOG_LEVEL": "INFO",
-    "POWERTOOLS_LOGGER_LOG_EVENT": "false",
-    "POWERTOOLS_TRACER_CAPTURE_RESPONSE": "false",
-}
 
 _RETENTION_DAYS: Mapping[int, logs.RetentionDays] = {
     1: logs.RetentionDays.ONE_DAY,
@@ -137,6 +142,9 @@ class RelayStack(Stack):
         )
         self.code = function_code()
         self.poller = self._poller()
+        # Only with sweepEnabled: otherwise no sweeper resources at all, and the poller's
+        # SWEEP_ENABLED (from the same config) is false, so per-order polls get the whole key.
+        self.sweeper = self._sweeper() if config.sweep_enabled else None
         self.balance_monitor, self.stuck_monitor = self._monitors()
         self.topics = self._topics()
         self.alarms = RelayAlarms(
@@ -312,7 +320,7 @@ class RelayStack(Stack):
             "Poller",
             handler=POLLER_HANDLER,
             description="Polls FoxReload for queued orders and delivers each one exactly once",
-            environment={**settings.to_env(), **POWERTOOLS_ENV},
+            environment={**settings.to_env(), **POWERTOOLS_ENVIRONMENT},
             timeout=Duration.seconds(cfg.poller_timeout_seconds),
             memory_mb=cfg.poller_memory_mb,
         )
@@ -333,10 +341,53 @@ class RelayStack(Stack):
         self.webhook_secret.grant_read(role)
         return poller
 
+    def _sweeper(self) -> lambda_.Function:
+        cfg = self.config
+        # The poller's settings exactly: the sweeper builds the same runtime (PollerRuntime) and
+        # must agree with the pollers on the rate limit, the budget split and the sweep knobs.
+        settings = cfg.poller_settings(
+            ledger_table=self.ledger.table_name,
+            orders_queue_url=self.orders_queue.queue_url,
+            dlq_url=self.dead_letter_queue.queue_url,
+        )
+        # No reserved concurrency: a lease item in the ledger (adapters/coordination.py) already
+        # lets only one invocation sweep; a second one that finds the lease held stops at once.
+        # Reserved concurrency 1 would add nothing to that guarantee, but it would make Lambda
+        # throttle the overlapping scheduled invocation (runs last ~67 s, one starts every 60 s)
+        # and hold it in the async queue to retry for up to 6 hours, and it would take one unit
+        # from the account's unreserved pool for good.
+        sweeper = self._function(
+            "Sweeper",
+            handler=SWEEPER_HANDLER,
+            description=(
+                "Sweeps FoxReload's order list and delivers terminal orders of ours exactly once"
+            ),
+            environment={**settings.to_env(), **POWERTOOLS_ENVIRONMENT},
+            timeout=SWEEPER_TIMEOUT,
+            memory_mb=cfg.poller_memory_mb,
+            # No retry of a scheduled run: the next one starts within a minute.
+            retry_attempts=0,
+        )
+        role = sweeper.role
+        assert role is not None
+        # It only lists and reads orders at FoxReload and signs webhooks: no queue access (it
+        # never touches a message; each order's own message still decides retries and the DLQ).
+        self._grant_ledger(role, SWEEPER_LEDGER_ACTIONS, index=False)
+        self.api_key_secret.grant_read(role)
+        self.webhook_secret.grant_read(role)
+        events.Rule(
+            self,
+            "SweeperSchedule",
+            description=f"Runs Sweeper every {SWEEPER_SCHEDULE_MINUTES} minute(s)",
+            schedule=events.Schedule.rate(Duration.minutes(SWEEPER_SCHEDULE_MINUTES)),
+            targets=[targets.LambdaFunction(sweeper, retry_attempts=0)],
+        )
+        return sweeper
+
     def _monitors(self) -> tuple[lambda_.Function, lambda_.Function]:
         cfg = self.config
         settings = cfg.monitor_settings(ledger_table=self.ledger.table_name)
-        environment = {**settings.to_env(), **POWERTOOLS_ENV}
+        environment = {**settings.to_env(), **POWERTOOLS_ENVIRONMENT}
         # No retries of a scheduled run: the next run is a few minutes away and a retry would
         # publish a second sample for the same period.
         balance = self._function(
@@ -444,6 +495,7 @@ class RelayStack(Stack):
             Resource.POLLER: self.poller.function_name,
             Resource.BALANCE_MONITOR: self.balance_monitor.function_name,
             Resource.STUCK_MONITOR: self.stuck_monitor.function_name,
+            **({Resource.SWEEPER: self.sweeper.function_name} if self.sweeper else {}),
         }
 
     def _outputs(self) -> None:

@@ -6,12 +6,25 @@ read them. Import from here; never retype a name.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Final
 
 SERVICE_NAME: Final = "foxreload-relay"
 METRICS_NAMESPACE: Final = "FoxReloadRelay"
 # Every metric is emitted with exactly this one dimension (Powertools adds `service`).
 SERVICE_DIMENSION: Final = "service"
+
+# Powertools' environment for every relay function, deployed (stacks/relay_stack.py) or local
+# (local_stack): one definition, importable without aws_cdk. Codes must never reach logs or
+# traces: no event logging, and the tracer does not record handler responses (they could carry
+# codes). Merge it into a Lambda environment with `{**settings.to_env(), **POWERTOOLS_ENVIRONMENT}`.
+POWERTOOLS_ENVIRONMENT: Final[Mapping[str, str]] = {
+    "POWERTOOLS_SERVICE_NAME": SERVICE_NAME,
+    "POWERTOOLS_METRICS_NAMESPACE": METRICS_NAMESPACE,
+    "POWERTOOLS_LOG_LEVEL": "INFO",
+    "POWERTOOLS_LOGGER_LOG_EVENT": "false",
+    "POWERTOOLS_TRACER_CAPTURE_RESPONSE": "false",
+}
 
 
 class Metric:

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
-from tests.infrastructure.synth_helpers import ENVIRONMENTS, Synth, synthesize
+from tests.infrastructure.synth_helpers import ENVIRONMENTS, Synth, synthesize, synthesize_variant
 
 
 @pytest.fixture(scope="session", params=ENVIRONMENTS)
@@ -26,3 +27,9 @@ def _cached(env: str, tmp_path_factory: pytest.TempPathFactory) -> Synth:
 @pytest.fixture(scope="session")
 def synth_by_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Synth]]:
     yield {env: _cached(env, tmp_path_factory) for env in ENVIRONMENTS}
+
+
+@pytest.fixture(scope="session")
+def no_sweep(tmp_path_factory: pytest.TempPathFactory) -> tuple[Synth, dict[str, Any]]:
+    """prod with `sweepEnabled: false` (and its cdk-nag validation report)."""
+    return synthesize_variant("prod", tmp_path_factory.mktemp("no-sweep"), {"sweepEnabled": False})

@@ -54,5 +54,25 @@ def synthesize(env: str, outdir: Path) -> Synth:
     return Synth(stack.config, stack, template, template.to_json())
 
 
+def synthesize_variant(
+    env: str, outdir: Path, overrides: dict[str, Any]
+) -> tuple[Synth, dict[str, Any]]:
+    """`env` with some cdk.json keys changed (e.g. {"sweepEnabled": False}), synthesized with
+    cdk-nag on; returns the synth and the validation report (synth raises on a finding)."""
+    environments = load_context()["relay:environments"]
+    environments[env] = {**environments[env], **overrides}
+    app, stack = build_app(
+        env,
+        outdir=outdir,
+        bundle=False,
+        nag=True,
+        extra_context={"relay:environments": environments},
+    )
+    app.synth()
+    report: dict[str, Any] = json.loads((outdir / "validation-report.json").read_text())
+    template = Template.from_stack(stack)
+    return Synth(stack.config, stack, template, template.to_json()), report
+
+
 def dumps(value: Any) -> str:
     return json.dumps(value, sort_keys=True)

@@ -15,7 +15,7 @@ from stacks.application import build_app
 from stacks.relay_stack import NAG_PACK, RelayStack
 from tests.infrastructure.synth_helpers import ENVIRONMENTS
 
-FUNCTIONS = ("Poller", "BalanceMonitor", "StuckMonitor")
+FUNCTIONS = ("Poller", "BalanceMonitor", "StuckMonitor", "Sweeper")
 # The complete list of findings we accept, each with the construct it is acknowledged on.
 EXPECTED_ACKNOWLEDGED = {
     *(("AwsSolutions-L1", f"{fn}/Resource", fn) for fn in FUNCTIONS),

@@ -161,15 +161,21 @@ def test_prod_retains_data_and_dev_does_not(synth_by_env: dict[str, Synth]) -> N
 
 def _functions(synth: Synth) -> dict[str, Any]:
     stack = synth.stack
-    return {
+    functions = {
         relay_stack.POLLER_HANDLER: stack.poller,
         relay_stack.BALANCE_MONITOR_HANDLER: stack.balance_monitor,
         relay_stack.STUCK_MONITOR_HANDLER: stack.stuck_monitor,
     }
+    if stack.sweeper is not None:
+        functions[relay_stack.SWEEPER_HANDLER] = stack.sweeper
+    return functions
 
 
 def test_every_function_is_python312_arm64_traced_with_its_own_log_group(synth: Synth) -> None:
-    synth.template.resource_count_is("AWS::Lambda::Function", 3)
+    assert synth.config.sweep_enabled  # cdk.json: every environment runs the sweeper
+    synth.template.resource_count_is("AWS::Lambda::Function", len(_functions(synth)))
+    synth.template.resource_count_is("AWS::Logs::LogGroup", len(_functions(synth)))
+    synth.template.resource_count_is("AWS::IAM::Role", len(_functions(synth)))
     retention_days = synth.config.log_retention_days
     for handler, function in _functions(synth).items():
         props = synth.props(function)
@@ -221,7 +227,7 @@ def test_monitors_environment_schedules_and_no_retries(synth: Synth) -> None:
         stack.stuck_monitor: "rate(1 minute)",
     }
     rules = synth.resources("AWS::Events::Rule")
-    assert len(rules) == 2
+    assert len(rules) == 2 + (synth.stack.sweeper is not None)  # + the sweeper's (its own test)
     expected_env = cfg.monitor_settings(ledger_table="LEDGER").to_env()
     for function, expression in schedules.items():
         env = synth.props(function)["Environment"]["Variables"]
