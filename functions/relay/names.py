@@ -110,6 +110,8 @@ class Ledger:
     TOTAL_PRICE: Final = "total_price"  # FoxReload totalPrice at terminal status
     CANCEL_REASON: Final = "cancel_reason"
     LAST_STATUS: Final = "last_status"
+    LAST_MESSAGE_AT: Final = "last_message_at"  # SentTimestamp of the latest message received
+    WEBHOOK_REJECTED_AT: Final = "webhook_rejected_at"  # the storefront refused it for good
     DEAD_LETTERED_AT: Final = "dead_lettered_at"
     DEAD_LETTER_REASON: Final = "dead_letter_reason"
     # Non-key attributes the monitors read through ACCEPTED_INDEX: the index must project at

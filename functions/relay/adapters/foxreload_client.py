@@ -44,7 +44,7 @@ class FoxReloadClient:
             raise ValueError("refusing to poll an unvalidated order id")
         reply = await self._get(order_id, await asyncio.to_thread(self._api_key))
         if isinstance(reply, HttpReply) and reply.status_code == 401:
-            self._invalidate_key()
+            await asyncio.to_thread(self._invalidate_key)
             reply = await self._get(order_id, await asyncio.to_thread(self._api_key))
         return reply
 
@@ -57,7 +57,7 @@ class FoxReloadClient:
             params["status"] = status
         reply = await self._send("/api/orders/", params, await asyncio.to_thread(self._api_key))
         if isinstance(reply, HttpReply) and reply.status_code == 401:
-            self._invalidate_key()
+            await asyncio.to_thread(self._invalidate_key)
             reply = await self._send("/api/orders/", params, await asyncio.to_thread(self._api_key))
         return reply
 
@@ -73,7 +73,7 @@ class FoxReloadClient:
             response = await self._http().get(url, headers=headers, params=params)
         except httpx.TimeoutException:
             return TransportFailure.TIMEOUT
-        except httpx.TransportError:
+        except httpx.HTTPError:  # transport errors, undecodable bodies
             return TransportFailure.CONNECTION
         return HttpReply(
             status_code=response.status_code,

@@ -55,6 +55,13 @@ class OrderRecord:
     dead_lettered_at: float | None
     dead_letter_reason: str | None
     last_status: str | None
+    last_message_at: float | None = None
+    webhook_rejected_at: float | None = None
+
+    def rejected_before(self, sent_at: float) -> bool:
+        """The storefront refused this order's webhook for good after `sent_at`: a message sent
+        earlier is settled (dead-letter it); one sent later (a redrive) tries again."""
+        return self.webhook_rejected_at is not None and sent_at <= self.webhook_rejected_at
 
 
 def accepted_hour(epoch_seconds: float) -> str:
@@ -72,7 +79,7 @@ class LedgerTable:
         self._ttl_seconds = ttl_days * 86400
 
     def touch(
-        self, order_id: str, accepted_at: float, storefront_ref: str | None, now: float
+        self, order_id: str, sent_at: float, storefront_ref: str | None, now: float
     ) -> OrderRecord:
         """Record that a message for this order was received (idempotent) and return the item.
 
@@ -80,7 +87,9 @@ class LedgerTable:
         stuck-orders index; later sights only count the attempt. One write per receive, which
         also tells a duplicate or late message that the order is already done.
         """
+        accepted_at = sent_at
         names = {
+            "#last": LedgerNames.LAST_MESSAGE_AT,
             "#acc": LedgerNames.ACCEPTED_AT,
             "#hour": LedgerNames.ACCEPTED_HOUR,
             "#att": "attempts",
@@ -93,7 +102,8 @@ class LedgerTable:
             ":exp": {"N": str(int(now + self._ttl_seconds))},
         }
         update = (
-            "SET #acc = if_not_exists(#acc, :acc), #hour = if_not_exists(#hour, :hour), #exp = :exp"
+            "SET #acc = if_not_exists(#acc, :acc), #hour = if_not_exists(#hour, :hour), "
+            "#exp = :exp, #last = :acc"
         )
         if storefront_ref is not None:
             names["#ref"] = LedgerNames.STOREFRONT_REF
@@ -268,6 +278,15 @@ class LedgerTable:
             if not _condition_failed(exc):
                 raise
 
+    def record_rejection(self, order_id: str, now: float) -> None:
+        self._db.update_item(
+            TableName=self._table,
+            Key=self._key(order_id),
+            UpdateExpression="SET #at = :at",
+            ExpressionAttributeNames={"#at": LedgerNames.WEBHOOK_REJECTED_AT},
+            ExpressionAttributeValues={":at": {"N": _num(now)}},
+        )
+
     def record_dead_letter(
         self, order_id: str, reason: str, last_status: str | None, now: float
     ) -> None:
@@ -323,4 +342,6 @@ def _record(order_id: str, item: dict[str, Any]) -> OrderRecord:
         dead_lettered_at=_n(item, LedgerNames.DEAD_LETTERED_AT),
         dead_letter_reason=_s(item, LedgerNames.DEAD_LETTER_REASON),
         last_status=_s(item, LedgerNames.LAST_STATUS),
+        last_message_at=_n(item, LedgerNames.LAST_MESSAGE_AT),
+        webhook_rejected_at=_n(item, LedgerNames.WEBHOOK_REJECTED_AT),
     )

@@ -28,7 +28,7 @@ class WebhookSink:
             response = await self._http().post(
                 self._url, content=request.body, headers=request.headers
             )
-        except httpx.TransportError:  # includes timeouts
+        except httpx.HTTPError:  # transport errors, timeouts, undecodable responses
             return SinkResult(SinkVerdict.RETRY_LATER, None)
         return SinkResult(
             classify_sink_status(response.status_code),

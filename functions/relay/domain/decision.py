@@ -93,4 +93,6 @@ def reschedule_after_delivery_attempt(
     """The webhook said 'later' (408/429/5xx/timeout) or another worker holds the lease."""
     hints = ScheduleInput(attempt=timing.attempt, elapsed=timing.elapsed, retry_after=retry_after)
     delay = policy.delay(hints, rand)
+    if timing.elapsed < limits.give_up_after:  # come back by the deadline, then give up
+        delay = clip_to_deadline(delay, timing.elapsed, limits.give_up_after)
     return Reschedule(visibility_timeout(delay, timing.seconds_since_receive), why)

@@ -33,6 +33,11 @@ def is_valid_order_id(value: object) -> bool:
     return isinstance(value, str) and bool(_UUID.fullmatch(value) or _SLUG.fullmatch(value))
 
 
+def canonical_order_id(value: str) -> str:
+    """UUIDs are case-insensitive: one spelling (lower case) keys the ledger and the webhook."""
+    return value.lower() if _UUID.fullmatch(value) else value
+
+
 def parse_order_message(body: str | None) -> OrderMessage | Poison:
     if body is None or body.strip() == "":
         return Poison("empty_body", "message body is empty")
@@ -60,7 +65,7 @@ def parse_order_message(body: str | None) -> OrderMessage | Poison:
     ref = data.get("storefront_ref")
     if ref is not None and not (isinstance(ref, str) and len(ref) <= _MAX_REF_LENGTH):
         return Poison("invalid_storefront_ref", "storefront_ref must be a string of at most 256")
-    return OrderMessage(order_id=order_id, storefront_ref=ref, version=version)
+    return OrderMessage(order_id=canonical_order_id(order_id), storefront_ref=ref, version=version)
 
 
 def _preview(value: object, limit: int = 40) -> str:

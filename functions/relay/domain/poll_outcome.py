@@ -5,6 +5,7 @@ Pure: the FoxReload client hands over what came back; nothing here does I/O.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 from collections.abc import Mapping
@@ -97,6 +98,14 @@ def classify(reply: HttpReply | TransportFailure, now_epoch: float | None = None
         order = parse_order(json.loads(reply.body))
     except (ValueError, RecursionError):  # JSONDecodeError and MalformedOrder are ValueErrors
         return PollOutcome(Kind.API_ERROR, status=str(code), error_kind=ApiErrorKind.MALFORMED)
+    if (
+        order.status == "completed"
+        and order.code_count == 0
+        and not any(item.error for item in order.items)
+    ):
+        # Completed with no codes and no item errors: nothing to hand over yet. Counted as a
+        # malformed answer and retried, rather than sending the storefront an empty delivery.
+        return PollOutcome(Kind.API_ERROR, status=str(code), error_kind=ApiErrorKind.MALFORMED)
     terminal = _TERMINAL_KIND.get(order.status)
     if terminal is not None:
         return PollOutcome(terminal, order=order, status=order.status)
@@ -106,6 +115,20 @@ def classify(reply: HttpReply | TransportFailure, now_epoch: float | None = None
         status=order.status,
         unknown_status=order.status not in KNOWN_STATUSES,
     )
+
+
+def for_order(outcome: PollOutcome, order_id: str) -> PollOutcome:
+    """The reply must be about the order we asked for (ids compared case-insensitively); an
+    answer about another order is treated as malformed, never delivered under this message.
+    The order keeps our (canonical) id, which keys the ledger and the webhook."""
+    order = outcome.order
+    if order is None:
+        return outcome
+    if order.id.lower() != order_id.lower():
+        return PollOutcome(Kind.API_ERROR, status="wrong_order", error_kind=ApiErrorKind.MALFORMED)
+    if order.id == order_id:
+        return outcome
+    return dataclasses.replace(outcome, order=dataclasses.replace(order, id=order_id))
 
 
 def parse_retry_after(value: str | None, now_epoch: float | None = None) -> float | None:

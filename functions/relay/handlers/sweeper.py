@@ -17,7 +17,9 @@ logger = Logger()
 metrics = Metrics()
 tracer = Tracer()
 _sweeper: Sweeper | None = None
-_MARGIN_SECONDS = 8.0
+# Stop this long before the function's timeout: a page read and a webhook (10 s timeout) may
+# still be under way when the end comes, and the lease must be released cleanly.
+_MARGIN_SECONDS = 15.0
 
 
 def sweeper() -> Sweeper:

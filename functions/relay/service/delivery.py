@@ -11,11 +11,13 @@ from dataclasses import dataclass
 from enum import Enum
 
 from relay.adapters.ledger import ClaimStatus
+from relay.adapters.webhook_sink import SinkResult
 from relay.domain.foxreload_order import FoxOrder
 from relay.domain.webhook import SinkVerdict, signed_request
 from relay.names import Metric
 from relay.service.deps import RelayDeps
 
+_LEASE_MARGIN_SECONDS = 5.0
 _EVENT_METRIC = {
     "order.delivered": Metric.ORDERS_DELIVERED,
     "order.failed": Metric.ORDERS_FAILED,
@@ -56,6 +58,8 @@ class Delivery:
         accepted (the storefront's first message), for TimeToDeliverSeconds."""
         d = self.d
         owner = d.new_owner()
+        secret = await asyncio.to_thread(d.webhook_secret)  # before the lease starts ticking
+        claimed_at = d.clock()
         claim = await asyncio.to_thread(
             d.ledger.claim,
             order.id,
@@ -71,14 +75,19 @@ class Delivery:
         if claim.status is ClaimStatus.BUSY:
             return DeliveryResult(Outcome.BUSY, event, lease_until=claim.lease_until)
 
-        secret = await asyncio.to_thread(d.webhook_secret)
         request = signed_request(secret, order, event, storefront_ref, d.clock())
-        sent = await d.sink.send(request)
+        # The send must end while the lease is ours, or a second worker could send beside it.
+        budget = d.settings.lease_seconds - _LEASE_MARGIN_SECONDS - (d.clock() - claimed_at)
+        try:
+            sent = await asyncio.wait_for(d.sink.send(request), timeout=max(1.0, budget))
+        except TimeoutError:
+            sent = SinkResult(SinkVerdict.RETRY_LATER, None)
         if sent.verdict is SinkVerdict.ACCEPTED:
             first_terminal = claim.terminal_seen_at or seen_at
             return await self._record(order, event, owner, first_terminal, first_seen)
         await asyncio.to_thread(d.ledger.release, order.id, owner)
         if sent.verdict is SinkVerdict.REJECTED:
+            await asyncio.to_thread(d.ledger.record_rejection, order.id, d.clock())
             return DeliveryResult(Outcome.REJECTED, event, status_code=sent.status_code)
         d.metrics.count(Metric.WEBHOOK_RETRIES)
         return DeliveryResult(

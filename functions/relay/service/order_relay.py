@@ -24,7 +24,7 @@ from relay.domain.decision import (
 )
 from relay.domain.foxreload_order import FoxOrder
 from relay.domain.order_message import OrderMessage, Poison, parse_order_message
-from relay.domain.poll_outcome import Kind, PollOutcome, classify
+from relay.domain.poll_outcome import Kind, PollOutcome, classify, for_order
 from relay.domain.schedule import clip_to_deadline, policy_named, visibility_timeout
 from relay.names import Metric, api_error_metric
 from relay.service.delivery import Delivery, Outcome
@@ -98,6 +98,13 @@ class OrderRelay:
             touched.accepted_at or record.sent_at,
             received,
         )
+        if touched.rejected_before(record.sent_at):
+            why = DeadLetter(
+                "webhook_rejected",
+                "the storefront refused this order's webhook for good (recorded by another "
+                "worker); redrive once the storefront accepts it",
+            )
+            return await self._dead_letter(ctx, why, None)
         now = self.d.clock()
         gate = await asyncio.to_thread(
             self.gate.check, now - ctx.first_seen, now - record.sent_at, now
@@ -107,7 +114,7 @@ class OrderRelay:
 
         reply = await self.d.foxreload.get_order(ctx.message.order_id)
         now = self.d.clock()
-        outcome = classify(reply, now)
+        outcome = for_order(classify(reply, now), ctx.message.order_id)
         self._count_poll(outcome, now)
         if outcome.kind is Kind.THROTTLED:
             await asyncio.to_thread(self.gate.throttled, outcome.retry_after, now)
@@ -117,7 +124,7 @@ class OrderRelay:
             assert outcome.order is not None  # a terminal outcome always carries its order
             return await self._deliver(ctx, outcome.order, action.event, timing, now)
         if isinstance(action, DeadLetter):
-            return await self._dead_letter(ctx.record, action, ctx.message.order_id, outcome.status)
+            return await self._dead_letter(ctx, action, outcome.status)
         return await self._reschedule(ctx.record, action, outcome.status)
 
     async def _wait_at_gate(self, ctx: _Context, wait: float, reason: str, give_up: bool) -> str:
@@ -128,7 +135,7 @@ class OrderRelay:
                 f"no request budget left to look at the order before the deadline "
                 f"({timing.elapsed:.0f}s after enqueue); {timing.attempt + 1} attempts",
             )
-            return await self._dead_letter(ctx.record, why, ctx.message.order_id, None)
+            return await self._dead_letter(ctx, why, None)
         delay = wait + self.d.rand()  # spread the waiters out
         if reason == "swept":
             delay = max(1.0, clip_to_deadline(delay, timing.elapsed, self.limits.give_up_after))
@@ -160,14 +167,14 @@ class OrderRelay:
                 "webhook_rejected",
                 f"storefront answered HTTP {result.status_code} to {event}; not retried",
             )
-            return await self._dead_letter(ctx.record, why, order.id, order.status)
+            return await self._dead_letter(ctx, why, order.status)
         if timing.elapsed >= self.limits.give_up_after:
             why = DeadLetter(
                 "webhook_unavailable",
                 f"{event} not accepted by the storefront before the deadline "
                 f"(last answer {result.status_code or 'none'}); {timing.attempt + 1} attempts",
             )
-            return await self._dead_letter(ctx.record, why, order.id, order.status)
+            return await self._dead_letter(ctx, why, order.status)
         retry = reschedule_after_delivery_attempt(
             timing, self.limits, self.policy, self.d.rand(), result.retry_after, "webhook_retry"
         )
@@ -181,17 +188,16 @@ class OrderRelay:
         raise Rescheduled(action.delay, action.reason)
 
     async def _dead_letter(
-        self,
-        record: QueueRecord,
-        action: DeadLetter,
-        order_id: str | None,
-        last_status: str | None,
+        self, ctx: _Context | QueueRecord, action: DeadLetter, last_status: str | None
     ) -> str:
+        """Copy the message to the DLQ with the why; `ctx` is a bare record for poison."""
+        record = ctx.record if isinstance(ctx, _Context) else ctx
+        order_id = ctx.message.order_id if isinstance(ctx, _Context) else None
         why = DeadLetterReason(
             reason=action.reason,
             detail=action.detail,
             attempts=record.receive_count,
-            first_seen=record.sent_at,
+            first_seen=ctx.first_seen if isinstance(ctx, _Context) else record.sent_at,
             last_status=last_status,
             order_id=order_id,
         )
@@ -210,7 +216,7 @@ class OrderRelay:
 
     async def _poison(self, record: QueueRecord, poison: Poison, received: float) -> str:
         self.d.metrics.count(Metric.POISON_MESSAGES)
-        return await self._dead_letter(record, DeadLetter(poison.reason, poison.detail), None, None)
+        return await self._dead_letter(record, DeadLetter(poison.reason, poison.detail), None)
 
     def _timing(self, ctx: _Context, now: float) -> Timing:
         return Timing(

@@ -68,21 +68,28 @@ class PollGate:
 
     def check(self, age: float, elapsed: float, now: float) -> Gate:
         """`age`: seconds since the order was accepted; `elapsed`: since this message was sent."""
+        give_up_after = self.settings.give_up_after_seconds
         coverage = self.coverage(now) if self.settings.sweep_enabled else None
-        fresh = coverage is not None and coverage_is_fresh(coverage, self.sweep, now)
-        deferral = per_order_delay_when_swept(age, coverage, self.sweep, now)
-        if deferral is not None:
-            return Gate(False, deferral, "swept")
+        # A sweep that was cut short publishes a zero horizon: it covers nothing, so the pollers
+        # get the whole budget back rather than their share of it.
+        fresh = (
+            coverage is not None
+            and coverage.horizon > self.sweep.cover_margin
+            and coverage_is_fresh(coverage, self.sweep, now)
+        )
+        deferral = per_order_delay_when_swept(age, coverage, self.sweep, now) if fresh else None
+        if deferral is not None and elapsed < give_up_after:
+            return Gate(False, min(deferral, max(1.0, give_up_after - elapsed)), "swept")
         grant = self.take(self.split.for_per_order(fresh), now)
         if grant.granted:
             return Gate(True)
-        give_up_after = self.settings.give_up_after_seconds
         if elapsed >= give_up_after:
             final = wait_for_final_look(grant, elapsed, give_up_after)
             if final is None:
                 return Gate(False, 0.0, "no_budget", give_up=True)
             return Gate(False, final, "budget")
-        return Gate(False, grant.wait, "budget")
+        # Never sleep past the deadline: the last look happens at it (then waits for a token).
+        return Gate(False, min(grant.wait, max(1.0, give_up_after - elapsed)), "budget")
 
     def coverage(self, now: float) -> Coverage | None:
         cached = self._coverage

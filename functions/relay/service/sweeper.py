@@ -10,10 +10,11 @@ is relay.domain.rate_budget; this module only does the I/O in order.
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from relay.domain.decision import EVENT_FOR_KIND
 from relay.domain.foxreload_order import FoxOrder, MalformedOrder
+from relay.domain.order_message import canonical_order_id
 from relay.domain.order_page import OrderPage, parse_order_page
 from relay.domain.poll_outcome import HttpReply, Kind, classify
 from relay.domain.rate_budget import BucketState, back_off
@@ -29,10 +30,11 @@ from relay.domain.sweep import (
 from relay.names import Metric, api_error_metric
 from relay.service.delivery import Delivery, Outcome
 from relay.service.deps import RelayDeps
-from relay.service.poll_gate import budget_split, sweep_config
+from relay.service.poll_gate import PollGate, budget_split, sweep_config
 
 _CONCURRENT_DELIVERIES = 10
 _REMEMBERED_DONE = 5000
+_LEASE_RETRY_SECONDS = 2.0
 
 
 @dataclass
@@ -53,6 +55,7 @@ class Sweeper:
         self.done: dict[str, None] = {}  # orders known delivered (insertion-ordered, bounded)
         self.owner = deps.new_owner()
         self.delivery = Delivery(deps)
+        self.gate = PollGate(deps.settings, deps.coordination)
 
     async def run(self, until: float) -> SweepStats:
         """Sweep until `until` (epoch seconds), holding the single-sweeper lease."""
@@ -66,10 +69,12 @@ class Sweeper:
                     d.coordination.hold_sweeper_lease, self.owner, started, lease_until
                 )
                 if not held:
-                    d.log.info("another sweeper holds the lease; this one stops")
-                    break
+                    # The previous scheduled run is finishing: take over when it lets go, so
+                    # the sweep does not pause for a whole schedule period.
+                    await asyncio.sleep(min(_LEASE_RETRY_SECONDS, max(0.0, until - d.clock())))
+                    continue
                 plan = plan_sweep(self.state, self.config, self.budget.rate, started)
-                await self.sweep_once(plan, started, stats)
+                await self.sweep_once(plan, started, stats, until)
                 pause = started + plan.interval - d.clock()
                 if d.clock() + pause >= until:
                     break
@@ -78,12 +83,15 @@ class Sweeper:
             await asyncio.to_thread(d.coordination.release_sweeper_lease, self.owner)
         return stats
 
-    async def sweep_once(self, plan: SweepPlan, started: float, stats: SweepStats) -> None:
+    async def sweep_once(
+        self, plan: SweepPlan, started: float, stats: SweepStats, until: float | None = None
+    ) -> None:
+        """Read pages per the plan; a sweep that reaches `until` stops early (covers nothing)."""
         d = self.d
         pages_read = 0
         last: OrderPage | None = None
         finished = False
-        while True:
+        while until is None or d.clock() < until:
             page = await self._read_page(pages_read + 1, plan)
             if page is None:
                 break
@@ -111,7 +119,7 @@ class Sweeper:
             outcome = classify(reply, d.clock())
             if outcome.kind is Kind.THROTTLED:
                 d.metrics.count(Metric.THROTTLED)
-                self._back_off(outcome.retry_after)
+                await self._back_off(outcome.retry_after)
             elif outcome.kind is Kind.AUTH_FAILED:
                 d.metrics.count(Metric.AUTH_FAILURES)
             else:
@@ -134,7 +142,11 @@ class Sweeper:
 
     async def _deliver_terminal(self, page: OrderPage, stats: SweepStats) -> None:
         listed_terminal = {o.order_id for o in terminal_orders(page.listed)}
-        candidates = [o for o in page.orders if o.id in listed_terminal and o.id not in self.done]
+        candidates = [
+            replace(o, id=canonical_order_id(o.id))
+            for o in page.orders
+            if o.id in listed_terminal and canonical_order_id(o.id) not in self.done
+        ]
         if not candidates:
             return
         records = await asyncio.to_thread(self.d.ledger.batch_get, [o.id for o in candidates])
@@ -147,6 +159,8 @@ class Sweeper:
             if record.outcome is not None:
                 self._remember(order.id)
                 return
+            if record.rejected_before(record.last_message_at or 0.0):
+                return  # the storefront refused it for good: its own message dead-letters it
             async with gate:
                 await self._deliver(order, record.storefront_ref, record.accepted_at, stats)
 
@@ -171,7 +185,7 @@ class Sweeper:
         d.metrics.count(Metric.SWEEP_FOUND)
         result = await self.delivery.deliver(order, event, storefront_ref, now, accepted_at or now)
         stats.outcomes[result.outcome.value] = stats.outcomes.get(result.outcome.value, 0) + 1
-        if result.outcome in (Outcome.DELIVERED, Outcome.ALREADY_DONE):
+        if result.outcome in (Outcome.DELIVERED, Outcome.ALREADY_DONE, Outcome.REJECTED):
             self._remember(order.id)
             stats.delivered += result.outcome is Outcome.DELIVERED
         # BUSY / RETRY_LATER / REJECTED: the order's own message decides (retry or dead letter)
@@ -192,14 +206,15 @@ class Sweeper:
                 return
             await asyncio.sleep(grant.wait)
 
-    def _back_off(self, retry_after: float | None) -> None:
+    async def _back_off(self, retry_after: float | None) -> None:
+        """A 429: this sweeper waits, and so does every per-order poller (the shared bucket)."""
         now = self.d.clock()
         self.bucket = back_off(
             self.budget, self.bucket or self.budget.full(now), retry_after or 1.0, now
         )
+        await asyncio.to_thread(self.gate.throttled, retry_after, now)
 
     def _remember(self, order_id: str) -> None:
         self.done[order_id] = None
         while len(self.done) > _REMEMBERED_DONE:
             self.done.pop(next(iter(self.done)))
-

@@ -75,9 +75,9 @@ def test_redelivered_and_redriven_messages_count_the_order_once(
     now = time.time()
     first = now - 700
     for sent, seen in ((first, first + 1), (first + 2, first + 3), (first, first + 40)):
-        ledger.touch("order-a", accepted_at=sent, storefront_ref="sf-1", now=seen)
-    ledger.touch("order-a", accepted_at=now - 30, storefront_ref=None, now=now - 29)  # redrive
-    ledger.touch("order-b", accepted_at=now - 650, storefront_ref=None, now=now - 649)
+        ledger.touch("order-a", sent_at=sent, storefront_ref="sf-1", now=seen)
+    ledger.touch("order-a", sent_at=now - 30, storefront_ref=None, now=now - 29)  # redrive
+    ledger.touch("order-b", sent_at=now - 650, storefront_ref=None, now=now - 649)
     claim = ledger.claim(
         "order-b", "w1", now=now - 640, lease_seconds=45, terminal_seen_at=now - 640
     )

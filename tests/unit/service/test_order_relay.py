@@ -293,3 +293,89 @@ def test_balance_not_enough_from_the_api_is_a_balance_signal(world):
     [result] = process(world, [record])
     assert isinstance(result, Rescheduled)
     assert world.metrics.counts[Metric.BALANCE_FAILURE_SIGNALS] == 1
+
+
+def test_an_older_message_of_a_rejected_order_is_dead_lettered_without_polling(world):
+    world.storefront.statuses = [400]
+    route = world.fox_orders(OID, fox_reply(OID, "completed", ("C1",)))
+    world.send(BODY)
+    world.send(BODY)  # a duplicate, still in flight when the storefront refuses the first
+    first, second = world.receive()
+    world.clock.now = max(first.sent_at, second.sent_at) + 1  # the rejection comes after both
+    assert process(world, [first]) == ["dead_lettered"]
+    assert process(world, [second]) == ["dead_lettered"]
+    assert route.call_count == 1  # the second one settled from the ledger
+    assert len(world.storefront.deliveries) == 1
+    reasons = [m["MessageAttributes"][DeadLetterAttr.REASON]["StringValue"] for m in world.dlq()]
+    assert reasons == ["webhook_rejected", "webhook_rejected"]
+
+
+def test_a_redrive_after_a_rejection_tries_again(world):
+    import time as _time
+
+    world.storefront.statuses = [400]
+    world.router.get(f"http://foxreload.test/api/orders/{OID}").mock(
+        return_value=fox_reply(OID, "completed", ("C1",))
+    )
+    world.send(BODY)
+    [record] = world.receive()
+    assert process(world, [record]) == ["dead_lettered"]
+    _time.sleep(0.01)
+    world.clock.advance(60)  # the storefront is fixed; on-call redrives the dead letter
+    world.send(BODY)
+    [redriven] = world.receive()
+    world.clock.now = max(world.clock.now, redriven.sent_at + 1)
+    assert process(world, [redriven]) == ["order.delivered"]
+
+
+def test_a_reply_about_another_order_is_never_delivered(world):
+    world.fox_orders(OID, fox_reply("someone-elses-order", "completed", ("C1",)))
+    world.send(BODY)
+    [record] = world.receive()
+    [result] = process(world, [record])
+    assert isinstance(result, Rescheduled)
+    assert world.storefront.deliveries == []
+    assert world.metrics.counts[api_error_metric("Malformed")] == 1
+
+
+def test_completed_without_codes_is_retried_not_delivered_empty(world):
+    world.fox_orders(OID, fox_reply(OID, "completed", ()), fox_reply(OID, "completed", ("C1",)))
+    world.send(BODY)
+    [record] = world.receive()
+    [first] = process(world, [record])
+    assert isinstance(first, Rescheduled)
+    assert world.storefront.deliveries == []
+    make_visible(world, record)
+    [record] = world.receive()
+    assert process(world, [record]) == ["order.delivered"]
+
+
+def test_uppercase_uuid_keys_the_ledger_and_webhook_in_one_spelling(world):
+    world.fox_orders(OID, fox_reply(OID, "completed", ("C1",)))  # FoxReload answers lower case
+    world.send(json.dumps({"v": 1, "order_id": OID.upper()}))
+    [record] = world.receive()
+    assert process(world, [record]) == ["order.delivered"]
+    assert world.storefront.keys == [f"{OID}:order.delivered"]
+    assert world.ledger_item(OID)["outcome"]["S"] == "delivered"
+    assert world.ledger_item(OID.upper()) is None
+
+
+def test_a_webhook_slower_than_the_lease_is_cut_short_and_retried(world):
+    import asyncio
+    from dataclasses import replace
+
+    async def slow(request):
+        await asyncio.sleep(3)
+        return world.storefront(request)
+
+    world.router.routes.clear()
+    world.router.post("http://storefront.test/hooks/foxreload").mock(side_effect=slow)
+    world.fox_orders(OID, fox_reply(OID, "completed", ("C1",)))
+    settings = replace(world.runtime.settings, lease_seconds=6.0, webhook_timeout=5.0)
+    world.runtime.relay.d.settings = settings
+    world.send(BODY)
+    [record] = world.receive()
+    [result] = process(world, [record])
+    assert isinstance(result, Rescheduled)
+    assert result.reason == "webhook_retry"
+    assert "lease_owner" not in world.ledger_item(OID)  # released for the retry

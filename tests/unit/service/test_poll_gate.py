@@ -95,3 +95,15 @@ def test_no_budget_at_the_deadline_waits_a_little_then_dead_letters(world):
     [dead] = world.dlq()
     assert dead["MessageAttributes"][DeadLetterAttr.REASON]["StringValue"] == "deadline"
     assert "no request budget" in dead["MessageAttributes"][DeadLetterAttr.DETAIL]["StringValue"]
+
+
+def test_a_sweep_cut_short_covers_nothing_and_returns_the_whole_budget(world):
+    gate = world.runtime.relay.gate
+    gate.settings = replace(world.runtime.settings, sweep_enabled=True)
+    CoordinationTable(world.ddb, world.table).write_coverage(
+        Coverage(swept_at=world.clock.now, horizon=0.0, interval=5.0)
+    )
+    checked = gate.check(age=1.0, elapsed=1.0, now=world.clock.now)
+    assert checked.poll
+    grants = [gate.take(gate.split.whole, world.clock.now).granted for _ in range(12)]
+    assert grants.count(True) == gate.split.whole.burst - 1  # the whole key, not the 15 % share
