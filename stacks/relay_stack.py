@@ -48,11 +48,10 @@ DLQ_RETENTION = Duration.days(14)
 MONITOR_TIMEOUT = Duration.seconds(60)
 MONITOR_MEMORY_MB = 256
 STUCK_CHECK_MINUTES = 1
-# The sweeper sweeps until its remaining time minus 8 s (relay.handlers.sweeper), so 75 s gives
-# a run of about 67 s per scheduled invocation, one a minute: runs overlap by ~7 s. NB: as of
-# this change an invocation that finds the lease held stops at once (relay.service.sweeper
-# Sweeper.run) instead of waiting for it, so the overlapping one does nothing and the sweep
-# pauses until the next minute's run; a handover needs the new run to wait for the lease.
+# The sweeper sweeps until its remaining time minus 15 s (relay.handlers.sweeper), so 75 s gives
+# a run of about 60 s per scheduled invocation, one a minute. A run that finds the lease still
+# held by the previous one waits for it (relay.service.sweeper Sweeper.run), so the sweep hands
+# over without a gap; the margin covers a page read and a webhook still under way at the end.
 SWEEPER_TIMEOUT = Duration.seconds(75)
 SWEEPER_SCHEDULE_MINUTES = 1
 
@@ -64,11 +63,11 @@ SWEEPER_SCHEDULE_MINUTES = 1
 # The poller's GetItem/UpdateItem also cover the '#'-keyed coordination items in the same table
 # (adapters/coordination.py: the shared request budget and the sweep coverage it reads).
 # The sweeper reads ledger records in batches (LedgerTable.batch_get: BatchGetItem) and writes
-# only through UpdateItem: the delivery lease (claim / mark_terminal / release), its own lease
-# item and the coverage item. Nothing on its path calls GetItem (it keeps its share of the
-# request budget in memory and never reads coverage), so it gets none.
+# through UpdateItem: the delivery lease (claim / mark_terminal / release), its own lease item
+# and the coverage item. On a 429 it also empties the shared request budget so every poller
+# backs off (PollGate.throttled: GetItem of the budget item, then a conditional UpdateItem).
 POLLER_LEDGER_ACTIONS = ("dynamodb:GetItem", "dynamodb:UpdateItem")
-SWEEPER_LEDGER_ACTIONS = ("dynamodb:BatchGetItem", "dynamodb:UpdateItem")
+SWEEPER_LEDGER_ACTIONS = ("dynamodb:BatchGetItem", "dynamodb:GetItem", "dynamodb:UpdateItem")
 BALANCE_LEDGER_ACTIONS = ("dynamodb:GetItem", "dynamodb:Query")
 STUCK_LEDGER_ACTIONS = ("dynamodb:GetItem", "dynamodb:Query")
 # What a caller needs on a table's customer-managed key, usable only through DynamoDB.

@@ -91,7 +91,11 @@ def test_sweeper_runs_every_minute_without_retries(synth: Synth) -> None:
 def test_sweeper_may_do_exactly_what_its_code_calls(synth: Synth) -> None:
     stack = synth.stack
     sweeper = _sweeper(synth)
-    assert relay_stack.SWEEPER_LEDGER_ACTIONS == ("dynamodb:BatchGetItem", "dynamodb:UpdateItem")
+    assert relay_stack.SWEEPER_LEDGER_ACTIONS == (
+        "dynamodb:BatchGetItem",
+        "dynamodb:GetItem",
+        "dynamodb:UpdateItem",
+    )
     expected = (
         _common(synth, sweeper)
         | _ledger(synth, relay_stack.SWEEPER_LEDGER_ACTIONS, index=False)
@@ -106,7 +110,6 @@ def test_sweeper_may_do_exactly_what_its_code_calls(synth: Synth) -> None:
     assert granted == expected
     actions = {action for action, _ in granted}
     assert not {a for a in actions if a.startswith("sqs:")}, "the sweeper never touches a queue"
-    assert "dynamodb:GetItem" not in actions
     assert "dynamodb:PutItem" not in actions
     # ... and the poller keeps GetItem + UpdateItem (the coordination items share its table)
     poller_ddb = {a for a, _ in _grants(synth, stack.poller) if a.startswith("dynamodb:")}

@@ -32,7 +32,8 @@ class _Context:
     aws_request_id = "req-grants"
 
     def __init__(self, run_seconds: float) -> None:
-        self._deadline = time.time() + run_seconds + 8.0  # the handler keeps an 8 s margin
+        # the handler stops its margin before the function's end
+        self._deadline = time.time() + run_seconds + sweeper_handler._MARGIN_SECONDS
 
     def get_remaining_time_in_millis(self) -> int:
         return int((self._deadline - time.time()) * 1000)
