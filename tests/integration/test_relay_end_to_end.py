@@ -54,11 +54,13 @@ def test_rate_limited_run_sees_429s_and_loses_no_order(
     stack: LocalStack, pollers: EsmRunner, simulator_defaults: None
 ) -> None:
     assert stack.simulator is not None
-    # 20 requests per simulated minute = 20 per 6 real seconds at x10: far below the demand.
-    stack.simulator.set_rate_limit(20, key=RELAY_API_KEY)
+    # The relay paces itself within its configured budget (100 per real minute, burst 10);
+    # a key that FoxReload limits harder than that, 8 per simulated minute = 8 per 6 real
+    # seconds at x10, must meet 429s, back off on them and still lose nothing.
+    stack.simulator.set_rate_limit(8, key=RELAY_API_KEY)
     before = stack.simulator.stats_snapshot()["rateLimited"]
 
-    report = run_orders(stack, 40, seed=3)
+    report = run_orders(stack, 20, seed=3)
 
     assert report.rate_limited > before, "no 429 was answered"
     assert_every_order_accounted_for(stack, report, allow_dead_letters=False)
