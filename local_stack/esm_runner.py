@@ -84,9 +84,13 @@ class EsmStats:
 
 
 class LambdaContext:
-    """The attributes and method of Lambda's Python context object that handlers use."""
+    """The attributes and method of Lambda's Python context object that handlers use.
 
-    def __init__(self, config: EsmConfig, account_id: str) -> None:
+    `config` is anything with function_name, region, memory_mb and timeout_seconds (the ESM's
+    and the sweeper's configs); the remaining time counts down from the timeout.
+    """
+
+    def __init__(self, config: Any, account_id: str) -> None:
         self.function_name = config.function_name
         self.function_version = "$LATEST"
         self.invoked_function_arn = (

@@ -14,20 +14,11 @@ from typing import Any
 
 import boto3
 
-from relay.names import METRICS_NAMESPACE, SERVICE_NAME, Ledger
+from relay.names import POWERTOOLS_ENVIRONMENT, SERVICE_NAME, Ledger
 from relay.settings import ENV_NAMES, PollerSettings, max_receive_count
 from stacks.config import EnvironmentConfig
 
 DLQ_RETENTION_SECONDS = 14 * 24 * 3600
-# The stack's POWERTOOLS_ENV (stacks/relay_stack.py), repeated because importing the CDK app
-# costs seconds and a Node process; test_provisioning_parity fails if the two drift.
-POWERTOOLS_ENV = {
-    "POWERTOOLS_SERVICE_NAME": SERVICE_NAME,
-    "POWERTOOLS_METRICS_NAMESPACE": METRICS_NAMESPACE,
-    "POWERTOOLS_LOG_LEVEL": "INFO",
-    "POWERTOOLS_LOGGER_LOG_EVENT": "false",
-    "POWERTOOLS_TRACER_CAPTURE_RESPONSE": "false",
-}
 
 
 @dataclass(frozen=True)
@@ -173,7 +164,7 @@ def poller_env(
         orders_queue_url=resources.orders_queue_url,
         dlq_url=resources.dlq_url,
     )
-    env = {**settings.to_env(), **POWERTOOLS_ENV}
+    env = {**settings.to_env(), **POWERTOOLS_ENVIRONMENT}  # as the stack writes it
     env[ENV_NAMES["foxreload_base_url"]] = foxreload_base_url
     env[ENV_NAMES["sink_webhook_url"]] = sink_webhook_url
     env.update(overrides or {})

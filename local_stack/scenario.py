@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 import random
 import time
+from collections import Counter
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -19,8 +20,10 @@ from typing import Any
 
 import httpx
 
-from local_stack.stack import STOREFRONT_API_KEY, LocalStack
+from local_stack.emf import function_logs, metric_totals
+from local_stack.stack import RELAY_API_KEY, STOREFRONT_API_KEY, LocalStack
 from operator_cli.dead_letters import DeadLetter, peek
+from relay.names import Metric
 from simulator.catalog import PRODUCTS
 
 TERMINAL_EVENTS = {
@@ -37,10 +40,14 @@ class OrderCreationError(RuntimeError):
 
 
 def place_orders(
-    stack: LocalStack, count: int, *, seed: int = 7, workers: int = 8
+    stack: LocalStack, count: int, *, seed: int = 7, workers: int = 8, pace: float = 0.0
 ) -> dict[str, float]:
     """Act as a storefront `count` times: create and pay an order over FoxReload's public API,
-    then SendMessage its order message at once. Returns order id -> time the message was sent."""
+    then SendMessage its order message at once. Returns order id -> time the message was sent.
+
+    `pace` > 0 spreads the orders out: order n is created no sooner than n x pace real seconds
+    after the first (a steady arrival rate, as a live storefront has); 0 places them at once.
+    """
     assert stack.simulator is not None
     stack.simulator.set_balance(max(stack.simulator.balance(), 60.0 * count))
     rng = random.Random(seed)
@@ -52,8 +59,10 @@ def place_orders(
         headers={"X-API-Key": STOREFRONT_API_KEY},
         timeout=10.0,
     ) as http:
+        first = time.monotonic()
 
         def one(index: int) -> None:
+            time.sleep(max(0.0, first + index * pace - time.monotonic()))
             created = http.post(
                 "/api/orders/", json={"items": [{"itemId": items[index], "quantity": 1}]}
             )
@@ -81,6 +90,35 @@ class Progress:
     elapsed: float
 
 
+@dataclass(frozen=True)
+class Counters:
+    """Cumulative counters of a running stack; a report covers the difference of two."""
+
+    relay_requests: Counter[str]  # by endpoint, the relay's API key only
+    rate_limited: int
+    faults: Counter[str]
+    metrics: Counter[str]  # the relay's own EMF metrics, from the function logs
+
+    def __sub__(self, other: Counters) -> Counters:
+        return Counters(
+            self.relay_requests - other.relay_requests,
+            self.rate_limited - other.rate_limited,
+            self.faults - other.faults,
+            self.metrics - other.metrics,
+        )
+
+
+def counters(stack: LocalStack) -> Counters:
+    assert stack.simulator is not None
+    snap = stack.simulator.stats_snapshot()
+    return Counters(
+        relay_requests=Counter(snap["requestsByKey"].get(RELAY_API_KEY, {})),
+        rate_limited=int(snap["rateLimited"]),
+        faults=Counter(snap.get("faults", {})),
+        metrics=metric_totals(function_logs(stack.log_dir)),
+    )
+
+
 @dataclass
 class Report:
     sent: int
@@ -93,6 +131,9 @@ class Report:
     api_requests: int  # every relay request to FoxReload (the storefront's own excluded)
     order_gets: int
     rate_limited: int
+    sweep_requests: int  # order list pages the sweeper read
+    deferrals: int  # per-order polls skipped because the sweep covered the order
+    budget_waits: int  # per-order polls postponed for the shared request budget
     faults: dict[str, int]
     dead_letters: list[dict[str, Any]]
     wall_seconds: float
@@ -106,6 +147,16 @@ class Report:
     @property
     def requests_per_order(self) -> float:
         return self.api_requests / self.sent if self.sent else 0.0
+
+    @property
+    def requests_per_delivered(self) -> float | None:
+        delivered = self.outcomes.get("delivered", 0)
+        return self.api_requests / delivered if delivered else None
+
+    @property
+    def rate_limited_share(self) -> float:
+        """429s as a share of the relay's requests (0..1)."""
+        return self.rate_limited / self.api_requests if self.api_requests else 0.0
 
     def percentiles(self, values: list[float]) -> dict[str, float | None]:
         return {f"p{p}": percentile(values, p) for p in (50, 95, 99)}
@@ -121,8 +172,17 @@ class Report:
             "timeToDeliverSeconds": self.percentiles(self.time_to_deliver_seconds),
             "apiRequests": self.api_requests,
             "apiRequestsPerOrder": round(self.requests_per_order, 2),
+            "apiRequestsPerDelivered": (
+                None
+                if self.requests_per_delivered is None
+                else round(self.requests_per_delivered, 2)
+            ),
             "orderGets": self.order_gets,
             "rateLimited": self.rate_limited,
+            "rateLimitedShare": round(self.rate_limited_share, 4),
+            "sweepRequests": self.sweep_requests,
+            "sweepDeferrals": self.deferrals,
+            "budgetWaits": self.budget_waits,
             "faults": self.faults,
             "deadLetters": self.dead_letters,
             "wallSeconds": round(self.wall_seconds, 1),
@@ -198,8 +258,15 @@ def wait_for_outcomes(
 
 
 def build_report(
-    stack: LocalStack, sent: dict[str, float], *, wall_seconds: float, timed_out: bool
+    stack: LocalStack,
+    sent: dict[str, float],
+    *,
+    wall_seconds: float,
+    timed_out: bool,
+    since: Counters | None = None,
 ) -> Report:
+    """What became of `sent`; request and metric counts are those since `since` (taken with
+    `counters(stack)` before the orders were placed), or since the stack started."""
     assert stack.receiver is not None and stack.simulator is not None
     ids = set(sent)
     terminal = _terminal_outcomes(stack, ids)
@@ -220,10 +287,9 @@ def build_report(
         n for key, n in stack.receiver.duplicates().items() if key.split(":", 1)[0] in ids
     )
     lag, ttd, mismatches = _timings_and_codes(stack, sent)
-    snapshot = stack.simulator.stats_snapshot()
-    requests = dict(snapshot["requests"])
-    for storefront_endpoint in ("create_order", "pay_order"):  # not the relay's cost
-        requests.pop(storefront_endpoint, None)
+    now = counters(stack)
+    delta = now - since if since is not None else now
+    requests = delta.relay_requests
     return Report(
         sent=len(ids),
         outcomes=counts,
@@ -234,8 +300,11 @@ def build_report(
         time_to_deliver_seconds=ttd,
         api_requests=sum(requests.values()),
         order_gets=requests.get("get_order", 0),
-        rate_limited=int(snapshot["rateLimited"]),
-        faults=dict(snapshot.get("faults", {})),
+        rate_limited=delta.rate_limited,
+        sweep_requests=requests.get("list_orders", 0),
+        deferrals=int(delta.metrics.get(Metric.SWEEP_DEFERRALS, 0)),
+        budget_waits=int(delta.metrics.get(Metric.BUDGET_WAITS, 0)),
+        faults=dict(delta.faults),
         dead_letters=[
             {"order_id": d.order_id, "reason": d.reason, "detail": d.detail}
             for d in letters.values()

@@ -14,6 +14,7 @@ clock (see `scaled_overrides`) are local.
 from __future__ import annotations
 
 import json
+import math
 import os
 import secrets
 import tempfile
@@ -27,8 +28,12 @@ import boto3
 
 from local_stack.emulators import Emulators, patched_environ
 from local_stack.esm_runner import DEFAULT_HANDLER, EsmConfig, EsmRunner
-from local_stack.provision import Resources, poller_env, provision
+from local_stack.provision import Resources, placeholder_settings, poller_env, provision
 from local_stack.storefront_receiver import StorefrontReceiver
+from local_stack.sweeper_runner import SweeperConfig, SweeperRunner
+from relay.domain.rate_budget import WINDOW_SECONDS
+from relay.domain.schedule import MIN_VISIBILITY_SECONDS
+from relay.service.poll_gate import budget_split
 from relay.settings import ENV_NAMES
 from simulator import FoxReloadSimulator, SimulatorConfig, TimingModel, profile
 from stacks.config import EnvironmentConfig, environment_config
@@ -40,14 +45,27 @@ STOREFRONT_API_KEY = "storefront-local-key"
 STOREFRONT_RATE_LIMIT = 100_000
 # The endpoints the relay calls: fault profiles are applied to these only, so that faults hit
 # the relay, never the storefront's order creation.
-RELAY_ENDPOINTS = ("get_order",)
+RELAY_ENDPOINTS = ("get_order", "list_orders")
+# Floors for scaled durations: what real time imposes whatever FoxReload's clock does.
+MIN_POLL_BASE_SECONDS = 1.0  # SQS visibility is whole seconds, at least 1
+MIN_SWEEP_INTERVAL_SECONDS = 0.2  # a sweep is HTTP + DynamoDB round trips on a shared machine
+MIN_COVER_MARGIN_SECONDS = 1.0  # the sweep's own duration, create -> SendMessage
+MIN_STALE_GRACE_SECONDS = 4.0  # pollers cache the coverage item 2 s, a slow sweep on 2 cores
+JITTER_ALLOWANCE_SECONDS = 1.0  # token taken -> request at the simulator (relay_budget_...)
+MIN_RELAY_BUDGET = 10  # PollerSettings.validate: FOXRELOAD_RATE_LIMIT_PER_MINUTE >= 10
 
 
 @dataclass(frozen=True)
 class LocalStackOptions:
     env_name: str | None = None  # cdk.json environment (default: relay:defaultEnvironment)
     time_scale: float = 10.0  # simulated FoxReload seconds per real second
-    rate_limit_per_minute: int = 100  # the relay key's limit, per *simulated* minute
+    # The relay key's limit per *simulated* minute (None: cdk.json rateLimitPerMinute); the
+    # relay's budget is derived from it, so the two agree (see `relay_budget_per_minute`).
+    rate_limit_per_minute: int | None = None
+    sweep: bool | None = None  # run the completion sweeper (None: cdk.json sweepEnabled)
+    # Each sweeper invocation's Lambda time: the stack's SWEEPER_TIMEOUT (stacks/relay_stack.py,
+    # not imported: the CDK app costs seconds to import; test_provisioning_parity compares).
+    sweeper_timeout_seconds: float = 75.0
     timing: TimingModel | None = None  # None = the simulator's default model
     seed: int | None = None
     allow_moto_dynamodb: bool = False  # demo only: fall back when Java/Node are missing
@@ -56,22 +74,105 @@ class LocalStackOptions:
     receiver_log: bool = False
 
 
-def scaled_overrides(config: EnvironmentConfig, time_scale: float) -> dict[str, str]:
-    """Durations that are about FoxReload's timeline, divided by the simulator's time scale.
+def scaled_overrides(
+    config: EnvironmentConfig, time_scale: float, rate_limit_per_minute: float | None = None
+) -> dict[str, str]:
+    """The poller's and sweeper's settings that describe FoxReload's timeline, on a scaled clock.
 
-    The deadline, the 404 grace and the poll cap describe how long FoxReload may take, so they
-    shrink with its clock; the poll base stays (SQS visibility is whole seconds, at least 1).
+    The simulator runs FoxReload's clock `time_scale` times faster; the relay runs in real
+    seconds. So (docs/local-stack.md, "Time scale"):
+    - FOXRELOAD_TIME_SCALE tells the sweeper how to convert listed orders' ages (it reads
+      FoxReload's clock from the `Date` header);
+    - FOXRELOAD_RATE_LIMIT_PER_MINUTE is what the relay may spend per *real* minute without a
+      429 from a simulator that allows `limit` per *simulated* minute (`relay_budget_per_minute`:
+      less than limit x time_scale, as the simulator's window is 60/time_scale real seconds);
+    - durations of FoxReload's timeline are divided by the scale: the deadline, the 404 grace,
+      the poll base and cap, and the sweep's horizon, cover margin, longest deferral, staleness
+      grace and intervals, each with a floor for what real time imposes (SQS visibility is whole
+      seconds >= 1; a sweep takes real milliseconds of HTTP and DynamoDB round trips).
     """
-    if time_scale == 1:
-        return {}
-    base = config.poll_base_seconds
-    return {
-        ENV_NAMES["give_up_after_seconds"]: _num(config.give_up_after_seconds / time_scale),
-        ENV_NAMES["not_found_grace_seconds"]: _num(
-            max(2 * base, config.not_found_grace_seconds / time_scale)
+    limit = config.rate_limit_per_minute if rate_limit_per_minute is None else rate_limit_per_minute
+    s = time_scale
+    overrides = {
+        ENV_NAMES["foxreload_time_scale"]: _num(s),
+        ENV_NAMES["foxreload_rate_limit_per_minute"]: _num(
+            relay_budget_per_minute(config, limit, s)
         ),
-        ENV_NAMES["poll_cap_seconds"]: _num(max(base, config.poll_cap_seconds / time_scale)),
     }
+    if s == 1:
+        return overrides
+    base = max(MIN_POLL_BASE_SECONDS, config.poll_base_seconds / s)
+    defaults = placeholder_settings(config)
+    margin = max(MIN_COVER_MARGIN_SECONDS, defaults.sweep_cover_margin_seconds / s)
+    min_interval = max(MIN_SWEEP_INTERVAL_SECONDS, defaults.sweep_min_interval_seconds / s)
+    overrides |= {
+        ENV_NAMES["give_up_after_seconds"]: _num(config.give_up_after_seconds / s),
+        ENV_NAMES["not_found_grace_seconds"]: _num(
+            max(2 * base, config.not_found_grace_seconds / s)
+        ),
+        ENV_NAMES["poll_base_seconds"]: _num(base),
+        ENV_NAMES["poll_cap_seconds"]: _num(max(base, config.poll_cap_seconds / s)),
+        ENV_NAMES["sweep_max_horizon_seconds"]: _num(
+            max(3 * margin, defaults.sweep_max_horizon_seconds / s)
+        ),
+        ENV_NAMES["sweep_cover_margin_seconds"]: _num(margin),
+        ENV_NAMES["sweep_max_defer_seconds"]: _num(
+            max(MIN_VISIBILITY_SECONDS, defaults.sweep_max_defer_seconds / s)
+        ),
+        ENV_NAMES["sweep_stale_grace_seconds"]: _num(
+            max(MIN_STALE_GRACE_SECONDS, defaults.sweep_stale_grace_seconds / s)
+        ),
+        ENV_NAMES["sweep_min_interval_seconds"]: _num(min_interval),
+        ENV_NAMES["sweep_max_interval_seconds"]: _num(
+            max(min_interval, defaults.sweep_max_interval_seconds / s)
+        ),
+    }
+    return overrides
+
+
+def relay_budget_per_minute(
+    config: EnvironmentConfig, limit_per_sim_minute: float, time_scale: float
+) -> float:
+    """FOXRELOAD_RATE_LIMIT_PER_MINUTE (per real minute) that a scaled simulator never refuses.
+
+    The simulator allows `limit` requests in any 60 *simulated* seconds, i.e. in any
+    W = 60 / time_scale real seconds. The relay's token buckets (relay.service.poll_gate) are
+    sized for a 60 s window: burst + 60 x rate <= budget. Over the shorter window W they let
+    through burst + W x rate, so budget = limit x time_scale would overshoot by the burst
+    (x10, 100/min: 10 + 6 x 16.5 = 109 > 100).
+
+    Requests also reach the simulator a little after their tokens are taken, unevenly (the
+    poller's event loop, DynamoDB and HTTP round trips on a busy 2-core machine: measured up to
+    ~0.75-1.5 s between the k-th token and the k-th arrival), so a bucket that fills the window
+    exactly meets a few 429s at saturation (0.5-2.8 % of requests in per-order-only demo runs).
+    Against FoxReload's real 60 s window that delay is `time_scale` times smaller, so when scaled
+    it is kept out of the window: JITTER_ALLOWANCE_SECONDS is added to W.
+
+    The result is the largest whole budget whose buckets, with the sweeper running or not, let
+    through at most `limit` in every W (+ allowance): burst + 60 x (limit - burst) / (W + J),
+    i.e. 781 at x10 with the default burst of 10 (910 without the allowance), and exactly
+    `limit` at x1, where the local stack runs the relay exactly as configured.
+    """
+    window = WINDOW_SECONDS / time_scale + (JITTER_ALLOWANCE_SECONDS if time_scale > 1 else 0.0)
+    settings = placeholder_settings(config)
+
+    def worst(budget: float) -> float:
+        split = budget_split(replace(settings, foxreload_rate_limit_per_minute=budget))
+        both = (split.sweeper, split.per_order)
+        swept = sum(b.burst for b in both) + sum(b.rate for b in both) * window
+        return max(swept, split.whole.burst + split.whole.rate * window)
+
+    low = MIN_RELAY_BUDGET
+    high = max(low, math.floor(limit_per_sim_minute * time_scale))
+    if worst(low) > limit_per_sim_minute:
+        return float(low)  # the relay's floor; the simulator will answer some 429s
+    while low < high:  # the largest whole budget with worst(budget) <= limit
+        mid = (low + high + 1) // 2
+        if worst(mid) <= limit_per_sim_minute + 1e-9:
+            low = mid
+        else:
+            high = mid - 1
+    return float(low)
 
 
 def _num(value: float) -> str:
@@ -96,17 +197,30 @@ class LocalStack:
         self.resources: Resources | None = None
         self._exit = ExitStack()
         self._runners: list[EsmRunner] = []
+        self._sweeper: SweeperRunner | None = None
         self._clients: dict[str, Any] = {}
+
+    @property
+    def rate_limit_per_minute(self) -> int:
+        """The relay key's limit at the simulator, per simulated minute."""
+        limit = self.options.rate_limit_per_minute
+        return int(self.config.rate_limit_per_minute if limit is None else limit)
+
+    @property
+    def sweep_enabled(self) -> bool:
+        sweep = self.options.sweep
+        return self.config.sweep_enabled if sweep is None else sweep
 
     # -- lifecycle -------------------------------------------------------------------------
     def start(self) -> LocalStack:
         try:
             self._exit.callback(self._stop_runners)
+            self._exit.callback(self.stop_sweeper)
             self.emulators.start()
             self._exit.callback(self.emulators.stop)
             sim_config = SimulatorConfig(
                 api_keys=(RELAY_API_KEY, STOREFRONT_API_KEY),
-                rate_limit_per_minute=self.options.rate_limit_per_minute,
+                rate_limit_per_minute=self.rate_limit_per_minute,
                 key_rate_limits={STOREFRONT_API_KEY: STOREFRONT_RATE_LIMIT},
                 time_scale=self.options.time_scale,
                 timing=self.options.timing or TimingModel(),
@@ -123,13 +237,21 @@ class LocalStack:
                 self.resources = provision(
                     self.config, api_key=RELAY_API_KEY, webhook_secret=self.webhook_secret
                 )
+            if self.sweep_enabled:
+                self.start_sweeper()
         except BaseException:
             self.stop()
             raise
         return self
 
     def stop(self) -> None:
-        self._exit.close()
+        # The functions first, while the emulators and the simulator still answer: the sweeper
+        # releases its lease and in-flight invocations finish against live endpoints.
+        try:
+            self.stop_sweeper()
+            self._stop_runners()
+        finally:
+            self._exit.close()
 
     def __enter__(self) -> LocalStack:
         return self.start()
@@ -168,7 +290,10 @@ class LocalStack:
             foxreload_base_url=self.simulator.base_url,
             sink_webhook_url=self.receiver.url,
             overrides={
-                **scaled_overrides(self.config, self.options.time_scale),
+                **scaled_overrides(
+                    self.config, self.options.time_scale, self.rate_limit_per_minute
+                ),
+                ENV_NAMES["sweep_enabled"]: str(self.sweep_enabled).lower(),
                 **self.options.poller_overrides,
                 **(overrides or {}),
             },
@@ -204,6 +329,40 @@ class LocalStack:
         runner = EsmRunner(self.esm_config(pollers=pollers, **overrides)).start()
         self._runners.append(runner)
         return runner
+
+    # -- the completion sweeper, as EventBridge + Lambda run it -----------------------------
+    def sweeper_config(self, **overrides: Any) -> SweeperConfig:
+        """The sweeper function: the poller's environment (the stack gives both the same
+        settings), a Lambda-like timeout per invocation, logs beside the pollers'."""
+        assert self.resources is not None
+        base = SweeperConfig(
+            env=self.function_env(overrides.pop("env_overrides", None)),
+            region=self.config.region,
+            account_id=self.resources.orders_queue_arn.split(":")[4],
+            function_name=f"{self.resources.orders_queue_url.rsplit('/', 1)[-1]}-sweeper",
+            timeout_seconds=self.options.sweeper_timeout_seconds,
+            memory_mb=self.config.poller_memory_mb,
+            log_dir=self.log_dir / "sweeper",
+        )
+        return replace(base, **overrides)
+
+    @property
+    def sweeper(self) -> SweeperRunner | None:
+        """The running sweeper process, if any."""
+        return self._sweeper
+
+    def start_sweeper(self, **overrides: Any) -> SweeperRunner:
+        """Start invoking the sweeper handler back to back (started by `start()` when the
+        sweep is enabled; call it to restart after `stop_sweeper()`)."""
+        if self._sweeper is None:
+            self._sweeper = SweeperRunner(self.sweeper_config(**overrides)).start()
+        return self._sweeper
+
+    def stop_sweeper(self) -> None:
+        """Stop the sweeper: the invocation in progress ends early and releases its lease."""
+        if self._sweeper is not None:
+            self._sweeper.stop()
+            self._sweeper = None
 
     def _stop_runners(self) -> None:
         for runner in self._runners:
@@ -266,6 +425,8 @@ class LocalStack:
             "storefront_api_key": STOREFRONT_API_KEY,
             "receiver_url": self.receiver.url,
             "receiver_stats_url": f"{self.receiver.base_url}/_receiver/stats",
+            "time_scale": self.options.time_scale,
+            "sweep_enabled": self.sweep_enabled,
             "log_dir": str(self.log_dir),
         }
 

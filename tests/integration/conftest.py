@@ -62,4 +62,4 @@ def simulator_defaults(stack: LocalStack) -> Iterator[None]:
     assert stack.simulator is not None
     yield
     stack.simulator.set_faults("none")
-    stack.simulator.set_rate_limit(stack.options.rate_limit_per_minute, key=RELAY_API_KEY)
+    stack.simulator.set_rate_limit(stack.rate_limit_per_minute, key=RELAY_API_KEY)

@@ -18,6 +18,7 @@ from stacks.application import build_app
 pytestmark = pytest.mark.wire
 
 POLLER_HANDLER = "relay.handlers.poller.handler"
+SWEEPER_HANDLER = "relay.handlers.sweeper.handler"
 LOCAL_URL_SETTINGS = {"FOXRELOAD_BASE_URL", "SINK_WEBHOOK_URL"}
 
 
@@ -131,3 +132,38 @@ def test_poller_environment_matches_the_template(
     literal = {k: v for k, v in cfn_env.items() if isinstance(v, str)}  # tokens are resources
     for name in set(literal) - LOCAL_URL_SETTINGS:
         assert local_env[name] == literal[name], name
+
+
+def test_sweeper_function_and_schedule_match_the_template(
+    stack: LocalStack, template: dict[str, Any]
+) -> None:
+    functions = _resources(template, "AWS::Lambda::Function")
+    sweepers = [f for f in functions if f.get("Handler") == SWEEPER_HANDLER]
+    assert stack.sweep_enabled == stack.config.sweep_enabled  # the session runs cdk.json's
+    if not stack.config.sweep_enabled:
+        assert sweepers == [] and stack.sweeper is None
+        return
+    (sweeper,) = sweepers
+    assert stack.sweeper is not None, "sweepEnabled: the local stack runs the sweeper"
+    local = stack.sweeper_config()
+    assert local.handler.replace(":", ".") == SWEEPER_HANDLER
+    assert sweeper["Timeout"] == local.timeout_seconds
+    assert sweeper["MemorySize"] == local.memory_mb
+    # the same environment as the poller's, as the stack writes it (URLs are local here)
+    assert stack.resources is not None
+    local_env = poller_env(
+        stack.config,
+        stack.resources,
+        foxreload_base_url="http://local",
+        sink_webhook_url="http://local",
+    )
+    cfn_env: dict[str, Any] = sweeper["Environment"]["Variables"]
+    assert set(cfn_env) == set(local_env)
+    literal = {k: v for k, v in cfn_env.items() if isinstance(v, str)}
+    for name in set(literal) - LOCAL_URL_SETTINGS:
+        assert local_env[name] == literal[name], name
+    # EventBridge starts a run every minute and each sweeps for about its timeout minus a
+    # margin, so runs follow each other: locally they are invoked back to back
+    schedules = [r.get("ScheduleExpression") for r in _resources(template, "AWS::Events::Rule")]
+    assert "rate(1 minute)" in schedules
+    assert local.timeout_seconds >= 60

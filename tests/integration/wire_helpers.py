@@ -10,9 +10,13 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from local_stack.scenario import Report, build_report, place_orders, wait_for_outcomes
+from local_stack.scenario import Report, build_report, counters, place_orders, wait_for_outcomes
 from local_stack.stack import LocalStack
 from operator_cli.dead_letters import DeadLetter, peek
+from relay.adapters.coordination import CoordinationTable
+from relay.domain.sweep import coverage_is_fresh
+from relay.service.poll_gate import sweep_config
+from relay.settings import PollerSettings
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -36,13 +40,24 @@ def sim_status(stack: LocalStack, order_id: str) -> Any:
     return stack.simulator.order(order_id)["status"]
 
 
-def run_orders(stack: LocalStack, count: int, *, seed: int, timeout: float = 150.0) -> Report:
-    """Place `count` orders as a storefront, wait until each is accounted for, report."""
+def run_orders(
+    stack: LocalStack, count: int, *, seed: int, timeout: float = 150.0, pace: float = 0.0
+) -> Report:
+    """Place `count` orders as a storefront (`pace` real seconds apart, or all at once), wait
+    until each is accounted for, report.
+
+    Requests, 429s, faults and the relay's metrics in the report are this run's only.
+    """
+    before = counters(stack)
     started = time.monotonic()
-    sent = place_orders(stack, count, seed=seed)
+    sent = place_orders(stack, count, seed=seed, pace=pace)
     finished = wait_for_outcomes(stack, sent, timeout=timeout)
     return build_report(
-        stack, sent, wall_seconds=time.monotonic() - started, timed_out=not finished
+        stack,
+        sent,
+        wall_seconds=time.monotonic() - started,
+        timed_out=not finished,
+        since=before,
     )
 
 
@@ -61,3 +76,12 @@ def wait_until(condition: Callable[[], Any], timeout: float, interval: float = 0
         if time.monotonic() > deadline:
             raise AssertionError(f"condition not met within {timeout:.0f}s")
         time.sleep(interval)
+
+
+def sweep_coverage_fresh(stack: LocalStack) -> bool:
+    """Does the sweeper's coverage item make per-order pollers skip their polls right now?"""
+    assert stack.resources is not None
+    settings = PollerSettings.from_env(stack.function_env())
+    coverage = CoordinationTable(stack.client("dynamodb"), stack.resources.ledger_table)
+    current = coverage.read_coverage()
+    return current is not None and coverage_is_fresh(current, sweep_config(settings), time.time())
