@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 from botocore.exceptions import ClientError
 
+from relay.adapters.ledger import condition_failed, number
 from relay.domain.rate_budget import BucketState
 from relay.domain.sweep import Coverage
 from relay.names import Ledger as LedgerNames
@@ -51,14 +52,14 @@ class CoordinationTable:
                 ConditionExpression=condition,
                 ExpressionAttributeNames={"#v": "version"},
                 ExpressionAttributeValues={
-                    ":t": {"N": _num(state.tokens)},
-                    ":u": {"N": _num(state.updated_at)},
+                    ":t": {"N": number(state.tokens)},
+                    ":u": {"N": number(state.updated_at)},
                     ":next": {"N": str(expected_version + 1)},
                     ":expected": {"N": str(expected_version)},
                 },
             )
         except ClientError as exc:
-            if _condition_failed(exc):
+            if condition_failed(exc):
                 return False
             raise
         return True
@@ -84,13 +85,13 @@ class CoordinationTable:
                 ConditionExpression="attribute_not_exists(swept_at) OR swept_at <= :s",
                 ExpressionAttributeNames={"#i": "interval"},
                 ExpressionAttributeValues={
-                    ":s": {"N": _num(coverage.swept_at)},
-                    ":h": {"N": _num(coverage.horizon)},
-                    ":i": {"N": _num(coverage.interval)},
+                    ":s": {"N": number(coverage.swept_at)},
+                    ":h": {"N": number(coverage.horizon)},
+                    ":i": {"N": number(coverage.interval)},
                 },
             )
         except ClientError as exc:
-            if not _condition_failed(exc):
+            if not condition_failed(exc):
                 raise
 
     # -- sweeper lease -------------------------------------------------------------------------
@@ -106,12 +107,12 @@ class CoordinationTable:
                 ),
                 ExpressionAttributeValues={
                     ":o": {"S": owner},
-                    ":u": {"N": _num(until)},
-                    ":now": {"N": _num(now)},
+                    ":u": {"N": number(until)},
+                    ":now": {"N": number(now)},
                 },
             )
         except ClientError as exc:
-            if _condition_failed(exc):
+            if condition_failed(exc):
                 return False
             raise
         return True
@@ -126,7 +127,7 @@ class CoordinationTable:
                 ExpressionAttributeValues={":o": {"S": owner}},
             )
         except ClientError as exc:
-            if not _condition_failed(exc):
+            if not condition_failed(exc):
                 raise
 
     def _get(self, key: str) -> dict[str, Any] | None:
@@ -138,11 +139,3 @@ class CoordinationTable:
 
 def _key(value: str) -> dict[str, Any]:
     return {LedgerNames.PARTITION_KEY: {"S": value}}
-
-
-def _num(value: float) -> str:
-    return f"{value:.3f}"
-
-
-def _condition_failed(exc: ClientError) -> bool:
-    return exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException"

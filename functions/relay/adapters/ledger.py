@@ -96,7 +96,7 @@ class LedgerTable:
             "#exp": LedgerNames.TTL_ATTRIBUTE,
         }
         values: dict[str, Any] = {
-            ":acc": {"N": _num(accepted_at)},
+            ":acc": {"N": number(accepted_at)},
             ":hour": {"S": accepted_hour(accepted_at)},
             ":one": {"N": "1"},
             ":exp": {"N": str(int(now + self._ttl_seconds))},
@@ -166,14 +166,14 @@ class LedgerTable:
         }
         values: dict[str, Any] = {
             ":owner": {"S": owner},
-            ":until": {"N": _num(until)},
-            ":now": {"N": _num(now)},
-            ":seen": {"N": _num(terminal_seen_at)},
+            ":until": {"N": number(until)},
+            ":now": {"N": number(now)},
+            ":seen": {"N": number(terminal_seen_at)},
         }
         update = "SET #owner = :owner, #until = :until, #seen = if_not_exists(#seen, :seen)"
         if total_price is not None:
             names["#price"] = LedgerNames.TOTAL_PRICE
-            values[":price"] = {"N": _num(total_price)}
+            values[":price"] = {"N": number(total_price)}
             update += ", #price = :price"
         try:
             response = self._db.update_item(
@@ -190,7 +190,7 @@ class LedgerTable:
                 ReturnValuesOnConditionCheckFailure="ALL_OLD",
             )
         except ClientError as exc:
-            if not _condition_failed(exc):
+            if not condition_failed(exc):
                 raise
             error_response: dict[str, Any] = dict(exc.response)
             old: dict[str, Any] = error_response.get("Item", {})
@@ -232,14 +232,14 @@ class LedgerTable:
         values: dict[str, Any] = {
             ":outcome": {"S": outcome_for_event(event)},
             ":event": {"S": event},
-            ":at": {"N": _num(now)},
+            ":at": {"N": number(now)},
             ":owner": {"S": owner},
             ":last": {"S": last_status},
         }
         sets = ["#outcome = :outcome", "#event = :event", "#at = :at", "#last = :last"]
         if total_price is not None:
             names["#price"] = LedgerNames.TOTAL_PRICE
-            values[":price"] = {"N": _num(total_price)}
+            values[":price"] = {"N": number(total_price)}
             sets.append("#price = :price")
         if cancel_reason is not None:
             names["#reason"] = LedgerNames.CANCEL_REASON
@@ -255,7 +255,7 @@ class LedgerTable:
                 ExpressionAttributeValues=values,
             )
         except ClientError as exc:
-            if _condition_failed(exc):
+            if condition_failed(exc):
                 return False
             raise
         return True
@@ -275,7 +275,7 @@ class LedgerTable:
                 ExpressionAttributeValues={":owner": {"S": owner}},
             )
         except ClientError as exc:
-            if not _condition_failed(exc):
+            if not condition_failed(exc):
                 raise
 
     def record_rejection(self, order_id: str, now: float) -> None:
@@ -284,14 +284,14 @@ class LedgerTable:
             Key=self._key(order_id),
             UpdateExpression="SET #at = :at",
             ExpressionAttributeNames={"#at": LedgerNames.WEBHOOK_REJECTED_AT},
-            ExpressionAttributeValues={":at": {"N": _num(now)}},
+            ExpressionAttributeValues={":at": {"N": number(now)}},
         )
 
     def record_dead_letter(
         self, order_id: str, reason: str, last_status: str | None, now: float
     ) -> None:
         names = {"#at": LedgerNames.DEAD_LETTERED_AT, "#why": LedgerNames.DEAD_LETTER_REASON}
-        values: dict[str, Any] = {":at": {"N": _num(now)}, ":why": {"S": reason}}
+        values: dict[str, Any] = {":at": {"N": number(now)}, ":why": {"S": reason}}
         update = "SET #at = :at, #why = :why"
         if last_status:
             names["#last"] = LedgerNames.LAST_STATUS
@@ -310,11 +310,13 @@ class LedgerTable:
         return {LedgerNames.PARTITION_KEY: {"S": order_id}}
 
 
-def _condition_failed(exc: ClientError) -> bool:
+def condition_failed(exc: ClientError) -> bool:
+    """The conditional write lost: DynamoDB said the condition did not hold."""
     return exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException"
 
 
-def _num(value: float) -> str:
+def number(value: float) -> str:
+    """A DynamoDB number: epoch seconds and prices to the millisecond / tenth of a cent."""
     return f"{value:.3f}"
 
 
