@@ -9,8 +9,8 @@ from typing import Any
 import httpx
 import respx
 
+from local_stack.provision import ledger_table_definition
 from relay.domain.webhook import verify
-from relay.names import Ledger
 from relay.runtime import PollerRuntime
 from relay.service.order_relay import QueueRecord
 
@@ -131,26 +131,8 @@ def fox_reply(order_id: str, status: str, codes: tuple[str, ...] = (), **extra: 
 
 
 def create_ledger_table(ddb: Any, name: str) -> None:
-    ddb.create_table(
-        TableName=name,
-        BillingMode="PAY_PER_REQUEST",
-        AttributeDefinitions=[
-            {"AttributeName": Ledger.PARTITION_KEY, "AttributeType": "S"},
-            {"AttributeName": Ledger.ACCEPTED_INDEX_PARTITION, "AttributeType": "S"},
-            {"AttributeName": Ledger.ACCEPTED_INDEX_SORT, "AttributeType": "N"},
-        ],
-        KeySchema=[{"AttributeName": Ledger.PARTITION_KEY, "KeyType": "HASH"}],
-        GlobalSecondaryIndexes=[
-            {
-                "IndexName": Ledger.ACCEPTED_INDEX,
-                "KeySchema": [
-                    {"AttributeName": Ledger.ACCEPTED_INDEX_PARTITION, "KeyType": "HASH"},
-                    {"AttributeName": Ledger.ACCEPTED_INDEX_SORT, "KeyType": "RANGE"},
-                ],
-                "Projection": {"ProjectionType": "ALL"},
-            }
-        ],
-    )
+    """The ledger exactly as the local stack provisions it (and the CDK stack defines it)."""
+    ddb.create_table(**ledger_table_definition(name))
 
 
 async def _gather(world: RelayWorld, records: list[QueueRecord]) -> list[Any]:
