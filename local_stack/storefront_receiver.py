@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from typing import Any, Final
 
 from relay.domain.webhook import IDEMPOTENCY_HEADER, SIGNATURE_HEADER, verify
-from simulator.httpd import BackgroundServer, JsonHandler
+from simulator.httpd import BackgroundServer, JsonHandler, LoopbackService
 
 WEBHOOK_PATH: Final = "/webhook"
 DELIVERED_EVENT: Final = "order.delivered"
@@ -69,7 +69,7 @@ class _Counters:
     by_event: Counter[str] = field(default_factory=Counter)
 
 
-class StorefrontReceiver:
+class StorefrontReceiver(LoopbackService):
     """The storefront webhook endpoint on loopback. Start/stop it, or use it as a context manager.
 
     secret: the shared HMAC secret (SINK_WEBHOOK_SECRET's value). tolerance: accepted clock skew
@@ -103,28 +103,6 @@ class StorefrontReceiver:
         self._order_scripts: dict[str, deque[int]] = {}
         self._counters = _Counters()
         self._server = BackgroundServer(host, port, _Handler)
-
-    # -- lifecycle -------------------------------------------------------------------------
-    def start(self) -> StorefrontReceiver:
-        self._server.start_server(self)
-        return self
-
-    def stop(self) -> None:
-        self._server.stop_server()
-
-    def __enter__(self) -> StorefrontReceiver:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-    @property
-    def port(self) -> int:
-        return self._server.port
-
-    @property
-    def base_url(self) -> str:
-        return self._server.base_url
 
     @property
     def url(self) -> str:

@@ -11,7 +11,7 @@ import socket
 import sys
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Self
 from urllib.parse import parse_qs, urlsplit
 
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
@@ -182,3 +182,31 @@ class JsonHandler(BaseHTTPRequestHandler):
     def log_message(self, format: str, *args: Any) -> None:
         if self.log_requests:
             sys.stderr.write(f"{self.address_string()} {format % args}\n")
+
+
+class LoopbackService:
+    """Start/stop and context-manager plumbing for an object that serves on a BackgroundServer
+    (the FoxReload simulator, the storefront receiver): subclasses set `self._server`."""
+
+    _server: BackgroundServer
+
+    def start(self) -> Self:
+        self._server.start_server(self)
+        return self
+
+    def stop(self) -> None:
+        self._server.stop_server()
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    @property
+    def port(self) -> int:
+        return self._server.port
+
+    @property
+    def base_url(self) -> str:
+        return self._server.base_url

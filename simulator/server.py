@@ -17,7 +17,7 @@ from simulator import faults as fl
 from simulator.catalog import CATEGORIES, PRODUCTS
 from simulator.clock import ScaledClock, retry_after_header
 from simulator.config import SimulatorConfig
-from simulator.httpd import BackgroundServer, BadRequestBody, JsonHandler
+from simulator.httpd import BackgroundServer, BadRequestBody, JsonHandler, LoopbackService
 from simulator.openapi import spec
 from simulator.ratelimit import SlidingWindowLimiter
 from simulator.sandbox import (
@@ -51,7 +51,7 @@ API_ROUTES: Final = (
 ENDPOINTS: Final = tuple(name for _, _, name in API_ROUTES)
 
 
-class FoxReloadSimulator:
+class FoxReloadSimulator(LoopbackService):
     """A FoxReload API sandbox on loopback. Start/stop it, or use it as a context manager."""
 
     def __init__(self, config: SimulatorConfig | None = None) -> None:
@@ -69,28 +69,6 @@ class FoxReloadSimulator:
         self._fault_lock = threading.Lock()
         handler = type("Handler", (_Handler,), {"log_requests": self.config.log_requests})
         self._server = BackgroundServer(self.config.host, self.config.port, handler)
-
-    # -- lifecycle -------------------------------------------------------------------------
-    def start(self) -> FoxReloadSimulator:
-        self._server.start_server(self)
-        return self
-
-    def stop(self) -> None:
-        self._server.stop_server()
-
-    def __enter__(self) -> FoxReloadSimulator:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-    @property
-    def port(self) -> int:
-        return self._server.port
-
-    @property
-    def base_url(self) -> str:
-        return self._server.base_url
 
     @property
     def api_key(self) -> str:
