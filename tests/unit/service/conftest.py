@@ -11,6 +11,7 @@ import respx
 from moto import mock_aws
 
 from relay.runtime import PollerRuntime
+from tests.unit.moto_atomic import make_moto_requests_atomic
 from tests.unit.service.relay_world import (
     API_KEY,
     FOX,
@@ -27,6 +28,7 @@ from tests.unit.service.relay_world import (
 
 @pytest.fixture
 def world(monkeypatch: pytest.MonkeyPatch) -> Iterator[RelayWorld]:
+    make_moto_requests_atomic(monkeypatch)  # one batch calls AWS from several threads
     with mock_aws(), respx.mock(assert_all_called=False) as router:
         sqs = boto3.client("sqs", region_name="eu-west-1")
         ddb = boto3.client("dynamodb", region_name="eu-west-1")
