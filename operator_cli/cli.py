@@ -1,31 +1,25 @@
 """Argument parsing and dispatch for `python -m operator_cli`.
 
-Command modules: each module named in COMMAND_MODULES exposes
+Each command module exposes
 
     def register(subparsers: argparse._SubParsersAction) -> None
 
 which adds its subcommands and sets `func` on each with `parser.set_defaults(func=run)`, where
 `run(args: argparse.Namespace, target: operator_cli.target.Target) -> int` returns the exit code.
-A listed module that does not exist (yet) is skipped, so a teammate's module plugs in by being
-added to the tuple, or just by existing under a listed name.
 """
 
 from __future__ import annotations
 
 import argparse
-import importlib
 import sys
 from collections.abc import Sequence
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from operator_cli import balance_commands, dlq_commands, order_commands
 from operator_cli.target import LOCAL_STATE_ENV, TargetError, resolve
 
-COMMAND_MODULES = (
-    "operator_cli.order_commands",
-    "operator_cli.dlq_commands",
-    "operator_cli.balance_commands",
-)
+COMMAND_MODULES = (order_commands, dlq_commands, balance_commands)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -43,13 +37,7 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"the local stack's state file (default: ${LOCAL_STATE_ENV})",
     )
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for module_name in COMMAND_MODULES:
-        try:
-            module = importlib.import_module(module_name)
-        except ModuleNotFoundError as exc:
-            if exc.name == module_name:
-                continue
-            raise
+    for module in COMMAND_MODULES:
         module.register(subparsers)
     return parser
 

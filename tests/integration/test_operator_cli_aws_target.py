@@ -5,9 +5,11 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Iterator
+from typing import Any
 
 import boto3
 import pytest
+from botocore.awsrequest import AWSResponse
 from moto import mock_aws
 
 from operator_cli import cli
@@ -83,3 +85,34 @@ def test_env_target_resolves_the_stack_and_enqueues(aws: None, with_outputs: boo
 def test_missing_stack_is_a_clear_error(aws: None, capsys: pytest.CaptureFixture[str]) -> None:
     assert cli.main(["--env", "dev", "dlq", "list"]) == 2
     assert "FoxReloadRelay-dev" in capsys.readouterr().err
+
+
+def test_redrive_all_on_aws_starts_a_move_task_from_the_dlq_to_the_orders_queue(
+    aws: None, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """moto has no StartMessageMoveTask: capture the call at botocore's edge and check its ARNs."""
+    cfn = boto3.client("cloudformation", region_name=CONFIG.region)
+    cfn.create_stack(StackName=CONFIG.stack_name, TemplateBody=_template(with_outputs=True))
+    target = aws_target("dev")
+    sqs = target.client("sqs")
+    calls: list[dict[str, object]] = []
+
+    def move_task(params: dict[str, Any], **_: object) -> tuple[object, dict[str, object]]:
+        calls.append(json.loads(params["body"]))
+        return AWSResponse("https://sqs.test", 200, {}, None), {"TaskHandle": "task-123"}
+
+    sqs.meta.events.register("before-call.sqs.StartMessageMoveTask", move_task)
+    arn = {
+        name: sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"][
+            "QueueArn"
+        ]
+        for name, url in (("dlq", target.dlq_url), ("orders", target.orders_queue_url))
+    }
+
+    args = cli.build_parser().parse_args(["--env", "dev", "dlq", "redrive", "--all"])
+    assert args.func(args, target) == 0
+
+    assert calls == [{"SourceArn": arn["dlq"], "DestinationArn": arn["orders"]}]
+    out = capsys.readouterr().out
+    assert "task-123" in out
+    assert f"list-message-move-tasks --source-arn {arn['dlq']}" in out
