@@ -73,7 +73,7 @@ def dlq_attributes() -> dict[str, str]:
 
 
 def ledger_table_definition(table_name: str) -> dict[str, Any]:
-    """CreateTable arguments: key schema and the accepted-hour index from `names.Ledger`."""
+    """CreateTable arguments: key schema and both indexes (accepted hour, spend) of names.Ledger."""
     return {
         "TableName": table_name,
         "BillingMode": "PAY_PER_REQUEST",
@@ -81,6 +81,8 @@ def ledger_table_definition(table_name: str) -> dict[str, Any]:
             {"AttributeName": Ledger.PARTITION_KEY, "AttributeType": "S"},
             {"AttributeName": Ledger.ACCEPTED_INDEX_PARTITION, "AttributeType": "S"},
             {"AttributeName": Ledger.ACCEPTED_INDEX_SORT, "AttributeType": "N"},
+            {"AttributeName": Ledger.SPEND_INDEX_PARTITION, "AttributeType": "S"},
+            {"AttributeName": Ledger.SPEND_INDEX_SORT, "AttributeType": "N"},
         ],
         "KeySchema": [{"AttributeName": Ledger.PARTITION_KEY, "KeyType": "HASH"}],
         "GlobalSecondaryIndexes": [
@@ -91,7 +93,18 @@ def ledger_table_definition(table_name: str) -> dict[str, Any]:
                     {"AttributeName": Ledger.ACCEPTED_INDEX_SORT, "KeyType": "RANGE"},
                 ],
                 "Projection": {"ProjectionType": "ALL"},
-            }
+            },
+            {
+                "IndexName": Ledger.SPEND_INDEX,
+                "KeySchema": [
+                    {"AttributeName": Ledger.SPEND_INDEX_PARTITION, "KeyType": "HASH"},
+                    {"AttributeName": Ledger.SPEND_INDEX_SORT, "KeyType": "RANGE"},
+                ],
+                "Projection": {
+                    "ProjectionType": "INCLUDE",
+                    "NonKeyAttributes": list(Ledger.SPEND_INDEX_ATTRIBUTES),
+                },
+            },
         ],
     }
 

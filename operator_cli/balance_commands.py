@@ -17,7 +17,7 @@ from typing import Any
 
 from operator_cli.target import Target
 from relay.adapters.balance_store import BalanceStore
-from relay.adapters.ledger_queries import DEFAULT_SPEND_LOOKBACK_SECONDS, LedgerQueries
+from relay.adapters.spend_index import SpendIndex
 from relay.domain.balance import BalanceRecord, RecordKind
 from relay.names import AlarmThreshold
 from relay.service.monitors import check_balance
@@ -76,9 +76,7 @@ def run_show(args: argparse.Namespace, target: Target) -> int:
     ddb = target.client("dynamodb")
     store = BalanceStore(ddb, target.ledger_table)
     state = store.state()
-    check = check_balance(
-        store, LedgerQueries(ddb, target.ledger_table), time.time(), DEFAULT_SPEND_LOOKBACK_SECONDS
-    )
+    check = check_balance(store, SpendIndex(ddb, target.ledger_table), time.time())
     records = store.history() if args.history else list(state.recent)
     report = check.report
     summary: dict[str, Any] = {

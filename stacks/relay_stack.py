@@ -68,7 +68,14 @@ SWEEPER_SCHEDULE_MINUTES = 1
 # backs off (PollGate.throttled: GetItem of the budget item, then a conditional UpdateItem).
 POLLER_LEDGER_ACTIONS = ("dynamodb:GetItem", "dynamodb:UpdateItem")
 SWEEPER_LEDGER_ACTIONS = ("dynamodb:BatchGetItem", "dynamodb:GetItem", "dynamodb:UpdateItem")
-BALANCE_LEDGER_ACTIONS = ("dynamodb:GetItem", "dynamodb:Query")
+# GetItem: the operator's basis; Query: the spend index; BatchGetItem/PutItem: the kept sums of
+# settled hours ("#spend-hour#..." items, relay.adapters.spend_index).
+BALANCE_LEDGER_ACTIONS = (
+    "dynamodb:BatchGetItem",
+    "dynamodb:GetItem",
+    "dynamodb:PutItem",
+    "dynamodb:Query",
+)
 STUCK_LEDGER_ACTIONS = ("dynamodb:GetItem", "dynamodb:Query")
 # What a caller needs on a table's customer-managed key, usable only through DynamoDB.
 LEDGER_KEY_READ = ("kms:Decrypt", "kms:DescribeKey")
@@ -241,12 +248,24 @@ class RelayStack(Stack):
             ),
             projection_type=dynamodb.ProjectionType.ALL,
         )
+        table.add_global_secondary_index(
+            index_name=Ledger.SPEND_INDEX,
+            partition_key=dynamodb.Attribute(
+                name=Ledger.SPEND_INDEX_PARTITION, type=dynamodb.AttributeType.STRING
+            ),
+            sort_key=dynamodb.Attribute(
+                name=Ledger.SPEND_INDEX_SORT, type=dynamodb.AttributeType.NUMBER
+            ),
+            projection_type=dynamodb.ProjectionType.INCLUDE,
+            non_key_attributes=list(Ledger.SPEND_INDEX_ATTRIBUTES),
+        )
         return key, table
 
-    def _grant_ledger(self, role: iam.IRole, actions: Sequence[str], *, index: bool) -> None:
+    def _grant_ledger(
+        self, role: iam.IRole, actions: Sequence[str], *, indexes: Sequence[str] = ()
+    ) -> None:
         resources = [self.ledger.table_arn]
-        if index:
-            resources.append(f"{self.ledger.table_arn}/index/{Ledger.ACCEPTED_INDEX}")
+        resources += [f"{self.ledger.table_arn}/index/{name}" for name in indexes]
         write = bool({"dynamodb:PutItem", "dynamodb:UpdateItem"} & set(actions))
         role.add_to_principal_policy(
             iam.PolicyStatement(actions=list(actions), resources=resources)
@@ -335,7 +354,7 @@ class RelayStack(Stack):
             )
         )
         self.dead_letter_queue.grant_send_messages(role)
-        self._grant_ledger(role, POLLER_LEDGER_ACTIONS, index=False)
+        self._grant_ledger(role, POLLER_LEDGER_ACTIONS)
         self.api_key_secret.grant_read(role)
         self.webhook_secret.grant_read(role)
         return poller
@@ -371,7 +390,7 @@ class RelayStack(Stack):
         assert role is not None
         # It only lists and reads orders at FoxReload and signs webhooks: no queue access (it
         # never touches a message; each order's own message still decides retries and the DLQ).
-        self._grant_ledger(role, SWEEPER_LEDGER_ACTIONS, index=False)
+        self._grant_ledger(role, SWEEPER_LEDGER_ACTIONS)
         self.api_key_secret.grant_read(role)
         self.webhook_secret.grant_read(role)
         events.Rule(
@@ -409,9 +428,9 @@ class RelayStack(Stack):
         )
         assert balance.role is not None and stuck.role is not None
         # Only the balance monitor calls FoxReload (the optional balance endpoint).
-        self._grant_ledger(balance.role, BALANCE_LEDGER_ACTIONS, index=True)
+        self._grant_ledger(balance.role, BALANCE_LEDGER_ACTIONS, indexes=[Ledger.SPEND_INDEX])
         self.api_key_secret.grant_read(balance.role)
-        self._grant_ledger(stuck.role, STUCK_LEDGER_ACTIONS, index=True)
+        self._grant_ledger(stuck.role, STUCK_LEDGER_ACTIONS, indexes=[Ledger.ACCEPTED_INDEX])
         for construct_id, function, minutes in (
             ("BalanceSchedule", balance, cfg.balance_check_minutes),
             ("StuckSchedule", stuck, STUCK_CHECK_MINUTES),

@@ -23,7 +23,8 @@ class MonitorSettings:
     foxreload_api_key_secret: str = ""
     balance_endpoint: str = ""  # empty: estimate; a path (joined to the base URL) or a full URL
     stuck_window_seconds: float = float(AlarmThreshold.STUCK_WINDOW_SECONDS)
-    spend_lookback_seconds: float = 86_400.0
+    # An hour of the spend index is summed once and kept when it ended this long ago.
+    spend_settle_seconds: float = 900.0
     http_timeout: float = 8.0
     service_name: str = SERVICE_NAME
     metrics_namespace: str = METRICS_NAMESPACE
@@ -49,8 +50,8 @@ class MonitorSettings:
         }
 
     def validate(self) -> None:
-        if self.stuck_window_seconds <= 0 or self.spend_lookback_seconds < 0:
-            raise SettingsError("STUCK_WINDOW_SECONDS must be > 0, SPEND_LOOKBACK_SECONDS >= 0")
+        if self.stuck_window_seconds <= 0 or self.spend_settle_seconds < 60:
+            raise SettingsError("STUCK_WINDOW_SECONDS must be > 0, SPEND_SETTLE_SECONDS >= 60")
         if self.balance_endpoint and not self.foxreload_api_key_secret:
             raise SettingsError("BALANCE_ENDPOINT needs FOXRELOAD_API_KEY_SECRET")
         if self.balance_endpoint and not self.balance_url:
@@ -75,7 +76,7 @@ MONITOR_ENV_NAMES: Final[dict[str, str]] = {
     "foxreload_api_key_secret": "FOXRELOAD_API_KEY_SECRET",
     "balance_endpoint": "BALANCE_ENDPOINT",
     "stuck_window_seconds": "STUCK_WINDOW_SECONDS",
-    "spend_lookback_seconds": "SPEND_LOOKBACK_SECONDS",
+    "spend_settle_seconds": "SPEND_SETTLE_SECONDS",
     "http_timeout": "BALANCE_HTTP_TIMEOUT_SECONDS",
     "service_name": "POWERTOOLS_SERVICE_NAME",
     "metrics_namespace": "POWERTOOLS_METRICS_NAMESPACE",

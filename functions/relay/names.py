@@ -96,11 +96,22 @@ class Ledger:
     ACCEPTED_INDEX: Final = "by-accepted-hour"
     ACCEPTED_INDEX_PARTITION: Final = "accepted_hour"
     ACCEPTED_INDEX_SORT: Final = "accepted_at"
+    # Sparse index over charge time, for the balance monitor: only orders the relay saw
+    # completed or failed (FoxReload charged them) carry `charged_hour`, written with the first
+    # delivery claim. Partition = UTC hour of terminal_seen_at, sort = terminal_seen_at.
+    SPEND_INDEX: Final = "by-charged-hour"
+    SPEND_INDEX_PARTITION: Final = "charged_hour"
+    SPEND_INDEX_SORT: Final = "terminal_seen_at"
+    SPEND_INDEX_ATTRIBUTES: Final = ("total_price",)
+    # The balance monitor's per-hour spend sums for hours that can no longer change, at
+    # "#spend-hour#YYYYMMDDHH" (relay.adapters.spend_index).
+    SPEND_HOUR_PREFIX: Final = "#spend-hour#"
     # Item attributes (an order's item; keys starting with '#' are reserved for non-order items,
     # which can never collide with a valid order id).
     STOREFRONT_REF: Final = "storefront_ref"
     ACCEPTED_AT: Final = "accepted_at"  # epoch seconds: SentTimestamp of the first message seen
     ACCEPTED_HOUR: Final = "accepted_hour"  # "YYYYMMDDHH" (UTC) of accepted_at
+    CHARGED_HOUR: Final = "charged_hour"  # "YYYYMMDDHH" (UTC) of terminal_seen_at, if charged
     LEASE_OWNER: Final = "lease_owner"
     LEASE_UNTIL: Final = "lease_until"  # epoch seconds
     OUTCOME: Final = "outcome"  # "delivered" | "failed" | "cancelled": set once, never changed

@@ -119,13 +119,15 @@ def test_ledger_table_keys_billing_pitr_ttl_and_customer_managed_key(synth: Synt
     assert synth.props(stack.ledger_key)["EnableKeyRotation"] is True
 
 
-def test_ledger_acceptance_index_for_the_stuck_monitor(synth: Synth) -> None:
+def test_ledger_indexes_for_the_monitors(synth: Synth) -> None:
     props = synth.props(synth.stack.ledger)
     attributes = {a["AttributeName"]: a["AttributeType"] for a in props["AttributeDefinitions"]}
     assert attributes == {
         Ledger.PARTITION_KEY: "S",
         Ledger.ACCEPTED_INDEX_PARTITION: "S",
         Ledger.ACCEPTED_INDEX_SORT: "N",
+        Ledger.SPEND_INDEX_PARTITION: "S",
+        Ledger.SPEND_INDEX_SORT: "N",
     }
     assert props["GlobalSecondaryIndexes"] == [
         {
@@ -135,7 +137,16 @@ def test_ledger_acceptance_index_for_the_stuck_monitor(synth: Synth) -> None:
                 {"AttributeName": Ledger.ACCEPTED_INDEX_SORT, "KeyType": "RANGE"},
             ],
             "Projection": {"ProjectionType": "ALL"},
-        }
+        },
+        {
+            # sparse: only charged orders carry charged_hour; the monitor needs only the price
+            "IndexName": Ledger.SPEND_INDEX,
+            "KeySchema": [
+                {"AttributeName": Ledger.SPEND_INDEX_PARTITION, "KeyType": "HASH"},
+                {"AttributeName": Ledger.SPEND_INDEX_SORT, "KeyType": "RANGE"},
+            ],
+            "Projection": {"ProjectionType": "INCLUDE", "NonKeyAttributes": ["total_price"]},
+        },
     ]
 
 
@@ -310,11 +321,13 @@ def _common(synth: Synth, function: Any) -> set[tuple[str, str]]:
     }
 
 
-def _ledger(synth: Synth, actions: tuple[str, ...], index: bool) -> set[tuple[str, str]]:
+def _ledger(
+    synth: Synth, actions: tuple[str, ...], index: str | None = None
+) -> set[tuple[str, str]]:
     table = synth.resolve(synth.stack.ledger.table_arn)
     resources = [dumps(table)]
-    if index:
-        resources.append(dumps({"Fn::Join": ["", [table, f"/index/{Ledger.ACCEPTED_INDEX}"]]}))
+    if index is not None:
+        resources.append(dumps({"Fn::Join": ["", [table, f"/index/{index}"]]}))
     return {(a, r) for a in actions for r in resources}
 
 
@@ -341,7 +354,7 @@ def test_poller_may_do_exactly_what_issue_3_lists(synth: Synth) -> None:
             )
         }
         | {(a, dlq) for a in ("sqs:SendMessage", "sqs:GetQueueAttributes", "sqs:GetQueueUrl")}
-        | _ledger(synth, relay_stack.POLLER_LEDGER_ACTIONS, index=False)
+        | _ledger(synth, relay_stack.POLLER_LEDGER_ACTIONS)
         | _key(synth, relay_stack.LEDGER_KEY_READ + relay_stack.LEDGER_KEY_WRITE)
         | {
             (a, _secret_arn(synth, name))
@@ -352,12 +365,15 @@ def test_poller_may_do_exactly_what_issue_3_lists(synth: Synth) -> None:
     assert _grants(synth, stack.poller) == expected
 
 
-def test_balance_monitor_reads_the_ledger_and_the_api_key(synth: Synth) -> None:
+def test_balance_monitor_reads_the_spend_index_keeps_hour_sums_and_reads_the_api_key(
+    synth: Synth,
+) -> None:
     stack = synth.stack
+    actions = ("dynamodb:BatchGetItem", "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Query")
     expected = (
         _common(synth, stack.balance_monitor)
-        | _ledger(synth, relay_stack.BALANCE_LEDGER_ACTIONS, index=True)
-        | _key(synth, relay_stack.LEDGER_KEY_READ)
+        | _ledger(synth, actions, index=Ledger.SPEND_INDEX)
+        | _key(synth, (*relay_stack.LEDGER_KEY_READ, *relay_stack.LEDGER_KEY_WRITE))
         | {
             (a, _secret_arn(synth, synth.config.api_key_secret_name))
             for a in ("secretsmanager:GetSecretValue", "secretsmanager:DescribeSecret")
@@ -370,7 +386,7 @@ def test_stuck_monitor_only_reads_the_ledger(synth: Synth) -> None:
     stack = synth.stack
     expected = (
         _common(synth, stack.stuck_monitor)
-        | _ledger(synth, relay_stack.STUCK_LEDGER_ACTIONS, index=True)
+        | _ledger(synth, ("dynamodb:GetItem", "dynamodb:Query"), index=Ledger.ACCEPTED_INDEX)
         | _key(synth, relay_stack.LEDGER_KEY_READ)
     )
     assert _grants(synth, stack.stuck_monitor) == expected

@@ -10,12 +10,12 @@ written here.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from enum import Enum
 from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
+from relay.domain.hours import hour_bucket
 from relay.names import Ledger as LedgerNames
 
 if TYPE_CHECKING:
@@ -64,10 +64,6 @@ class OrderRecord:
         return self.webhook_rejected_at is not None and sent_at <= self.webhook_rejected_at
 
 
-def accepted_hour(epoch_seconds: float) -> str:
-    return datetime.fromtimestamp(epoch_seconds, UTC).strftime("%Y%m%d%H")
-
-
 def outcome_for_event(event: str) -> str:
     return _OUTCOME_FOR_EVENT[event]
 
@@ -97,7 +93,7 @@ class LedgerTable:
         }
         values: dict[str, Any] = {
             ":acc": {"N": number(accepted_at)},
-            ":hour": {"S": accepted_hour(accepted_at)},
+            ":hour": {"S": hour_bucket(accepted_at)},
             ":one": {"N": "1"},
             ":exp": {"N": str(int(now + self._ttl_seconds))},
         }
@@ -154,9 +150,11 @@ class LedgerTable:
         lease_seconds: float,
         terminal_seen_at: float,
         total_price: float | None = None,
+        charged: bool = False,
     ) -> Claim:
         """Take the delivery lease. Also records when the order was first seen terminal and its
-        price, so spend is counted even if the webhook is later rejected."""
+        price, and, when FoxReload charged it (`charged`), puts it in the spend index under the
+        hour it was first seen terminal: spend is counted even if the webhook is later rejected."""
         until = now + lease_seconds
         names = {
             "#owner": LedgerNames.LEASE_OWNER,
@@ -175,6 +173,10 @@ class LedgerTable:
             names["#price"] = LedgerNames.TOTAL_PRICE
             values[":price"] = {"N": number(total_price)}
             update += ", #price = :price"
+        if charged:
+            names["#charged"] = LedgerNames.CHARGED_HOUR
+            values[":charged"] = {"S": hour_bucket(terminal_seen_at)}
+            update += ", #charged = if_not_exists(#charged, :charged)"
         try:
             response = self._db.update_item(
                 TableName=self._table,

@@ -8,39 +8,20 @@ Only order items carry `accepted_hour`: the '#'-keyed operator items never appea
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from datetime import UTC, datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Final
 
+from relay.domain.hours import hour_buckets
 from relay.domain.stuck_orders import LedgerOrder
 from relay.names import Ledger
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
 
-HOUR_SECONDS: Final = 3600
-# Orders are charged (reach terminal status) after acceptance: to find every order charged after
-# T, query acceptance from T minus this margin. The poller gives up 15 minutes after enqueue; the
-# margin also covers an order redriven from the DLQ within a day of its first acceptance.
-DEFAULT_SPEND_LOOKBACK_SECONDS: Final = 86_400.0
 _MAX_WORKERS: Final = 8
 _PROJECTED: Final = (Ledger.PARTITION_KEY, Ledger.ACCEPTED_AT, *Ledger.ACCEPTED_INDEX_ATTRIBUTES)
-
-
-def hour_bucket(epoch_seconds: float) -> str:
-    """The `accepted_hour` value of an acceptance time: "YYYYMMDDHH" in UTC."""
-    return datetime.fromtimestamp(epoch_seconds, UTC).strftime("%Y%m%d%H")
-
-
-def hour_buckets(start: float, end: float) -> list[str]:
-    """Every hour bucket that an acceptance time in (start, end] can fall in, oldest first."""
-    if end < start:
-        return []
-    first = math.floor(start / HOUR_SECONDS) * HOUR_SECONDS
-    return [hour_bucket(hour) for hour in range(int(first), int(end) + 1, HOUR_SECONDS)]
 
 
 class LedgerQueries:
@@ -59,16 +40,6 @@ class LedgerQueries:
                 found = [order for part in parts for order in part]
         unique = {order.order_id: order for order in found if start < order.accepted_at <= end}
         return sorted(unique.values(), key=lambda o: (o.accepted_at, o.order_id))
-
-    def charged_candidates(
-        self,
-        charged_since: float,
-        now: float,
-        lookback_seconds: float = DEFAULT_SPEND_LOOKBACK_SECONDS,
-    ) -> list[LedgerOrder]:
-        """Every order that can have been charged in (charged_since, now]: accepted since
-        `charged_since - lookback_seconds`. The caller filters on the charge time."""
-        return self.accepted_between(charged_since - lookback_seconds, now)
 
     def _query_bucket(self, bucket: str, start: float, end: float) -> Iterator[LedgerOrder]:
         names = {f"#p{i}": name for i, name in enumerate(_PROJECTED)}

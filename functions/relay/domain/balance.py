@@ -9,14 +9,14 @@ FoxReload dashboard showed) resets it to that amount at that time; a `topup` rec
 and keeps the time. With only top-ups on record the basis starts at the first top-up with 0 before
 it (the seed's "estimate from top-up history").
 
-**Spend** is what the poller recorded on each order's ledger item at terminal status: the order's
+**Spend** is what the poller recorded for each order it saw `completed` or `failed`: the order's
 `total_price`, charged at `terminal_seen_at` (the first moment the relay saw it terminal; the
-debit happened at payment, shortly before) or, if absent, at `outcome_at`. Which outcomes cost
-money is an assumption until FoxReload says otherwise: `delivered` and `failed` are charged
-(a failed order may be partly fulfilled, and over-counting spend only makes the alarm earlier);
-`cancelled` is not (payment failed or expired, or the order was withdrawn before payment).
-A spend window is half-open, `start < charged_at <= end`: a balance recorded at T already
-includes every debit up to T.
+debit happened at payment, shortly before). Which statuses cost money is an assumption until
+FoxReload says otherwise: `completed` and `failed` are charged (a failed order may be partly
+fulfilled, and over-counting spend only makes the alarm earlier); `cancelled` is not (payment
+failed or expired, or the order was withdrawn before payment). A spend window is half-open,
+`start < charged_at <= end`: a balance recorded at T already includes every debit up to T. The
+sums themselves come from the ledger's spend index (relay.adapters.spend_index).
 
 Money is `Decimal` throughout: DynamoDB numbers arrive as decimal strings, and the estimate must
 not drift with float rounding over thousands of orders.
@@ -31,11 +31,11 @@ from decimal import Decimal, InvalidOperation
 from enum import StrEnum
 from typing import Any, Final
 
-from relay.domain.stuck_orders import LedgerOrder
 from relay.names import AlarmThreshold
 
 DAY_SECONDS: Final = 86_400.0
-CHARGED_OUTCOMES: Final = frozenset({"delivered", "failed"})
+# The webhook events of orders FoxReload charged (seen `completed` or `failed`).
+CHARGED_EVENTS: Final = frozenset({"order.delivered", "order.failed"})
 # RunwayHours when nothing was spent in 24 h: CloudWatch takes no infinity; a year is "plenty".
 RUNWAY_CAP_HOURS: Final = 24.0 * 365
 
@@ -87,31 +87,8 @@ def fold(records: Iterable[BalanceRecord]) -> Basis | None:
     return basis
 
 
-def charged_at(order: LedgerOrder) -> float | None:
-    return order.terminal_seen_at if order.terminal_seen_at is not None else order.outcome_at
-
-
-def charge(order: LedgerOrder) -> Decimal:
-    if order.outcome not in CHARGED_OUTCOMES or order.total_price is None:
-        return Decimal(0)
-    return order.total_price
-
-
-def spend_between(orders: Iterable[LedgerOrder], start: float, end: float) -> Decimal:
-    """Total charged in `start < charged_at <= end`; an order counts once whatever is passed."""
-    total = Decimal(0)
-    seen: set[str] = set()
-    for order in orders:
-        at = charged_at(order)
-        if at is None or not start < at <= end or order.order_id in seen:
-            continue
-        seen.add(order.order_id)
-        total += charge(order)
-    return total
-
-
-def estimate(basis: Basis, orders: Iterable[LedgerOrder], now: float) -> Decimal:
-    return basis.amount - spend_between(orders, basis.since, now)
+def estimate(basis: Basis, spend_since_basis: Decimal) -> Decimal:
+    return basis.amount - spend_since_basis
 
 
 def runway_hours(balance: Decimal, spend_24h: Decimal) -> float:
@@ -146,26 +123,19 @@ class BalanceReport:
 
 def assess(
     basis: Basis | None,
-    orders: Iterable[LedgerOrder],
-    now: float,
+    spend_since_basis: Decimal | None,
+    spend_24h: Decimal,
     endpoint_balance: Decimal | None = None,
 ) -> BalanceReport | None:
-    """The report to publish, or None when there is nothing to estimate from (no record yet)."""
-    orders = list(orders)
-    spend_24h = spend_between(orders, now - DAY_SECONDS, now)
+    """The report to publish, or None when there is nothing to estimate from (no record yet).
+    `spend_since_basis` is only needed (and only read) when estimating."""
     if endpoint_balance is not None:
         return BalanceReport(endpoint_balance, spend_24h, source="endpoint", basis=basis)
-    if basis is None:
+    if basis is None or spend_since_basis is None:
         return None
-    return BalanceReport(estimate(basis, orders, now), spend_24h, source="estimate", basis=basis)
-
-
-def spend_query_start(basis: Basis | None, now: float) -> float:
-    """Earliest charge time the report needs: the basis time or 24 h ago, whichever is older."""
-    start = now - DAY_SECONDS
-    if basis is not None:
-        start = min(start, basis.since)
-    return start
+    return BalanceReport(
+        estimate(basis, spend_since_basis), spend_24h, source="estimate", basis=basis
+    )
 
 
 class BalanceResponseError(ValueError):

@@ -3,7 +3,8 @@
 Publishes EstimatedBalance, Spend24h and RunwayHours. The balance comes from the FoxReload
 endpoint in BALANCE_ENDPOINT when one is set (falling back to the estimate if the read fails),
 otherwise from the operator's last balance / top-up records minus the spend the poller recorded
-since (relay.domain.balance). The low-balance alarm compares EstimatedBalance with 2 x Spend24h.
+since (relay.domain.balance), summed from the ledger's spend index (relay.adapters.spend_index).
+The low-balance alarm compares EstimatedBalance with 2 x Spend24h.
 """
 
 from __future__ import annotations
@@ -20,8 +21,8 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from relay.adapters.balance_endpoint import BalanceEndpoint, BalanceReadError
 from relay.adapters.balance_store import BalanceStore
-from relay.adapters.ledger_queries import LedgerQueries
 from relay.adapters.secrets import SecretCache
+from relay.adapters.spend_index import SpendIndex
 from relay.monitor_settings import MonitorSettings
 from relay.service.monitors import check_balance, publish_balance
 
@@ -34,7 +35,7 @@ tracer = Tracer()
 class BalanceRuntime:
     settings: MonitorSettings
     store: BalanceStore
-    queries: LedgerQueries
+    spend: SpendIndex
     endpoint: BalanceEndpoint | None
 
     @classmethod
@@ -55,7 +56,7 @@ class BalanceRuntime:
         return cls(
             settings=settings,
             store=BalanceStore(dynamodb, settings.ledger_table),
-            queries=LedgerQueries(dynamodb, settings.ledger_table),
+            spend=SpendIndex(dynamodb, settings.ledger_table, settings.spend_settle_seconds),
             endpoint=endpoint,
         )
 
@@ -78,9 +79,8 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     now = time.time()
     check = check_balance(
         rt.store,
-        rt.queries,
+        rt.spend,
         now,
-        rt.settings.spend_lookback_seconds,
         endpoint=rt.endpoint,
         endpoint_error_type=BalanceReadError,
     )

@@ -12,6 +12,7 @@ from enum import Enum
 
 from relay.adapters.ledger import ClaimStatus
 from relay.adapters.webhook_sink import SinkResult
+from relay.domain.balance import CHARGED_EVENTS
 from relay.domain.foxreload_order import FoxOrder
 from relay.domain.webhook import SinkVerdict, signed_request
 from relay.names import Metric
@@ -68,6 +69,7 @@ class Delivery:
             d.settings.lease_seconds,
             seen_at,
             order.total_price,
+            event in CHARGED_EVENTS,
         )
         if claim.status is ClaimStatus.ALREADY_DONE:
             d.metrics.count(Metric.DUPLICATE_SUPPRESSED)

@@ -13,14 +13,7 @@ from typing import Final, Protocol
 
 from aws_lambda_powertools.metrics import MetricUnit
 
-from relay.domain.balance import (
-    DAY_SECONDS,
-    BalanceReport,
-    Basis,
-    assess,
-    spend_between,
-    spend_query_start,
-)
+from relay.domain.balance import DAY_SECONDS, BalanceReport, Basis, assess
 from relay.domain.stuck_orders import LedgerOrder, StuckReport, cohort_window, judge
 from relay.names import Metric
 
@@ -35,6 +28,10 @@ class BasisReader(Protocol):
 
 class AcceptedOrders(Protocol):
     def accepted_between(self, start: float, end: float) -> list[LedgerOrder]: ...
+
+
+class ChargedSpend(Protocol):
+    def spend_between(self, start: float, end: float, now: float) -> Decimal: ...
 
 
 class BalanceReader(Protocol):
@@ -55,9 +52,8 @@ class BalanceCheck:
 
 def check_balance(
     basis_reader: BasisReader,
-    orders: AcceptedOrders,
+    spend: ChargedSpend,
     now: float,
-    lookback_seconds: float,
     endpoint: BalanceReader | None = None,
     endpoint_error_type: type[Exception] = Exception,
 ) -> BalanceCheck:
@@ -69,13 +65,14 @@ def check_balance(
         except endpoint_error_type as exc:
             endpoint_error = str(exc)
     basis = basis_reader.basis()
-    needs_basis_spend = endpoint_balance is None
-    since = spend_query_start(basis if needs_basis_spend else None, now)
-    start = max(since - lookback_seconds, now - MAX_HISTORY_SECONDS)
-    candidates = orders.accepted_between(start, now)
-    report = assess(basis, candidates, now, endpoint_balance)
-    spend_24h = spend_between(candidates, now - DAY_SECONDS, now)
-    stale = needs_basis_spend and basis is not None and basis.since < now - MAX_HISTORY_SECONDS
+    spend_24h = spend.spend_between(now - DAY_SECONDS, now, now)
+    spend_since_basis: Decimal | None = None
+    stale = False
+    if endpoint_balance is None and basis is not None:
+        stale = basis.since < now - MAX_HISTORY_SECONDS
+        since = max(basis.since, now - MAX_HISTORY_SECONDS)
+        spend_since_basis = spend.spend_between(since, now, now)
+    report = assess(basis, spend_since_basis, spend_24h, endpoint_balance)
     return BalanceCheck(
         report=report, spend_24h=spend_24h, endpoint_error=endpoint_error, stale_basis=stale
     )

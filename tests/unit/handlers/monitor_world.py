@@ -12,7 +12,7 @@ from typing import Any
 import boto3
 from moto import mock_aws
 
-from relay.adapters.ledger_queries import hour_bucket
+from relay.domain.hours import hour_bucket
 from relay.names import Ledger
 
 TABLE = "ledger"
@@ -29,6 +29,8 @@ def create_ledger_table(ddb: Any, name: str = TABLE) -> None:
             {"AttributeName": Ledger.PARTITION_KEY, "AttributeType": "S"},
             {"AttributeName": Ledger.ACCEPTED_INDEX_PARTITION, "AttributeType": "S"},
             {"AttributeName": Ledger.ACCEPTED_INDEX_SORT, "AttributeType": "N"},
+            {"AttributeName": Ledger.SPEND_INDEX_PARTITION, "AttributeType": "S"},
+            {"AttributeName": Ledger.SPEND_INDEX_SORT, "AttributeType": "N"},
         ],
         KeySchema=[{"AttributeName": Ledger.PARTITION_KEY, "KeyType": "HASH"}],
         GlobalSecondaryIndexes=[
@@ -42,7 +44,18 @@ def create_ledger_table(ddb: Any, name: str = TABLE) -> None:
                     "ProjectionType": "INCLUDE",
                     "NonKeyAttributes": list(Ledger.ACCEPTED_INDEX_ATTRIBUTES),
                 },
-            }
+            },
+            {
+                "IndexName": Ledger.SPEND_INDEX,
+                "KeySchema": [
+                    {"AttributeName": Ledger.SPEND_INDEX_PARTITION, "KeyType": "HASH"},
+                    {"AttributeName": Ledger.SPEND_INDEX_SORT, "KeyType": "RANGE"},
+                ],
+                "Projection": {
+                    "ProjectionType": "INCLUDE",
+                    "NonKeyAttributes": list(Ledger.SPEND_INDEX_ATTRIBUTES),
+                },
+            },
         ],
     )
 
@@ -83,6 +96,12 @@ def put_order(
             item[name] = {"N": f"{value:.3f}"}
     if outcome is not None:
         item[Ledger.OUTCOME] = {"S": outcome}
+    if outcome in ("delivered", "failed"):
+        # As the poller's claim writes it: charged at the first sight of the terminal status.
+        seen = terminal_seen_at if terminal_seen_at is not None else outcome_at
+        assert seen is not None, "a charged order needs terminal_seen_at or outcome_at"
+        item[Ledger.TERMINAL_SEEN_AT] = {"N": f"{seen:.3f}"}
+        item[Ledger.CHARGED_HOUR] = {"S": hour_bucket(seen)}
     if total_price is not None:
         item[Ledger.TOTAL_PRICE] = {"N": str(total_price)}
     if cancel_reason is not None:

@@ -8,8 +8,9 @@ from typing import Any
 
 import pytest
 
-from relay.adapters.ledger import LedgerTable, accepted_hour
-from relay.adapters.ledger_queries import LedgerQueries, hour_bucket, hour_buckets
+from relay.adapters.ledger import LedgerTable
+from relay.adapters.ledger_queries import LedgerQueries
+from relay.domain.hours import hour_buckets
 from relay.handlers import stuck_monitor
 from relay.names import METRICS_NAMESPACE, SERVICE_DIMENSION, SERVICE_NAME, Ledger, Metric
 from tests.unit.handlers.monitor_world import TABLE, FakeContext, aws, emf_metrics, put_order
@@ -123,7 +124,3 @@ def test_hour_buckets() -> None:
     assert len(hour_buckets(hour - 86_400, hour)) == 25
     assert hour_buckets(hour, hour - 1) == []
 
-
-def test_hour_bucket_matches_the_pollers_accepted_hour() -> None:
-    for t in (0.0, 1_760_000_000.0, 1_760_003_599.999, 1_760_003_600.0):
-        assert hour_bucket(t) == accepted_hour(t)

@@ -6,7 +6,8 @@ import json
 
 import httpx
 
-from relay.names import DeadLetterAttr, Metric, api_error_metric
+from relay.domain.hours import hour_bucket
+from relay.names import DeadLetterAttr, Ledger, Metric, api_error_metric
 from relay.service.order_relay import Rescheduled
 from tests.unit.service.relay_world import fox_reply, make_visible, process
 
@@ -33,6 +34,8 @@ def test_completed_order_is_delivered_once_and_marked(world):
     assert world.storefront.keys == [f"{OID}:order.delivered"]
     item = world.ledger_item(OID)
     assert item["outcome"]["S"] == "delivered"
+    assert item[Ledger.CHARGED_HOUR]["S"] == hour_bucket(float(item[Ledger.TERMINAL_SEEN_AT]["N"]))
+    assert item[Ledger.TOTAL_PRICE]["N"] == "25.000"
     assert "lease_owner" not in item
     assert "CODE-AAA" not in json.dumps(item)  # codes are never stored
     assert world.metrics.counts[Metric.ORDERS_DELIVERED] == 1
@@ -76,6 +79,12 @@ def test_failed_and_cancelled_are_recorded_and_notified(world):
     assert events[other]["event"] == "order.cancelled"
     assert events[other]["cancel_reason"] == "payment_failure"
     assert world.ledger_item(other)["outcome"]["S"] == "cancelled"
+    # FoxReload charged the failed order, not the cancelled one: only it enters the spend index
+    failed_item = world.ledger_item(OID)
+    assert failed_item[Ledger.CHARGED_HOUR]["S"] == hour_bucket(
+        float(failed_item[Ledger.TERMINAL_SEEN_AT]["N"])
+    )
+    assert Ledger.CHARGED_HOUR not in world.ledger_item(other)
     assert world.metrics.counts[Metric.ORDERS_FAILED] == 1
     assert world.metrics.counts[Metric.ORDERS_CANCELLED] == 1
     assert world.metrics.counts[Metric.BALANCE_FAILURE_SIGNALS] == 1

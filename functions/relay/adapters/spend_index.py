@@ -1,0 +1,127 @@
+"""What FoxReload charged in a time window, read from the ledger's sparse spend index.
+
+Each order the relay saw completed or failed carries `charged_hour` (the UTC hour of
+`terminal_seen_at`) and its `total_price`, written with its first delivery claim, so the index
+`by-charged-hour` (names.Ledger.SPEND_INDEX) lists the charges of each hour. A window is summed
+hour by hour (relay.domain.hours.slices):
+
+- a settled whole hour is read once, summed, and its sum kept at "#spend-hour#YYYYMMDDHH" (it can
+  no longer change); later reads are one BatchGetItem for up to 100 hours;
+- the other hours (the window's partial edges and the hours still filling) are summed from the
+  index every time: at most three hours of entries, whatever the load or the window's length.
+
+So the balance monitor's cost per run does not grow with the order rate times the window, as a
+scan of 24 h or more of orders every five minutes would.
+"""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any, Final
+
+from relay.adapters.ledger import number
+from relay.domain.hours import HOUR_SECONDS, HourSlice, bucket_start, slices
+from relay.names import Ledger
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
+
+_MAX_WORKERS: Final = 8
+_BATCH: Final = 100  # BatchGetItem's limit
+_SUM: Final = "spend"
+_COUNT: Final = "charges"
+# A kept hour lives as long as the orders it sums (the ledger's default TTL) and a day more.
+_KEPT_DAYS: Final = 91
+
+
+class SpendIndex:
+    def __init__(
+        self, client: DynamoDBClient, table_name: str, settle_seconds: float = 900.0
+    ) -> None:
+        self._db = client
+        self._table = table_name
+        self._settle = settle_seconds
+
+    def spend_between(self, start: float, end: float, now: float) -> Decimal:
+        """Total charged with `start < terminal_seen_at <= end`, as of `now`."""
+        parts = slices(start, end, now, self._settle)
+        kept = self._kept([p.bucket for p in parts if p.settled])
+        todo = [p for p in parts if p.bucket not in kept]
+        if len(todo) <= 1:
+            sums = [self._sum(p) for p in todo]
+        else:
+            with ThreadPoolExecutor(max_workers=min(_MAX_WORKERS, len(todo))) as pool:
+                sums = list(pool.map(self._sum, todo))
+        for part, amount in zip(todo, sums, strict=True):
+            if part.settled:
+                self._keep(part.bucket, amount)
+        total = sum((kept[p.bucket] for p in parts if p.bucket in kept), Decimal(0))
+        return total + sum((amount for amount, _ in sums), Decimal(0))
+
+    # -- reading the index -----------------------------------------------------------------------
+    def _sum(self, part: HourSlice) -> tuple[Decimal, int]:
+        names = {
+            "#hour": Ledger.SPEND_INDEX_PARTITION,
+            "#at": Ledger.SPEND_INDEX_SORT,
+            "#price": Ledger.TOTAL_PRICE,
+        }
+        values: dict[str, Any] = {":hour": {"S": part.bucket}}
+        condition = "#hour = :hour"
+        if not part.whole:
+            condition += " AND #at BETWEEN :lo AND :hi"
+            values[":lo"] = {"N": number(part.start)}
+            values[":hi"] = {"N": number(part.end)}
+        request: dict[str, Any] = {
+            "TableName": self._table,
+            "IndexName": Ledger.SPEND_INDEX,
+            "KeyConditionExpression": condition,
+            "ProjectionExpression": "#at, #price",
+            "ExpressionAttributeNames": names,
+            "ExpressionAttributeValues": values,
+        }
+        total, count = Decimal(0), 0
+        while True:
+            page = self._db.query(**request)
+            for item in page.get("Items", []):
+                at = item.get(Ledger.SPEND_INDEX_SORT, {}).get("N")
+                if at is None or not (part.whole or part.contains(float(at))):
+                    continue
+                price = item.get(Ledger.TOTAL_PRICE, {}).get("N")
+                total += Decimal(price) if price is not None else Decimal(0)
+                count += 1
+            last = page.get("LastEvaluatedKey")
+            if not last:
+                return total, count
+            request["ExclusiveStartKey"] = last
+
+    # -- kept sums of settled hours -------------------------------------------------------------
+    def _kept(self, buckets: list[str]) -> dict[str, Decimal]:
+        found: dict[str, Decimal] = {}
+        for i in range(0, len(buckets), _BATCH):
+            keys = [{Ledger.PARTITION_KEY: {"S": _key(b)}} for b in buckets[i : i + _BATCH]]
+            request: dict[str, Any] = {self._table: {"Keys": keys, "ConsistentRead": True}}
+            while request:
+                response = self._db.batch_get_item(RequestItems=request)
+                for item in response.get("Responses", {}).get(self._table, []):
+                    key = str(item[Ledger.PARTITION_KEY]["S"])
+                    found[key.removeprefix(Ledger.SPEND_HOUR_PREFIX)] = Decimal(item[_SUM]["N"])
+                request = dict(response.get("UnprocessedKeys") or {})
+        return found
+
+    def _keep(self, bucket: str, amount: tuple[Decimal, int]) -> None:
+        """Idempotent: a settled hour's sum is the same whoever computes it."""
+        expires = bucket_start(bucket) + HOUR_SECONDS + _KEPT_DAYS * 86_400
+        self._db.put_item(
+            TableName=self._table,
+            Item={
+                Ledger.PARTITION_KEY: {"S": _key(bucket)},
+                _SUM: {"N": str(amount[0])},
+                _COUNT: {"N": str(amount[1])},
+                Ledger.TTL_ATTRIBUTE: {"N": str(int(expires))},
+            },
+        )
+
+
+def _key(bucket: str) -> str:
+    return Ledger.SPEND_HOUR_PREFIX + bucket
