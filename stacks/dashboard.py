@@ -62,6 +62,7 @@ class RelayDashboard(Construct):
             ],
             right=[
                 relay_metric(Metric.DUPLICATE_SUPPRESSED),
+                relay_metric(Metric.SETTLED_ORDER_MESSAGES),
                 relay_metric(Metric.WEBHOOK_RETRIES),
             ],
         )

@@ -44,7 +44,11 @@ class Metric:
     DELIVERY_LAG_SECONDS: Final = "DeliveryLagSeconds"
     TIME_TO_DELIVER_SECONDS: Final = "TimeToDeliverSeconds"
     WEBHOOK_RETRIES: Final = "WebhookRetries"
+    # Two workers saw one order terminal at once; the ledger's claim let only one send.
     DUPLICATE_SUPPRESSED: Final = "DuplicateSuppressed"
+    # A message for an order whose outcome is already recorded, dropped without an API call:
+    # the sweep delivered it first (most of them while the sweep runs), or the message came again.
+    SETTLED_ORDER_MESSAGES: Final = "SettledOrderMessages"
     BALANCE_FAILURE_SIGNALS: Final = "BalanceFailureSignals"
     SWEEP_DEFERRALS: Final = "SweepDeferrals"  # per-order polls skipped: the sweep covers them
     BUDGET_WAITS: Final = "BudgetWaits"  # per-order polls postponed for the shared request budget

@@ -87,7 +87,7 @@ class OrderRelay:
         if touched.attempts == 1:
             self.d.metrics.count(Metric.ORDERS_ACCEPTED)
         if touched.outcome is not None:
-            self.d.metrics.count(Metric.DUPLICATE_SUPPRESSED)
+            self.d.metrics.count(Metric.SETTLED_ORDER_MESSAGES)
             self.d.log.info("order already %s; message dropped", touched.outcome)
             return "already_done"
         ctx = _Context(

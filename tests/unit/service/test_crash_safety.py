@@ -6,6 +6,7 @@ import asyncio
 import json
 import threading
 
+from relay.names import Metric
 from relay.service.order_relay import Rescheduled
 from tests.unit.service.relay_world import fox_reply, make_visible, process
 
@@ -171,3 +172,9 @@ def test_two_concurrent_invocations_give_one_webhook(world):
     assert results.count("order.delivered") == 1
     assert world.storefront.keys == [KEY]
     assert any(isinstance(r, Rescheduled) or r == "already_done" for r in results)
+    # the loser was stopped at the ledger: before polling (settled) or at the claim (a race)
+    counts = world.metrics.counts
+    stopped = counts.get(Metric.SETTLED_ORDER_MESSAGES, 0) + counts.get(
+        Metric.DUPLICATE_SUPPRESSED, 0
+    )
+    assert stopped == results.count("already_done")
