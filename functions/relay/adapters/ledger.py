@@ -280,13 +280,18 @@ class LedgerTable:
             if not condition_failed(exc):
                 raise
 
-    def record_rejection(self, order_id: str, now: float) -> None:
+    def record_rejection(self, order_id: str, now: float, last_status: str) -> None:
+        """The storefront refused the webhook for good; `last_status` is the FoxReload status
+        it was about, so another worker dead-lettering this order can say it too."""
         self._db.update_item(
             TableName=self._table,
             Key=self._key(order_id),
-            UpdateExpression="SET #at = :at",
-            ExpressionAttributeNames={"#at": LedgerNames.WEBHOOK_REJECTED_AT},
-            ExpressionAttributeValues={":at": {"N": number(now)}},
+            UpdateExpression="SET #at = :at, #last = :last",
+            ExpressionAttributeNames={
+                "#at": LedgerNames.WEBHOOK_REJECTED_AT,
+                "#last": LedgerNames.LAST_STATUS,
+            },
+            ExpressionAttributeValues={":at": {"N": number(now)}, ":last": {"S": last_status}},
         )
 
     def record_dead_letter(

@@ -89,7 +89,7 @@ class Delivery:
             return await self._record(order, event, owner, first_terminal, first_seen)
         await asyncio.to_thread(d.ledger.release, order.id, owner)
         if sent.verdict is SinkVerdict.REJECTED:
-            await asyncio.to_thread(d.ledger.record_rejection, order.id, d.clock())
+            await asyncio.to_thread(d.ledger.record_rejection, order.id, d.clock(), order.status)
             return DeliveryResult(Outcome.REJECTED, event, status_code=sent.status_code)
         d.metrics.count(Metric.WEBHOOK_RETRIES)
         return DeliveryResult(

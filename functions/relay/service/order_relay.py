@@ -104,7 +104,7 @@ class OrderRelay:
                 "the storefront refused this order's webhook for good (recorded by another "
                 "worker); redrive once the storefront accepts it",
             )
-            return await self._dead_letter(ctx, why, None)
+            return await self._dead_letter(ctx, why, touched.last_status)
         now = self.d.clock()
         gate = await asyncio.to_thread(
             self.gate.check, now - ctx.first_seen, now - record.sent_at, now
@@ -135,7 +135,7 @@ class OrderRelay:
                 f"no request budget left to look at the order before the deadline "
                 f"({timing.elapsed:.0f}s after enqueue); {timing.attempt + 1} attempts",
             )
-            return await self._dead_letter(ctx, why, None)
+            return await self._dead_letter(ctx, why, touched.last_status)
         delay = wait + self.d.rand()  # spread the waiters out
         if reason == "swept":
             delay = max(1.0, clip_to_deadline(delay, timing.elapsed, self.limits.give_up_after))

@@ -316,8 +316,12 @@ def test_an_older_message_of_a_rejected_order_is_dead_lettered_without_polling(w
     assert process(world, [second]) == ["dead_lettered"]
     assert route.call_count == 1  # the second one settled from the ledger
     assert len(world.storefront.deliveries) == 1
-    reasons = [m["MessageAttributes"][DeadLetterAttr.REASON]["StringValue"] for m in world.dlq()]
+    letters = world.dlq()
+    reasons = [m["MessageAttributes"][DeadLetterAttr.REASON]["StringValue"] for m in letters]
     assert reasons == ["webhook_rejected", "webhook_rejected"]
+    # the worker that settled from the ledger still says which status the refusal was about
+    statuses = [m["MessageAttributes"][DeadLetterAttr.LAST_STATUS]["StringValue"] for m in letters]
+    assert statuses == ["completed", "completed"]
 
 
 def test_a_redrive_after_a_rejection_tries_again(world):
