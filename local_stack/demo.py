@@ -260,7 +260,8 @@ def run_once(args: argparse.Namespace, sweep: bool) -> Run:
         "processing time": f"{processing:.1f}s (first order placed -> all accounted for)",
         "wall time": f"{time.monotonic() - wall:.1f}s (incl. start-up and order creation)",
         "poller invocations": f"{runner_stats.invocations} ({runner_stats.records} records, "
-        f"{runner_stats.batch_errors} failed batches)",
+        f"{runner_stats.batch_errors} failed batches, {runner_stats.over_timeout} over the "
+        "function timeout)",
         "sweeper": "off"
         if sweeper_stats is None
         else f"on: {sweeper_stats.invocations} invocations completed ({sweeper_stats.errors} "

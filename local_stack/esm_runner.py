@@ -248,7 +248,15 @@ class _Poller:
         self._add("invocations", 1)
         self._add("records", len(messages))
         if time.monotonic() - started > self.config.timeout_seconds:
+            # Lambda would have stopped it at the timeout and discarded its response: nothing is
+            # deleted, every message comes back after its visibility timeout.
+            print(
+                f"esm poller {self.index}: invocation ran past the function timeout "
+                f"({self.config.timeout_seconds}s): failing the batch as Lambda would",
+                flush=True,
+            )
             self._add("over_timeout", 1)
+            keep = None
         if keep is None:
             self._add("batch_errors", 1)
             return

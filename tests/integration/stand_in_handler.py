@@ -2,13 +2,14 @@
 
 It appends every record it gets (and the context it ran with) to one JSON-lines file per
 process, and reports a record as failed, made visible again at once, until it has been received
-`fail_times` + 1 times.
+`fail_times` + 1 times. A body's `sleep` (seconds) makes the invocation take that long.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import time
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +23,7 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     with out.open("a") as f:
         for record in event["Records"]:
             body = json.loads(record["body"])
+            time.sleep(body.get("sleep", 0))
             f.write(
                 json.dumps(
                     {

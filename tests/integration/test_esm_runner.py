@@ -94,6 +94,37 @@ def test_records_have_lambdas_shape_and_only_successes_are_deleted(
     assert all(s["request_id"] for s in seen)
 
 
+def test_an_invocation_past_the_function_timeout_fails_its_whole_batch(
+    stack: LocalStack, tmp_path: Path
+) -> None:
+    """Lambda stops a function at its timeout and discards its response: nothing is deleted."""
+    sqs = stack.client("sqs")
+    url = sqs.create_queue(QueueName="esm-runner-timeout", Attributes={"VisibilityTimeout": "60"})[
+        "QueueUrl"
+    ]
+    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"][
+        "QueueArn"
+    ]
+    sqs.send_message(QueueUrl=url, MessageBody=json.dumps({"n": 1, "sleep": 1.5}))
+    config = stack.esm_config(
+        pollers=1,
+        handler="tests.integration.stand_in_handler:handler",
+        queue_url=url,
+        queue_arn=arn,
+        timeout_seconds=1,
+        env_overrides={"STAND_IN_OUT": str(tmp_path), "ORDERS_QUEUE_URL": url},
+    )
+    with EsmRunner(config) as runner:
+        assert runner.wait_ready(timeout=120)
+        wait_until(lambda: runner.stats().invocations >= 1, timeout=60)
+        stats = runner.stats()
+    assert (stats.over_timeout, stats.batch_errors, stats.deleted) == (1, 1, 0)
+    attrs = sqs.get_queue_attributes(
+        QueueUrl=url, AttributeNames=["ApproximateNumberOfMessagesNotVisible"]
+    )["Attributes"]
+    assert attrs["ApproximateNumberOfMessagesNotVisible"] == "1"  # back after its visibility
+
+
 def test_invalid_batch_responses_fail_the_whole_batch_as_lambda_does() -> None:
     ids = ["a", "b"]
     assert failed_ids(None, ids) == set()
