@@ -135,7 +135,7 @@ class OrderRelay:
                 f"no request budget left to look at the order before the deadline "
                 f"({timing.elapsed:.0f}s after enqueue); {timing.attempt + 1} attempts",
             )
-            return await self._dead_letter(ctx, why, touched.last_status)
+            return await self._dead_letter(ctx, why, None)
         delay = wait + self.d.rand()  # spread the waiters out
         if reason == "swept":
             delay = max(1.0, clip_to_deadline(delay, timing.elapsed, self.limits.give_up_after))
