@@ -38,6 +38,7 @@ from relay.settings import ENV_NAMES
 from simulator import FoxReloadSimulator, SimulatorConfig, TimingModel, profile
 from stacks.config import EnvironmentConfig, environment_config
 
+FUNCTIONS_ROOT = Path(__file__).resolve().parent.parent / "functions"  # the Lambda asset root
 DEFAULT_STATE_FILE = Path(tempfile.gettempdir()) / "foxreload-local-stack" / "state.json"
 RELAY_API_KEY = "relay-local-key"
 STOREFRONT_API_KEY = "storefront-local-key"
@@ -299,6 +300,9 @@ class LocalStack:
             },
         )
         env["POWERTOOLS_TRACE_DISABLED"] = "true"  # no X-Ray daemon here
+        # Lambda sets it to the asset root; Powertools' batch processor then keeps one event loop
+        # across warm invocations (as on Lambda), so the pollers reuse their HTTP connections.
+        env["LAMBDA_TASK_ROOT"] = str(FUNCTIONS_ROOT)
         env.update(self.aws_env())
         return env
 
