@@ -36,12 +36,21 @@ _KEPT_DAYS: Final = 91
 
 
 class SpendIndex:
+    """`keep_sums=False` reads kept sums but never writes one: for readers whose clock is not
+    trusted to say an hour has settled (the operator CLI on a laptop)."""
+
     def __init__(
-        self, client: DynamoDBClient, table_name: str, settle_seconds: float = 900.0
+        self,
+        client: DynamoDBClient,
+        table_name: str,
+        settle_seconds: float = 900.0,
+        *,
+        keep_sums: bool = True,
     ) -> None:
         self._db = client
         self._table = table_name
         self._settle = settle_seconds
+        self._keep_sums = keep_sums
 
     def spend_between(self, start: float, end: float, now: float) -> Decimal:
         """Total charged with `start < terminal_seen_at <= end`, as of `now`."""
@@ -54,7 +63,7 @@ class SpendIndex:
             with ThreadPoolExecutor(max_workers=min(_MAX_WORKERS, len(todo))) as pool:
                 sums = list(pool.map(self._sum, todo))
         for part, amount in zip(todo, sums, strict=True):
-            if part.settled:
+            if part.settled and self._keep_sums:
                 self._keep(part.bucket, amount)
         total = sum((kept[p.bucket] for p in parts if p.bucket in kept), Decimal(0))
         return total + sum((amount for amount, _ in sums), Decimal(0))

@@ -117,3 +117,11 @@ def test_uncharged_and_pending_orders_are_not_spend(ddb: Any) -> None:
     )
     index = SpendIndex(ddb, TABLE, SETTLE)
     assert index.spend_between(HOUR, HOUR + 60, HOUR + 120) == Decimal("2.5")
+
+
+def test_a_reader_that_does_not_keep_sums_writes_nothing(ddb: Any) -> None:
+    made = charges(ddb, seed=5, count=40, hours=4)
+    now = HOUR + 6 * HOUR_SECONDS
+    reader = SpendIndex(ddb, TABLE, SETTLE, keep_sums=False)
+    assert reader.spend_between(HOUR - 1, now, now) == brute_force(made, HOUR - 1, now)
+    assert kept(ddb) == {}
