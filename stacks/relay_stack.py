@@ -68,14 +68,10 @@ SWEEPER_SCHEDULE_MINUTES = 1
 # backs off (PollGate.throttled: GetItem of the budget item, then a conditional UpdateItem).
 POLLER_LEDGER_ACTIONS = ("dynamodb:GetItem", "dynamodb:UpdateItem")
 SWEEPER_LEDGER_ACTIONS = ("dynamodb:BatchGetItem", "dynamodb:GetItem", "dynamodb:UpdateItem")
-# GetItem: the operator's basis; Query: the spend index; BatchGetItem/PutItem: the kept sums of
-# settled hours ("#spend-hour#..." items, relay.adapters.spend_index).
-BALANCE_LEDGER_ACTIONS = (
-    "dynamodb:BatchGetItem",
-    "dynamodb:GetItem",
-    "dynamodb:PutItem",
-    "dynamodb:Query",
-)
+# GetItem: the operator's basis; Query: the spend index; BatchGetItem: the kept sums of settled
+# hours. Writing those sums (PutItem) is granted only on their own keys (BALANCE_KEPT_SUM_KEYS).
+BALANCE_LEDGER_ACTIONS = ("dynamodb:BatchGetItem", "dynamodb:GetItem", "dynamodb:Query")
+BALANCE_KEPT_SUM_KEYS = f"{Ledger.SPEND_HOUR_PREFIX}*"
 STUCK_LEDGER_ACTIONS = ("dynamodb:GetItem", "dynamodb:Query")
 # What a caller needs on a table's customer-managed key, usable only through DynamoDB.
 LEDGER_KEY_READ = ("kms:Decrypt", "kms:DescribeKey")
@@ -262,13 +258,25 @@ class RelayStack(Stack):
         return key, table
 
     def _grant_ledger(
-        self, role: iam.IRole, actions: Sequence[str], *, indexes: Sequence[str] = ()
+        self,
+        role: iam.IRole,
+        actions: Sequence[str],
+        *,
+        indexes: Sequence[str] = (),
+        leading_keys: str | None = None,
     ) -> None:
+        """`actions` on the table (and `indexes`); with `leading_keys`, only on items whose key
+        matches that pattern. Plus the table key's use through DynamoDB."""
         resources = [self.ledger.table_arn]
         resources += [f"{self.ledger.table_arn}/index/{name}" for name in indexes]
         write = bool({"dynamodb:PutItem", "dynamodb:UpdateItem"} & set(actions))
+        conditions = (
+            None
+            if leading_keys is None
+            else {"ForAllValues:StringLike": {"dynamodb:LeadingKeys": [leading_keys]}}
+        )
         role.add_to_principal_policy(
-            iam.PolicyStatement(actions=list(actions), resources=resources)
+            iam.PolicyStatement(actions=list(actions), resources=resources, conditions=conditions)
         )
         role.add_to_principal_policy(
             iam.PolicyStatement(
@@ -429,6 +437,9 @@ class RelayStack(Stack):
         assert balance.role is not None and stuck.role is not None
         # Only the balance monitor calls FoxReload (the optional balance endpoint).
         self._grant_ledger(balance.role, BALANCE_LEDGER_ACTIONS, indexes=[Ledger.SPEND_INDEX])
+        self._grant_ledger(
+            balance.role, ("dynamodb:PutItem",), leading_keys=BALANCE_KEPT_SUM_KEYS
+        )
         self.api_key_secret.grant_read(balance.role)
         self._grant_ledger(stuck.role, STUCK_LEDGER_ACTIONS, indexes=[Ledger.ACCEPTED_INDEX])
         for construct_id, function, minutes in (

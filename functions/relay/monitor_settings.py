@@ -15,6 +15,8 @@ from typing import Final
 from relay.names import METRICS_NAMESPACE, SERVICE_NAME, AlarmThreshold
 from relay.settings import SettingsError
 
+MAX_LAMBDA_TIMEOUT_SECONDS: Final = 900
+
 
 @dataclass(frozen=True)
 class MonitorSettings:
@@ -50,8 +52,14 @@ class MonitorSettings:
         }
 
     def validate(self) -> None:
-        if self.stuck_window_seconds <= 0 or self.spend_settle_seconds < 60:
-            raise SettingsError("STUCK_WINDOW_SECONDS must be > 0, SPEND_SETTLE_SECONDS >= 60")
+        if self.stuck_window_seconds <= 0:
+            raise SettingsError("STUCK_WINDOW_SECONDS must be > 0")
+        if self.spend_settle_seconds < MAX_LAMBDA_TIMEOUT_SECONDS:
+            # An entry is stamped before its claim is written, within one invocation: an hour
+            # is final only once the longest possible invocation after it has ended.
+            raise SettingsError(
+                f"SPEND_SETTLE_SECONDS must be >= {MAX_LAMBDA_TIMEOUT_SECONDS} (Lambda's limit)"
+            )
         if self.balance_endpoint and not self.foxreload_api_key_secret:
             raise SettingsError("BALANCE_ENDPOINT needs FOXRELOAD_API_KEY_SECRET")
         if self.balance_endpoint and not self.balance_url:

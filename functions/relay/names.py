@@ -129,8 +129,8 @@ class Ledger:
     WEBHOOK_REJECTED_AT: Final = "webhook_rejected_at"  # the storefront refused it for good
     DEAD_LETTERED_AT: Final = "dead_lettered_at"
     DEAD_LETTER_REASON: Final = "dead_letter_reason"
-    # Non-key attributes the monitors read through ACCEPTED_INDEX: the index must project at
-    # least these (projection INCLUDE with this list, or ALL).
+    # Non-key attributes the stuck-order monitor reads through ACCEPTED_INDEX: the index must
+    # project at least these (projection INCLUDE with this list, or ALL).
     ACCEPTED_INDEX_ATTRIBUTES: Final = (
         "outcome",
         "outcome_at",

@@ -369,10 +369,11 @@ def test_balance_monitor_reads_the_spend_index_keeps_hour_sums_and_reads_the_api
     synth: Synth,
 ) -> None:
     stack = synth.stack
-    actions = ("dynamodb:BatchGetItem", "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Query")
+    actions = ("dynamodb:BatchGetItem", "dynamodb:GetItem", "dynamodb:Query")
     expected = (
         _common(synth, stack.balance_monitor)
         | _ledger(synth, actions, index=Ledger.SPEND_INDEX)
+        | _ledger(synth, ("dynamodb:PutItem",))
         | _key(synth, (*relay_stack.LEDGER_KEY_READ, *relay_stack.LEDGER_KEY_WRITE))
         | {
             (a, _secret_arn(synth, synth.config.api_key_secret_name))
@@ -380,6 +381,21 @@ def test_balance_monitor_reads_the_spend_index_keeps_hour_sums_and_reads_the_api
         }
     )
     assert _grants(synth, stack.balance_monitor) == expected
+
+
+def test_balance_monitor_writes_only_its_kept_hour_sums(synth: Synth) -> None:
+    role_ref = synth.resolve(synth.stack.balance_monitor.role.role_name)
+    puts = [
+        statement
+        for policy in synth.resources("AWS::IAM::Policy").values()
+        if role_ref in policy["Properties"]["Roles"]
+        for statement in policy["Properties"]["PolicyDocument"]["Statement"]
+        if "dynamodb:PutItem" in statement["Action"]
+    ]
+    assert [p["Action"] for p in puts] == ["dynamodb:PutItem"]
+    assert puts[0]["Condition"] == {
+        "ForAllValues:StringLike": {"dynamodb:LeadingKeys": [f"{Ledger.SPEND_HOUR_PREFIX}*"]}
+    }
 
 
 def test_stuck_monitor_only_reads_the_ledger(synth: Synth) -> None:

@@ -182,8 +182,13 @@ def test_without_the_sweep_no_sweeper_resource_exists(no_sweep: tuple[Synth, Any
     assert not [logical for logical in synth.raw["Resources"] if "Sweeper" in logical]
     text = dumps(synth.raw)
     assert relay_stack.SWEEPER_HANDLER not in text
-    # the sweeper's batch reads are gone with it (the balance monitor's own stay)
-    assert "dynamodb:BatchGetItem" not in {action for action, _ in _grants(synth, stack.poller)}
+    # the sweeper's batch reads are gone with it: only the balance monitor's own stay
+    batch_readers = [
+        f.node.id
+        for f in (stack.poller, stack.balance_monitor, stack.stuck_monitor)
+        if "dynamodb:BatchGetItem" in {action for action, _ in _grants(synth, f)}
+    ]
+    assert batch_readers == [stack.balance_monitor.node.id]
     # the pollers know: per-order polls take the whole key, no coverage reads
     env = synth.props(stack.poller)["Environment"]["Variables"]
     assert env["SWEEP_ENABLED"] == "False"

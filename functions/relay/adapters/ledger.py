@@ -156,6 +156,7 @@ class LedgerTable:
         price, and, when FoxReload charged it (`charged`), puts it in the spend index under the
         hour it was first seen terminal: spend is counted even if the webhook is later rejected."""
         until = now + lease_seconds
+        seen = number(terminal_seen_at)  # the bucket must be that of the stored (rounded) time
         names = {
             "#owner": LedgerNames.LEASE_OWNER,
             "#until": LedgerNames.LEASE_UNTIL,
@@ -166,7 +167,7 @@ class LedgerTable:
             ":owner": {"S": owner},
             ":until": {"N": number(until)},
             ":now": {"N": number(now)},
-            ":seen": {"N": number(terminal_seen_at)},
+            ":seen": {"N": seen},
         }
         update = "SET #owner = :owner, #until = :until, #seen = if_not_exists(#seen, :seen)"
         if total_price is not None:
@@ -175,7 +176,7 @@ class LedgerTable:
             update += ", #price = :price"
         if charged:
             names["#charged"] = LedgerNames.CHARGED_HOUR
-            values[":charged"] = {"S": hour_bucket(terminal_seen_at)}
+            values[":charged"] = {"S": hour_bucket(float(seen))}
             update += ", #charged = if_not_exists(#charged, :charged)"
         try:
             response = self._db.update_item(
@@ -201,11 +202,38 @@ class LedgerTable:
                 return Claim(ClaimStatus.ALREADY_DONE, outcome=outcome)
             return Claim(ClaimStatus.BUSY, lease_until=_n(old, LedgerNames.LEASE_UNTIL))
         new = response.get("Attributes", {})
+        if charged:
+            self._align_charged_hour(order_id, new)
         return Claim(
             ClaimStatus.CLAIMED,
             lease_until=until,
             terminal_seen_at=_n(new, LedgerNames.TERMINAL_SEEN_AT),
         )
+
+    def _align_charged_hour(self, order_id: str, item: dict[str, Any]) -> None:
+        """`charged_hour` must be the hour of the stored `terminal_seen_at`. Both are written
+        with if_not_exists, so they can only disagree when `terminal_seen_at` was stored by an
+        earlier claim that did not write the hour (an item written before the spend index
+        existed): move the entry to the right hour, once."""
+        seen = _n(item, LedgerNames.TERMINAL_SEEN_AT)
+        stored = _s(item, LedgerNames.CHARGED_HOUR)
+        if seen is None or stored is None or stored == hour_bucket(seen):
+            return
+        try:
+            self._db.update_item(
+                TableName=self._table,
+                Key=self._key(order_id),
+                UpdateExpression="SET #charged = :right",
+                ConditionExpression="#charged = :wrong",
+                ExpressionAttributeNames={"#charged": LedgerNames.CHARGED_HOUR},
+                ExpressionAttributeValues={
+                    ":right": {"S": hour_bucket(seen)},
+                    ":wrong": {"S": stored},
+                },
+            )
+        except ClientError as exc:
+            if not condition_failed(exc):
+                raise
 
     def mark_terminal(
         self,

@@ -1,4 +1,4 @@
-"""Read-only queries over the ledger's acceptance-time index, for the monitors and the CLI.
+"""Read-only queries over the ledger's acceptance-time index, for the stuck-order monitor.
 
 The index `by-accepted-hour` (names.Ledger) is partitioned by the UTC hour of acceptance
 ("YYYYMMDDHH") and sorted by `accepted_at`, so "orders accepted in (start, end]" is one Query per

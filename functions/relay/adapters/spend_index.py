@@ -16,6 +16,7 @@ scan of 24 h or more of orders every five minutes would.
 
 from __future__ import annotations
 
+import time
 from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Final
@@ -29,6 +30,8 @@ if TYPE_CHECKING:
 
 _MAX_WORKERS: Final = 8
 _BATCH: Final = 100  # BatchGetItem's limit
+_BATCH_ATTEMPTS: Final = 4
+_BACKOFF_SECONDS: Final = 0.05
 _SUM: Final = "spend"
 _COUNT: Final = "charges"
 # A kept hour lives as long as the orders it sums (the ledger's default TTL) and a day more.
@@ -58,15 +61,18 @@ class SpendIndex:
         kept = self._kept([p.bucket for p in parts if p.settled])
         todo = [p for p in parts if p.bucket not in kept]
         if len(todo) <= 1:
-            sums = [self._sum(p) for p in todo]
+            sums = [self._sum_and_keep(p) for p in todo]
         else:
             with ThreadPoolExecutor(max_workers=min(_MAX_WORKERS, len(todo))) as pool:
-                sums = list(pool.map(self._sum, todo))
-        for part, amount in zip(todo, sums, strict=True):
-            if part.settled and self._keep_sums:
-                self._keep(part.bucket, amount)
+                sums = list(pool.map(self._sum_and_keep, todo))
         total = sum((kept[p.bucket] for p in parts if p.bucket in kept), Decimal(0))
-        return total + sum((amount for amount, _ in sums), Decimal(0))
+        return total + sum(sums, Decimal(0))
+
+    def _sum_and_keep(self, part: HourSlice) -> Decimal:
+        amount, count = self._sum(part)
+        if part.settled and self._keep_sums:
+            self._keep(part.bucket, amount, count)
+        return amount
 
     # -- reading the index -----------------------------------------------------------------------
     def _sum(self, part: HourSlice) -> tuple[Decimal, int]:
@@ -94,7 +100,8 @@ class SpendIndex:
             page = self._db.query(**request)
             for item in page.get("Items", []):
                 at = item.get(Ledger.SPEND_INDEX_SORT, {}).get("N")
-                if at is None or not (part.whole or part.contains(float(at))):
+                # the partition is the hour; the window's bounds decide the edges
+                if at is None or not part.start < float(at) <= part.end:
                     continue
                 price = item.get(Ledger.TOTAL_PRICE, {}).get("N")
                 total += Decimal(price) if price is not None else Decimal(0)
@@ -110,23 +117,29 @@ class SpendIndex:
         for i in range(0, len(buckets), _BATCH):
             keys = [{Ledger.PARTITION_KEY: {"S": _key(b)}} for b in buckets[i : i + _BATCH]]
             request: dict[str, Any] = {self._table: {"Keys": keys, "ConsistentRead": True}}
-            while request:
+            # Keys DynamoDB leaves unprocessed are retried a few times with backoff; any still
+            # left are treated as not kept, so their hours are summed from the index instead.
+            for attempt in range(_BATCH_ATTEMPTS):
+                if attempt:
+                    time.sleep(_BACKOFF_SECONDS * 2 ** (attempt - 1))
                 response = self._db.batch_get_item(RequestItems=request)
                 for item in response.get("Responses", {}).get(self._table, []):
                     key = str(item[Ledger.PARTITION_KEY]["S"])
                     found[key.removeprefix(Ledger.SPEND_HOUR_PREFIX)] = Decimal(item[_SUM]["N"])
                 request = dict(response.get("UnprocessedKeys") or {})
+                if not request:
+                    break
         return found
 
-    def _keep(self, bucket: str, amount: tuple[Decimal, int]) -> None:
+    def _keep(self, bucket: str, amount: Decimal, count: int) -> None:
         """Idempotent: a settled hour's sum is the same whoever computes it."""
         expires = bucket_start(bucket) + HOUR_SECONDS + _KEPT_DAYS * 86_400
         self._db.put_item(
             TableName=self._table,
             Item={
                 Ledger.PARTITION_KEY: {"S": _key(bucket)},
-                _SUM: {"N": str(amount[0])},
-                _COUNT: {"N": str(amount[1])},
+                _SUM: {"N": str(amount)},
+                _COUNT: {"N": str(count)},
                 Ledger.TTL_ATTRIBUTE: {"N": str(int(expires))},
             },
         )

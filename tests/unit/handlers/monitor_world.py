@@ -101,7 +101,7 @@ def put_order(
         seen = terminal_seen_at if terminal_seen_at is not None else outcome_at
         assert seen is not None, "a charged order needs terminal_seen_at or outcome_at"
         item[Ledger.TERMINAL_SEEN_AT] = {"N": f"{seen:.3f}"}
-        item[Ledger.CHARGED_HOUR] = {"S": hour_bucket(seen)}
+        item[Ledger.CHARGED_HOUR] = {"S": hour_bucket(float(f"{seen:.3f}"))}
     if total_price is not None:
         item[Ledger.TOTAL_PRICE] = {"N": str(total_price)}
     if cancel_reason is not None:

@@ -245,3 +245,23 @@ def test_rotated_key_is_re_read_once_after_a_401(
             API_KEY,
             "rotated-key",
         ]
+
+
+def test_a_basis_older_than_the_ledgers_history_is_flagged(
+    ddb: Any, capsys: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture
+) -> None:
+    now = time.time()
+    store(ddb, now - 100 * 86_400).record(RecordKind.BALANCE, Decimal("500"))
+    put_order(ddb, "a", now - 500, outcome="delivered", outcome_at=now - 400, total_price="20")
+    result, metrics = run(capsys)
+    assert result["source"] == "estimate"
+    assert metrics[Metric.ESTIMATED_BALANCE].value == 480  # spend within the history only
+    assert any("older than the ledger's history" in r.getMessage() for r in caplog.records)
+
+
+def test_a_recent_basis_is_not_flagged(
+    ddb: Any, capsys: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture
+) -> None:
+    store(ddb, time.time() - 3600).record(RecordKind.BALANCE, Decimal("500"))
+    run(capsys)
+    assert not any("older than the ledger's history" in r.getMessage() for r in caplog.records)

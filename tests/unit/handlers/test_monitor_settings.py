@@ -57,3 +57,10 @@ def test_balance_url(base: str, endpoint: str, url: str) -> None:
 def test_bad_environments_fail_at_cold_start(env: dict[str, str]) -> None:
     with pytest.raises(SettingsError):
         MonitorSettings.from_env(env)
+
+
+def test_spend_hours_settle_no_sooner_than_the_longest_invocation() -> None:
+    base = {"LEDGER_TABLE": "t"}
+    assert MonitorSettings.from_env(base).spend_settle_seconds == 900
+    with pytest.raises(SettingsError, match="SPEND_SETTLE_SECONDS"):
+        MonitorSettings.from_env({**base, "SPEND_SETTLE_SECONDS": "300"})

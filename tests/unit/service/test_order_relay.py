@@ -251,6 +251,10 @@ def test_webhook_4xx_is_permanent_and_dead_lettered(world):
     [dead] = world.dlq()
     assert dead["MessageAttributes"][DeadLetterAttr.REASON]["StringValue"] == "webhook_rejected"
     assert "422" in dead["MessageAttributes"][DeadLetterAttr.DETAIL]["StringValue"]
+    # FoxReload charged it all the same: no outcome recorded, but it is in the spend index
+    item = world.ledger_item(OID)
+    assert "outcome" not in item
+    assert Ledger.CHARGED_HOUR in item and item[Ledger.TOTAL_PRICE]["N"] == "25.000"
 
 
 def test_duplicate_message_for_a_delivered_order_costs_no_api_call(world):
