@@ -29,6 +29,7 @@ from local_stack.scenario import (
     wait_for_outcomes,
 )
 from local_stack.stack import DEFAULT_STATE_FILE, LocalStack, LocalStackOptions
+from relay.adapters.spend_index import SpendIndex
 from simulator import PROFILES
 
 BAR_WIDTH = 30
@@ -233,6 +234,8 @@ def run_once(args: argparse.Namespace, sweep: bool) -> Run:
                 raise RuntimeError("the sweeper did not start within 120 s")
             print(f"placing {args.orders} orders as a storefront (create + pay + SendMessage)...")
             before = counters(stack)
+            money_before = stack.simulator.stats_snapshot()
+            spend_from = time.time()
             started = time.monotonic()
             sent = place_orders(stack, args.orders, seed=args.seed or 7)
             progress = ProgressLine()
@@ -256,9 +259,11 @@ def run_once(args: argparse.Namespace, sweep: bool) -> Run:
                 since=before,
             )
             runner_stats = runner.stats()
+            spend = spend_line(stack, money_before, spend_from)
     extra = {
         "processing time": f"{processing:.1f}s (first order placed -> all accounted for)",
         "wall time": f"{time.monotonic() - wall:.1f}s (incl. start-up and order creation)",
+        "spend": spend,
         "poller invocations": f"{runner_stats.invocations} ({runner_stats.records} records, "
         f"{runner_stats.batch_errors} failed batches, {runner_stats.over_timeout} over the "
         "function timeout)",
@@ -315,6 +320,23 @@ def run(args: argparse.Namespace) -> int:
         payload = payloads[0] if len(runs) == 1 else payloads
         args.report_json.write_text(json.dumps(payload, indent=2))
     return 0 if all(r.report.ok for r in runs) else 1
+
+
+def spend_line(stack: LocalStack, before: dict[str, Any], since: float) -> str:
+    """What the balance monitor would count for this run (the ledger's spend index) beside what
+    the simulator debited: the relay counts failed orders as spent, the simulator refunds them."""
+    assert stack.simulator is not None and stack.resources is not None
+    now = time.time()
+    index = SpendIndex(stack.client("dynamodb"), stack.resources.ledger_table, keep_sums=False)
+    recorded = index.spend_between(since - 1, now, now)
+    after = stack.simulator.stats_snapshot()
+    debited = after["spent"] - before["spent"]
+    refunded = after["refunded"] - before["refunded"]
+    return (
+        f"{recorded:.2f} recorded by the relay (balance monitor's view); simulator debited "
+        f"{debited:.2f}, refunded {refunded:.2f} (the relay counts failed orders as spent: "
+        "it cannot see refunds)"
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
