@@ -49,6 +49,9 @@ def main(argv: list[str] | None = None) -> int:
     (out / f"bench-{stamp}.json").write_text(text)
     (out / "latest.json").write_text(text)
     print(f"\nwrote {out / 'latest.json'} ({report['wall_seconds']} s)")
+    if handler is not None and "failed" in handler:
+        print("a bench part FAILED (see above): exit 1", file=sys.stderr)
+        return 1
     return 0
 
 

@@ -9,6 +9,7 @@ wait without any request, and the pollers keep only their share of the budget.
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 
 from relay.adapters.coordination import CoordinationTable
@@ -65,6 +66,10 @@ class PollGate:
         self.split = budget_split(settings)
         self.sweep = sweep_config(settings)
         self._coverage: tuple[Coverage | None, float] | None = None
+        # The records of one batch take their tokens concurrently (one thread each). Against
+        # one bucket item they would mostly lose each other's conditional writes and wait for
+        # nothing: within a process they take turns; only other processes race (and retry).
+        self._bucket_lock = threading.Lock()
 
     def check(self, age: float, elapsed: float, now: float) -> Gate:
         """`age`: seconds since the order was accepted; `elapsed`: since this message was sent."""
@@ -100,6 +105,10 @@ class PollGate:
         return value
 
     def take(self, budget: RateBudget, now: float) -> Grant:
+        with self._bucket_lock:
+            return self._take(budget, now)
+
+    def _take(self, budget: RateBudget, now: float) -> Grant:
         grant = Grant(False, budget.full(now), 1.0)
         for _ in range(_WRITE_ATTEMPTS):
             stored = self.coordination.read_bucket()
@@ -114,6 +123,10 @@ class PollGate:
 
     def throttled(self, retry_after: float | None, now: float) -> None:
         """A 429: every per-order poller waits out Retry-After, not just this one."""
+        with self._bucket_lock:
+            self._throttled(retry_after, now)
+
+    def _throttled(self, retry_after: float | None, now: float) -> None:
         budget = self.split.whole
         for _ in range(_WRITE_ATTEMPTS):
             stored = self.coordination.read_bucket()

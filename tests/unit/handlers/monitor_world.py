@@ -12,6 +12,7 @@ from typing import Any
 import boto3
 from moto import mock_aws
 
+from local_stack.moto_atomic import atomic_moto_requests
 from relay.domain.hours import hour_bucket
 from relay.names import Ledger
 
@@ -62,7 +63,8 @@ def create_ledger_table(ddb: Any, name: str = TABLE) -> None:
 
 @contextmanager
 def aws() -> Iterator[Any]:
-    with mock_aws():
+    # the monitors query hour partitions from a thread pool
+    with atomic_moto_requests(), mock_aws():
         ddb = boto3.client("dynamodb", region_name=REGION)
         create_ledger_table(ddb)
         yield ddb

@@ -10,8 +10,8 @@ import pytest
 import respx
 from moto import mock_aws
 
+from local_stack.moto_atomic import make_moto_requests_atomic
 from relay.runtime import PollerRuntime
-from tests.unit.moto_atomic import make_moto_requests_atomic
 from tests.unit.service.relay_world import (
     API_KEY,
     FOX,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from dataclasses import replace
 
 import httpx
@@ -22,15 +23,35 @@ def test_polls_beyond_the_budget_wait_instead_of_meeting_429s(world):
     records = []
     while len(records) < len(ids):
         records += world.receive()
-    # one at a time: in-process moto does not make conditional writes atomic across threads
-    # (DynamoDB and DynamoDB Local do; the integration tier runs them concurrently)
-    results = [process(world, [record])[0] for record in records]
+    results = process(world, records)  # concurrently, as one invocation would
     reasons = [r.reason for r in results if isinstance(r, Rescheduled)]
     burst = world.runtime.relay.gate.split.whole.burst
     assert reasons.count("pending") == burst  # the bucket's burst, then pacing
     assert reasons.count("budget") == len(ids) - burst
     assert world.metrics.counts[Metric.POLL_ATTEMPTS] == burst
     assert world.metrics.counts[Metric.BUDGET_WAITS] == len(ids) - burst
+
+
+def test_one_batch_takes_its_tokens_without_losing_races_to_itself(world):
+    """Ten records of one invocation take tokens from the one bucket item at the same moment:
+    within the process they take turns, so none waits while the budget has tokens."""
+    ids = [f"batch-{i:02d}" for i in range(8)]
+    for order_id in ids:
+        world.fox_orders(order_id, fox_reply(order_id, "completed", ("C",)))
+        world.send(json.dumps({"v": 1, "order_id": order_id}))
+    records = []
+    while len(records) < len(ids):
+        records += world.receive()
+    switch = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)  # interleave the threads as a real network round trip would
+    try:
+        results = process(world, records)
+    finally:
+        sys.setswitchinterval(switch)
+    assert results == ["order.delivered"] * len(ids)
+    assert Metric.BUDGET_WAITS not in world.metrics.counts
+    stored = CoordinationTable(world.ddb, world.table).read_bucket()
+    assert stored.version == len(ids)  # one conditional write per token, none lost
 
 
 def test_a_429_makes_every_other_poller_wait_too(world):
