@@ -198,6 +198,24 @@ def alarm_specs(config: EnvironmentConfig) -> tuple[AlarmSpec, ...]:
             ),
         ),
         AlarmSpec(
+            id="BalanceUnknown",
+            severity=Severity.TICKET,
+            summary=(
+                "The balance monitor has no FoxReload balance to work from (no balance endpoint, "
+                "no operator record), so LowBalance cannot fire: record the balance."
+            ),
+            metrics={"unknown": _relay(Metric.BALANCE_UNKNOWN, "Minimum", balance_period)},
+            compare=Compare.GREATER,
+            threshold=0,
+            evaluation_periods=3,
+            datapoints_to_alarm=3,
+            missing=Missing.NOT_BREACHING,
+            missing_reason=(
+                "published every balance check; a gap means the monitor did not run, which "
+                "RelayFunctionErrors reports"
+            ),
+        ),
+        AlarmSpec(
             id="BalanceFailureSignals",
             severity=Severity.PAGE,
             summary=(

@@ -58,6 +58,9 @@ class Metric:
     ESTIMATED_BALANCE: Final = "EstimatedBalance"
     SPEND_24H: Final = "Spend24h"
     RUNWAY_HOURS: Final = "RunwayHours"
+    # 1 when the balance monitor has neither a balance endpoint nor an operator record to
+    # estimate from (LowBalance cannot fire), else 0; published every balance check.
+    BALANCE_UNKNOWN: Final = "BalanceUnknown"
     STUCK_ORDER_RATIO: Final = "StuckOrderRatio"
     STUCK_ORDERS: Final = "StuckOrders"
     ORDERS_IN_STUCK_WINDOW: Final = "OrdersInStuckWindow"

@@ -7,6 +7,7 @@ deploys.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from relay.names import METRICS_NAMESPACE, SERVICE_DIMENSION, SERVICE_NAME, AlarmThreshold, Metric
@@ -33,6 +34,8 @@ DESIGN_ALARMS = {
     "OrdersOlderThanDeadline": Severity.TICKET,
     # ours: the monitors' missing-data choices rely on someone hearing when they fail
     "RelayFunctionErrors": Severity.TICKET,
+    # ours: an estimate needs a recorded balance; without one LowBalance is silent
+    "BalanceUnknown": Severity.TICKET,
 }
 RELAY_METRIC_NAMES = {v for k, v in vars(Metric).items() if k.isupper()}
 
@@ -150,6 +153,7 @@ def test_relay_metrics_carry_exactly_the_powertools_service_dimension() -> None:
     assert {m.alarm for m in relay} == {
         "DeliveryDegraded",
         "LowBalance",
+        "BalanceUnknown",
         "BalanceFailureSignals",
         "AuthFailures",
         "ApiErrorRate",
@@ -221,3 +225,17 @@ def test_queue_alarms_watch_the_right_queues(synth: Synth) -> None:
     assert age["Dimensions"] == [
         {"Name": "QueueName", "Value": synth.resolve(stack.orders_queue.queue_name)}
     ]
+
+
+def test_every_alarm_has_a_runbook_entry() -> None:
+    """On-call lands on docs/runbook.md from the alarm: each alarm id is a `## <id>` heading
+    with what it means, how to confirm, how to fix and when it has recovered."""
+    runbook = (Path(__file__).resolve().parents[2] / "docs" / "runbook.md").read_text()
+    sections = dict(
+        (part.split("\n", 1)[0].strip(), part) for part in runbook.split("\n## ")[1:]
+    )
+    for spec in alarm_specs(environment_config("prod")):
+        assert spec.id in sections, f"docs/runbook.md has no '## {spec.id}'"
+        body = sections[spec.id]
+        for part in ("**What it means.**", "**Confirm.**", "**Fix", "**Recovered when**"):
+            assert part in body, f"runbook entry {spec.id} lacks {part}"

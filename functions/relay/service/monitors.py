@@ -80,6 +80,8 @@ def check_balance(
 
 def publish_balance(check: BalanceCheck, sink: MetricSink) -> None:
     sink.add_metric(name=Metric.SPEND_24H, unit=MetricUnit.NoUnit, value=float(check.spend_24h))
+    unknown = 1.0 if check.report is None else 0.0
+    sink.add_metric(name=Metric.BALANCE_UNKNOWN, unit=MetricUnit.Count, value=unknown)
     if check.report is None:
         return
     report = check.report

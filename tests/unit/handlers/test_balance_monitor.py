@@ -121,6 +121,7 @@ def test_estimate_is_recorded_balance_minus_spend_since(
     assert metrics[Metric.SPEND_24H].value == pytest.approx(75.0)  # 40 + 10 + 20 + 5
     assert metrics[Metric.RUNWAY_HOURS].value == pytest.approx(65 * 24 / 75, abs=1e-3)
     assert result["low"] is True  # 65 < 150
+    assert metrics[Metric.BALANCE_UNKNOWN].value == 0
     for name in (Metric.ESTIMATED_BALANCE, Metric.SPEND_24H, Metric.RUNWAY_HOURS):
         assert metrics[name].namespace == METRICS_NAMESPACE
         assert metrics[name].dimensions == {SERVICE_DIMENSION: SERVICE_NAME}
@@ -156,6 +157,7 @@ def test_nothing_recorded_publishes_spend_only(
     assert metrics[Metric.SPEND_24H].value == 3.5
     assert Metric.ESTIMATED_BALANCE not in metrics
     assert Metric.RUNWAY_HOURS not in metrics
+    assert metrics[Metric.BALANCE_UNKNOWN].value == 1  # BalanceUnknown: LowBalance is blind
     assert any("balance record AMOUNT" in r.getMessage() for r in caplog.records)
 
 

@@ -22,7 +22,12 @@ from stacks.config import environment_config
 from tests.unit.handlers.monitor_world import TABLE, FakeContext, aws, emf_metrics, put_order
 
 OWNED = {
-    balance_monitor: {Metric.ESTIMATED_BALANCE, Metric.SPEND_24H, Metric.RUNWAY_HOURS},
+    balance_monitor: {
+        Metric.ESTIMATED_BALANCE,
+        Metric.SPEND_24H,
+        Metric.RUNWAY_HOURS,
+        Metric.BALANCE_UNKNOWN,
+    },
     stuck_monitor: {Metric.STUCK_ORDER_RATIO, Metric.STUCK_ORDERS, Metric.ORDERS_IN_STUCK_WINDOW},
 }
 
@@ -50,7 +55,12 @@ def test_monitor_alarms_watch_emitted_metrics(ddb: Any, capsys: pytest.CaptureFi
     watched = [m for m in relay_watched_metrics(environment_config(None)) if m.name in emitted]
     owned = set().union(*OWNED.values())
     alarmed = {m.name for m in relay_watched_metrics(environment_config(None))} & owned
-    assert alarmed >= {Metric.STUCK_ORDER_RATIO, Metric.ESTIMATED_BALANCE, Metric.SPEND_24H}
+    assert alarmed >= {
+        Metric.STUCK_ORDER_RATIO,
+        Metric.ESTIMATED_BALANCE,
+        Metric.SPEND_24H,
+        Metric.BALANCE_UNKNOWN,
+    }
     for metric in watched:
         got = emitted[metric.name]
         assert (got.namespace, got.dimensions) == (metric.namespace, dict(metric.dimensions)), (

@@ -23,6 +23,7 @@ MONITOR_METRICS = {
     Metric.ESTIMATED_BALANCE,
     Metric.SPEND_24H,
     Metric.RUNWAY_HOURS,
+    Metric.BALANCE_UNKNOWN,
 }
 
 
