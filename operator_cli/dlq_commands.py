@@ -9,6 +9,7 @@ from typing import Any
 
 from operator_cli import dead_letters
 from operator_cli.target import Target
+from relay.domain.order_message import canonical_order_id
 
 
 def register(subparsers: Any) -> None:
@@ -30,7 +31,12 @@ def register(subparsers: Any) -> None:
         "--all", action="store_true", help="the whole DLQ (StartMessageMoveTask on AWS)"
     )
     which.add_argument(
-        "order_ids", nargs="*", default=[], metavar="ORDER_ID", help="only these orders"
+        "order_ids",
+        nargs="*",
+        default=[],
+        metavar="ORDER_ID",
+        type=canonical_order_id,  # UUIDs in any case, as the relay keys them
+        help="only these orders",
     )
     redrive.set_defaults(func=run_redrive)
 

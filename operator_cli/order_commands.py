@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import time
 from datetime import UTC, datetime
 from typing import Any
 
@@ -11,7 +12,8 @@ import httpx
 from boto3.dynamodb.types import TypeDeserializer
 
 from operator_cli.target import Target
-from relay.domain.order_message import is_valid_order_id
+from relay.domain.foxreload_order import MalformedOrder, parse_order
+from relay.domain.order_message import canonical_order_id, is_valid_order_id
 from relay.names import Ledger
 
 _EPOCH_FIELDS = {
@@ -31,7 +33,7 @@ def register(subparsers: Any) -> None:
     enqueue.set_defaults(func=run_enqueue)
 
     show = subparsers.add_parser("show", help="ledger state and live FoxReload status of one order")
-    show.add_argument("order_id", metavar="ORDER_ID")
+    show.add_argument("order_id", metavar="ORDER_ID", type=canonical_order_id)
     show.add_argument("--json", action="store_true", help="print one JSON object")
     show.set_defaults(func=run_show)
 
@@ -89,6 +91,8 @@ def live_status(target: Target, order_id: str) -> dict[str, Any]:
         out: dict[str, Any] = {"error": f"HTTP {response.status_code}"}
         if "Retry-After" in response.headers:
             out["retry_after"] = response.headers["Retry-After"]
+        if b"BalanceNotEnough" in response.content:
+            out["balance_signal"] = "BalanceNotEnough"
         return out
     try:
         order = response.json()
@@ -97,7 +101,12 @@ def live_status(target: Target, order_id: str) -> dict[str, Any]:
     if not isinstance(order, dict):
         return {"error": "FoxReload answered with a non-object"}
     items = order.get("items") if isinstance(order.get("items"), list) else []
+    try:
+        signal = parse_order(order).balance_signal(time.time())
+    except MalformedOrder:
+        signal = None
     return {
+        "balance_signal": signal,
         "status": order.get("status"),
         "createdAt": order.get("createdAt"),
         "paymentExpiresAt": order.get("paymentExpiresAt"),
@@ -135,6 +144,11 @@ def run_show(args: argparse.Namespace, target: Target) -> int:
     for name, value in (record or {}).items():
         print(f"    {name}: {value}")
     print("  FoxReload (live):")
+    if live.get("balance_signal"):
+        print(
+            f"    BALANCE SIGNAL: {live['balance_signal']} "
+            "(FoxReload could not take the money: see the runbook's BalanceFailureSignals)"
+        )
     if "error" in live:
         print(f"    {live['error']}")
         return 0

@@ -94,7 +94,7 @@ def test_rejected_orders_listed_then_one_redriven_selectively_and_delivered(
     assert rows[left]["last_status"] in ("completed", None), listed.stdout
     assert len(_letters_for(stack, {redriven, left})) == 2, "listing removed a dead letter"
 
-    moved = operator_cli(state_file, "dlq", "redrive", redriven)
+    moved = operator_cli(state_file, "dlq", "redrive", redriven.upper())  # any UUID spelling
     assert moved.returncode == 0, moved.stdout + moved.stderr
     assert "redrove 1 message" in moved.stdout
 
@@ -130,6 +130,9 @@ def test_enqueue_and_show_through_the_operator_cli_never_print_codes(
     assert view["ledger"]["outcome"] == "delivered"
     assert view["ledger"]["storefront_ref"] == "cli-ref"
     assert view["foxreload"]["status"] == "completed"
+    assert view["foxreload"]["balance_signal"] is None
+    upper = operator_cli(state_file, "show", order_id.upper(), "--json")
+    assert json.loads(upper.stdout)["ledger"]["outcome"] == "delivered"  # one key per order
     human = operator_cli(state_file, "show", order_id)
     codes = [code for item in stack.simulator.codes(order_id) for code in item]
     assert codes

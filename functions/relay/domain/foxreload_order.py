@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, Final
 
 TERMINAL_STATUSES: Final = frozenset({"completed", "failed", "cancelled"})
@@ -38,6 +39,15 @@ class FoxOrder:
     @property
     def code_count(self) -> int:
         return sum(len(item.codes) for item in self.items)
+
+    def balance_signal(self, now: float) -> str | None:
+        """Why this order says FoxReload could not take the money, if it does: cancelled for a
+        payment failure, or still `active` (awaiting payment) past its paymentExpiresAt."""
+        if self.status == "cancelled" and self.cancel_reason == "payment_failure":
+            return "cancelled: payment_failure"
+        if self.status == "active" and _before(self.payment_expires_at, now):
+            return "active past paymentExpiresAt"
+        return None
 
 
 def parse_order(data: Any) -> FoxOrder:
@@ -109,3 +119,13 @@ def _number(value: Any) -> float | None:
         except ValueError:
             return None
     return None
+
+
+def _before(iso: str | None, now: float) -> bool:
+    """`iso` (an ISO 8601 time, `Z` allowed) is earlier than `now`; False when unreadable."""
+    if not iso:
+        return False
+    try:
+        return datetime.fromisoformat(iso.replace("Z", "+00:00")).timestamp() < now
+    except ValueError:
+        return False

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
-from datetime import datetime
 
 from relay.adapters.order_queue import DeadLetterReason
 from relay.domain.decision import (
@@ -242,15 +241,6 @@ class OrderRelay:
         if outcome.unknown_status:
             m.count(Metric.UNKNOWN_STATUS)
         order = outcome.order
-        if order is not None and order.status == "active" and _past(order.payment_expires_at, now):
+        if order is not None and order.status == "active" and order.balance_signal(now):
             m.count(Metric.BALANCE_FAILURE_SIGNALS)
             self.d.log.warning("order still awaiting payment past paymentExpiresAt")
-
-
-def _past(iso: str | None, now: float) -> bool:
-    if not iso:
-        return False
-    try:
-        return datetime.fromisoformat(iso.replace("Z", "+00:00")).timestamp() < now
-    except ValueError:
-        return False
