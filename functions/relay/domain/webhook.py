@@ -83,11 +83,13 @@ class SinkVerdict(Enum):
 
 
 def classify_sink_status(status_code: int | None) -> SinkVerdict:
-    """2xx accepted; 408/429/5xx/no answer retry later; any other 4xx is permanent."""
+    """2xx accepted; any other 4xx than 408/429 is permanent; everything else (408, 429, 5xx,
+    no answer, and the 1xx/3xx design.md does not name: a redirect is not followed, and is more
+    likely a misrouted endpoint being fixed than a refusal of this order) is retried later."""
     if status_code is None:
         return SinkVerdict.RETRY_LATER
     if 200 <= status_code < 300:
         return SinkVerdict.ACCEPTED
-    if status_code in (408, 429) or status_code >= 500:
-        return SinkVerdict.RETRY_LATER
-    return SinkVerdict.REJECTED
+    if 400 <= status_code < 500 and status_code not in (408, 429):
+        return SinkVerdict.REJECTED
+    return SinkVerdict.RETRY_LATER
