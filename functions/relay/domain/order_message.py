@@ -18,6 +18,9 @@ class OrderMessage:
     order_id: str
     storefront_ref: str | None
     version: int = 1
+    # design.md makes a message poison only for its body, version or order id: a paid order is
+    # never held back by its optional reference. An unusable one is dropped, and said why here.
+    dropped_ref: str | None = None
 
 
 @dataclass(frozen=True)
@@ -63,9 +66,19 @@ def parse_order_message(body: str | None) -> OrderMessage | Poison:
             f"order_id {_preview(order_id)} is not a UUID or 1-64 of [A-Za-z0-9_-]",
         )
     ref = data.get("storefront_ref")
+    dropped = None
     if ref is not None and not (isinstance(ref, str) and len(ref) <= _MAX_REF_LENGTH):
-        return Poison("invalid_storefront_ref", "storefront_ref must be a string of at most 256")
-    return OrderMessage(order_id=canonical_order_id(order_id), storefront_ref=ref, version=version)
+        dropped = (
+            f"storefront_ref {_preview(ref)} is not a string of at most {_MAX_REF_LENGTH} "
+            "characters: delivered without it"
+        )
+        ref = None
+    return OrderMessage(
+        order_id=canonical_order_id(order_id),
+        storefront_ref=ref,
+        version=version,
+        dropped_ref=dropped,
+    )
 
 
 def _preview(value: object, limit: int = 40) -> str:

@@ -80,6 +80,8 @@ class OrderRelay:
         parsed = parse_order_message(record.body)
         if isinstance(parsed, Poison):
             return await self._poison(record, parsed, received)
+        if parsed.dropped_ref is not None:
+            self.d.log.warning("%s", parsed.dropped_ref)
         touched = await asyncio.to_thread(
             self.d.ledger.touch, parsed.order_id, record.sent_at, parsed.storefront_ref, received
         )
