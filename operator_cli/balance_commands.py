@@ -21,6 +21,7 @@ from relay.adapters.spend_index import SpendIndex
 from relay.domain.balance import BalanceRecord, RecordKind
 from relay.names import AlarmThreshold
 from relay.service.monitors import check_balance
+from stacks.config import environment_config
 
 _MAX_DIGITS = 20
 
@@ -78,7 +79,8 @@ def run_show(args: argparse.Namespace, target: Target) -> int:
     state = store.state()
     # Read-only: this machine's clock is not trusted to decide that an hour's spend is final.
     spend = SpendIndex(ddb, target.ledger_table, keep_sums=False)
-    check = check_balance(store, spend, time.time())
+    multiple = _spend_multiple(target)
+    check = check_balance(store, spend, time.time(), spend_multiple=multiple)
     records = store.history() if args.history else list(state.recent)
     report = check.report
     summary: dict[str, Any] = {
@@ -98,11 +100,19 @@ def run_show(args: argparse.Namespace, target: Target) -> int:
     if args.json:
         print(json.dumps(summary, indent=2))
         return 0
-    _print_summary(summary, check.spend_24h)
+    _print_summary(summary, check.spend_24h, multiple)
     return 0
 
 
-def _print_summary(summary: dict[str, Any], spend_24h: Decimal) -> None:
+def _spend_multiple(target: Target) -> float:
+    """The LowBalance alarm's multiple for this environment (cdk.json), else the default 2."""
+    try:
+        return environment_config(target.name).low_balance_spend_multiple
+    except (KeyError, ValueError):
+        return float(AlarmThreshold.LOW_BALANCE_SPEND_MULTIPLE)
+
+
+def _print_summary(summary: dict[str, Any], spend_24h: Decimal, multiple: float) -> None:
     if summary["basis"] is None:
         print("no balance recorded yet: run `python -m operator_cli balance record AMOUNT`")
         print(f"spend, last 24 h:   {spend_24h}")
@@ -111,9 +121,10 @@ def _print_summary(summary: dict[str, Any], spend_24h: Decimal) -> None:
     print(f"estimated balance:  {summary['estimated_balance']}")
     print(f"spend, last 24 h:   {summary['spend_24h']}")
     print(f"runway:             {summary['runway_hours']} h at the last 24 h's rate")
-    threshold = AlarmThreshold.LOW_BALANCE_SPEND_MULTIPLE * spend_24h
+    threshold = Decimal(str(multiple)) * spend_24h
     state = "LOW" if summary["low"] else "ok"
-    print(f"low-balance rule:   {state} (alarm when balance < {threshold} = 2 x 24 h spend)")
+    rule = f"alarm when balance < {threshold} = {multiple:g} x 24 h spend"
+    print(f"low-balance rule:   {state} ({rule})")
     origin = "recorded balance" if basis["anchored"] else "top-ups only, from zero"
     print(f"basis:              {basis['amount']} as of {basis['since']} ({origin})")
     if summary["records"]:

@@ -86,6 +86,8 @@ class EnvironmentConfig:
             foxreload_base_url=self.foxreload_base_url,
             foxreload_api_key_secret=self.api_key_secret_name,
             balance_endpoint=self.balance_endpoint,
+            stuck_ratio_percent=round(self.stuck_ratio_threshold * 100, 6),
+            low_balance_spend_multiple=self.low_balance_spend_multiple,
         )
 
 

@@ -25,6 +25,10 @@ class MonitorSettings:
     foxreload_api_key_secret: str = ""
     balance_endpoint: str = ""  # empty: estimate; a path (joined to the base URL) or a full URL
     stuck_window_seconds: float = float(AlarmThreshold.STUCK_WINDOW_SECONDS)
+    # The thresholds the stack's alarms use (cdk.json), so the monitors' own verdicts and logs
+    # ("above threshold", "low") say what the alarms will say.
+    stuck_ratio_percent: float = float(AlarmThreshold.STUCK_RATIO_PERCENT)
+    low_balance_spend_multiple: float = float(AlarmThreshold.LOW_BALANCE_SPEND_MULTIPLE)
     # An hour of the spend index is summed once and kept when it ended this long ago.
     spend_settle_seconds: float = 900.0
     http_timeout: float = 8.0
@@ -54,6 +58,10 @@ class MonitorSettings:
     def validate(self) -> None:
         if self.stuck_window_seconds <= 0:
             raise SettingsError("STUCK_WINDOW_SECONDS must be > 0")
+        if not 0 < self.stuck_ratio_percent < 100 or self.low_balance_spend_multiple <= 0:
+            raise SettingsError(
+                "need 0 < STUCK_RATIO_PERCENT < 100 and LOW_BALANCE_SPEND_MULTIPLE > 0"
+            )
         if self.spend_settle_seconds < MAX_LAMBDA_TIMEOUT_SECONDS:
             # An entry is stamped before its claim is written, within one invocation: an hour
             # is final only once the longest possible invocation after it has ended.
@@ -84,6 +92,8 @@ MONITOR_ENV_NAMES: Final[dict[str, str]] = {
     "foxreload_api_key_secret": "FOXRELOAD_API_KEY_SECRET",
     "balance_endpoint": "BALANCE_ENDPOINT",
     "stuck_window_seconds": "STUCK_WINDOW_SECONDS",
+    "stuck_ratio_percent": "STUCK_RATIO_PERCENT",
+    "low_balance_spend_multiple": "LOW_BALANCE_SPEND_MULTIPLE",
     "spend_settle_seconds": "SPEND_SETTLE_SECONDS",
     "http_timeout": "BALANCE_HTTP_TIMEOUT_SECONDS",
     "service_name": "POWERTOOLS_SERVICE_NAME",

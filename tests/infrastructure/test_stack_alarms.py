@@ -7,6 +7,7 @@ deploys.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -179,7 +180,7 @@ def test_stuck_orders_alarm_is_the_seeds_rule_in_percent(synth: Synth) -> None:
     (spec,) = [s for s in alarm_specs(synth.config) if s.id == "DeliveryDegraded"]
     # The monitor emits StuckOrderRatio in percent (relay.names.AlarmThreshold).
     assert spec.threshold == synth.config.stuck_ratio_threshold * 100
-    assert spec.threshold == AlarmThreshold.STUCK_RATIO_PERCENT
+    assert synth.config.stuck_ratio_threshold * 100 == AlarmThreshold.STUCK_RATIO_PERCENT  # seed
     (metric,) = spec.metrics.values()
     assert (metric.name, metric.statistic, metric.period_seconds) == (
         Metric.STUCK_ORDER_RATIO,
@@ -192,7 +193,7 @@ def test_stuck_orders_alarm_is_the_seeds_rule_in_percent(synth: Synth) -> None:
 def test_low_balance_compares_balance_with_the_configured_multiple_of_spend(synth: Synth) -> None:
     (spec,) = [s for s in alarm_specs(synth.config) if s.id == "LowBalance"]
     multiple = synth.config.low_balance_spend_multiple
-    assert multiple == AlarmThreshold.LOW_BALANCE_SPEND_MULTIPLE
+    assert multiple == AlarmThreshold.LOW_BALANCE_SPEND_MULTIPLE  # cdk.json keeps the seed's rule
     assert spec.expression is not None
     assert f"balance - {multiple:g} * FILL(spend, 0)" in spec.expression
     assert spec.compare.value == "LessThanThreshold" and spec.threshold == 0
@@ -239,3 +240,17 @@ def test_every_alarm_has_a_runbook_entry() -> None:
         body = sections[spec.id]
         for part in ("**What it means.**", "**Confirm.**", "**Fix", "**Recovered when**"):
             assert part in body, f"runbook entry {spec.id} lacks {part}"
+
+
+def test_changed_thresholds_reach_both_the_alarms_and_the_monitors() -> None:
+    """cdk.json's thresholds are settings, not documentation: one change moves the alarm and
+    the monitors' own verdicts together."""
+    config = replace(
+        environment_config("prod"), stuck_ratio_threshold=0.05, low_balance_spend_multiple=3.0
+    )
+    specs = {s.id: s for s in alarm_specs(config)}
+    assert specs["DeliveryDegraded"].threshold == 5.0
+    assert specs["LowBalance"].expression is not None
+    assert "balance - 3 * FILL(spend, 0)" in specs["LowBalance"].expression
+    monitors = config.monitor_settings(ledger_table="t")
+    assert (monitors.stuck_ratio_percent, monitors.low_balance_spend_multiple) == (5.0, 3.0)

@@ -249,6 +249,9 @@ def test_monitors_environment_schedules_and_no_retries(synth: Synth) -> None:
         assert parsed.stuck_window_seconds == AlarmThreshold.STUCK_WINDOW_SECONDS == 600
         assert parsed.foxreload_api_key_secret == cfg.api_key_secret_name
         assert parsed.balance_endpoint == cfg.balance_endpoint
+        # the monitors judge with the thresholds the alarms use
+        assert parsed.stuck_ratio_percent == pytest.approx(cfg.stuck_ratio_threshold * 100)
+        assert parsed.low_balance_spend_multiple == cfg.low_balance_spend_multiple
         function_arn = synth.resolve(function.function_arn)
         matching = [
             r["Properties"]

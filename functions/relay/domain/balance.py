@@ -100,9 +100,14 @@ def runway_hours(balance: Decimal, spend_24h: Decimal) -> float:
     return min(RUNWAY_CAP_HOURS, float(balance * 24 / spend_24h))
 
 
-def is_low(balance: Decimal, spend_24h: Decimal) -> bool:
-    """The seed's rule, exactly as the alarm evaluates it: balance < 2 x last 24 h spend."""
-    return balance < AlarmThreshold.LOW_BALANCE_SPEND_MULTIPLE * spend_24h
+def is_low(
+    balance: Decimal,
+    spend_24h: Decimal,
+    multiple: Decimal = Decimal(AlarmThreshold.LOW_BALANCE_SPEND_MULTIPLE),
+) -> bool:
+    """The seed's rule, exactly as the alarm evaluates it: balance < k x last 24 h spend (k = 2
+    unless lowBalanceSpendMultiple says otherwise)."""
+    return balance < multiple * spend_24h
 
 
 @dataclass(frozen=True)
@@ -111,6 +116,7 @@ class BalanceReport:
     spend_24h: Decimal
     source: str  # "endpoint" or "estimate"
     basis: Basis | None = None
+    spend_multiple: Decimal = Decimal(AlarmThreshold.LOW_BALANCE_SPEND_MULTIPLE)
 
     @property
     def runway_hours(self) -> float:
@@ -118,7 +124,7 @@ class BalanceReport:
 
     @property
     def low(self) -> bool:
-        return is_low(self.balance, self.spend_24h)
+        return is_low(self.balance, self.spend_24h, self.spend_multiple)
 
 
 def assess(
@@ -126,16 +132,16 @@ def assess(
     spend_since_basis: Decimal | None,
     spend_24h: Decimal,
     endpoint_balance: Decimal | None = None,
+    spend_multiple: Decimal = Decimal(AlarmThreshold.LOW_BALANCE_SPEND_MULTIPLE),
 ) -> BalanceReport | None:
     """The report to publish, or None when there is nothing to estimate from (no record yet).
     `spend_since_basis` is only needed (and only read) when estimating."""
     if endpoint_balance is not None:
-        return BalanceReport(endpoint_balance, spend_24h, source="endpoint", basis=basis)
+        return BalanceReport(endpoint_balance, spend_24h, "endpoint", basis, spend_multiple)
     if basis is None or spend_since_basis is None:
         return None
-    return BalanceReport(
-        estimate(basis, spend_since_basis), spend_24h, source="estimate", basis=basis
-    )
+    balance = estimate(basis, spend_since_basis)
+    return BalanceReport(balance, spend_24h, "estimate", basis, spend_multiple)
 
 
 class BalanceResponseError(ValueError):

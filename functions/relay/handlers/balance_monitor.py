@@ -83,6 +83,7 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         now,
         endpoint=rt.endpoint,
         endpoint_error_type=BalanceReadError,
+        spend_multiple=rt.settings.low_balance_spend_multiple,
     )
     publish_balance(check, metrics)
     if check.endpoint_error is not None:

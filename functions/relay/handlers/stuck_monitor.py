@@ -17,7 +17,6 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from relay.adapters.ledger_queries import LedgerQueries
 from relay.monitor_settings import MonitorSettings
-from relay.names import AlarmThreshold
 from relay.service.monitors import check_stuck, publish_stuck
 
 logger = Logger()
@@ -49,7 +48,7 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         "stuck": report.stuck,
         "stuck_percent": round(report.percent, 4),
     }
-    if report.percent > AlarmThreshold.STUCK_RATIO_PERCENT:
+    if report.percent > settings.stuck_ratio_percent:
         logger.warning(
             "stuck orders above threshold",
             extra={**summary, "stuck_order_ids": list(report.stuck_order_ids[:_LOGGED_IDS])},

@@ -15,7 +15,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 
 from relay.domain.balance import DAY_SECONDS, BalanceReport, Basis, assess
 from relay.domain.stuck_orders import LedgerOrder, StuckReport, cohort_window, judge
-from relay.names import Metric
+from relay.names import AlarmThreshold, Metric
 
 # How far back the ledger can answer: its items expire after LEDGER_TTL_DAYS (90 by default).
 # A basis older than this cannot be estimated from: the spend since it has partly expired.
@@ -56,6 +56,7 @@ def check_balance(
     now: float,
     endpoint: BalanceReader | None = None,
     endpoint_error_type: type[Exception] = Exception,
+    spend_multiple: float = AlarmThreshold.LOW_BALANCE_SPEND_MULTIPLE,
 ) -> BalanceCheck:
     endpoint_balance: Decimal | None = None
     endpoint_error: str | None = None
@@ -72,7 +73,8 @@ def check_balance(
         stale = basis.since < now - MAX_HISTORY_SECONDS
         since = max(basis.since, now - MAX_HISTORY_SECONDS)
         spend_since_basis = spend.spend_between(since, now, now)
-    report = assess(basis, spend_since_basis, spend_24h, endpoint_balance)
+    multiple = Decimal(str(spend_multiple))
+    report = assess(basis, spend_since_basis, spend_24h, endpoint_balance, multiple)
     return BalanceCheck(
         report=report, spend_24h=spend_24h, endpoint_error=endpoint_error, stale_basis=stale
     )

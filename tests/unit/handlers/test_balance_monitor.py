@@ -127,6 +127,20 @@ def test_estimate_is_recorded_balance_minus_spend_since(
         assert metrics[name].dimensions == {SERVICE_DIMENSION: SERVICE_NAME}
 
 
+def test_the_low_verdict_uses_the_configured_multiple(
+    ddb: Any, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("LOW_BALANCE_SPEND_MULTIPLE", "0.5")
+    now = time.time()
+    store(ddb, now - 3600).record(RecordKind.BALANCE, Decimal("100"))
+    put_order(
+        ddb, "a", now - 600, outcome="delivered", terminal_seen_at=now - 500, total_price="60"
+    )
+    result, _ = run(capsys)
+    assert result["balance"] == 40
+    assert result["low"] is False  # 40 >= 0.5 x 60 (with the default 2: low)
+
+
 def test_topups_add_to_the_basis(ddb: Any, capsys: pytest.CaptureFixture[str]) -> None:
     now = time.time()
     store(ddb, now - 7200).record(RecordKind.BALANCE, Decimal("10"))
