@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from relay.domain.order_message import canonical_order_id
 from relay.names import DeadLetterAttr
 
 PEEK_VISIBILITY_SECONDS = 30
@@ -65,7 +66,8 @@ def order_id_of(body: str, attributes: dict[str, Any]) -> str | None:
     except (ValueError, RecursionError):
         return None
     value = data.get("order_id") if isinstance(data, dict) else None
-    return value if isinstance(value, str) else None
+    # as the relay keys it (a UUID in lower case), so `dlq redrive ID` matches any spelling
+    return canonical_order_id(value) if isinstance(value, str) else None
 
 
 def to_dead_letter(message: dict[str, Any]) -> DeadLetter:

@@ -201,18 +201,18 @@ def alarm_specs(config: EnvironmentConfig) -> tuple[AlarmSpec, ...]:
             id="BalanceUnknown",
             severity=Severity.TICKET,
             summary=(
-                "The balance monitor has no FoxReload balance to work from (no balance endpoint, "
-                "no operator record), so LowBalance cannot fire: record the balance."
+                "The balance monitor has no FoxReload balance to work from (no operator record, "
+                "and no balance endpoint or it failed), so LowBalance cannot fire."
             ),
             metrics={"unknown": _relay(Metric.BALANCE_UNKNOWN, "Minimum", balance_period)},
             compare=Compare.GREATER,
             threshold=0,
             evaluation_periods=3,
             datapoints_to_alarm=3,
-            missing=Missing.NOT_BREACHING,
+            missing=Missing.IGNORE,
             missing_reason=(
-                "published every balance check; a gap means the monitor did not run, which "
-                "RelayFunctionErrors reports"
+                "published every balance check: a period the schedule's jitter left empty says "
+                "nothing, so the alarm keeps its state (monitor failures: RelayFunctionErrors)"
             ),
         ),
         AlarmSpec(

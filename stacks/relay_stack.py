@@ -129,6 +129,9 @@ class RelayStack(Stack):
     def __init__(self, scope: Construct, config: EnvironmentConfig, **kwargs: object) -> None:
         super().__init__(scope, config.stack_name, **kwargs)  # type: ignore[arg-type]
         self.config = config
+        # Values the functions would refuse at every cold start fail `cdk synth` instead.
+        config.poller_settings(ledger_table="-", orders_queue_url="-", dlq_url="-").validate()
+        config.monitor_settings(ledger_table="-").validate()
         removal = RemovalPolicy.RETAIN if config.retain_data else RemovalPolicy.DESTROY
         self._removal = removal
         Tags.of(self).add("app", SERVICE_NAME)

@@ -58,9 +58,9 @@ class MonitorSettings:
     def validate(self) -> None:
         if self.stuck_window_seconds <= 0:
             raise SettingsError("STUCK_WINDOW_SECONDS must be > 0")
-        if not 0 < self.stuck_ratio_percent < 100 or self.low_balance_spend_multiple <= 0:
+        if not 0 <= self.stuck_ratio_percent < 100 or self.low_balance_spend_multiple < 0:
             raise SettingsError(
-                "need 0 < STUCK_RATIO_PERCENT < 100 and LOW_BALANCE_SPEND_MULTIPLE > 0"
+                "need 0 <= STUCK_RATIO_PERCENT < 100 and LOW_BALANCE_SPEND_MULTIPLE >= 0"
             )
         if self.spend_settle_seconds < MAX_LAMBDA_TIMEOUT_SECONDS:
             # An entry is stamped before its claim is written, within one invocation: an hour

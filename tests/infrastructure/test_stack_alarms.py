@@ -11,6 +11,8 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from relay.names import METRICS_NAMESPACE, SERVICE_DIMENSION, SERVICE_NAME, AlarmThreshold, Metric
 from stacks.alarms import (
     Resource,
@@ -232,9 +234,7 @@ def test_every_alarm_has_a_runbook_entry() -> None:
     """On-call lands on docs/runbook.md from the alarm: each alarm id is a `## <id>` heading
     with what it means, how to confirm, how to fix and when it has recovered."""
     runbook = (Path(__file__).resolve().parents[2] / "docs" / "runbook.md").read_text()
-    sections = dict(
-        (part.split("\n", 1)[0].strip(), part) for part in runbook.split("\n## ")[1:]
-    )
+    sections = dict((part.split("\n", 1)[0].strip(), part) for part in runbook.split("\n## ")[1:])
     for spec in alarm_specs(environment_config("prod")):
         assert spec.id in sections, f"docs/runbook.md has no '## {spec.id}'"
         body = sections[spec.id]
@@ -254,3 +254,15 @@ def test_changed_thresholds_reach_both_the_alarms_and_the_monitors() -> None:
     assert "balance - 3 * FILL(spend, 0)" in specs["LowBalance"].expression
     monitors = config.monitor_settings(ledger_table="t")
     assert (monitors.stuck_ratio_percent, monitors.low_balance_spend_multiple) == (5.0, 3.0)
+
+
+def test_a_threshold_the_monitors_would_refuse_fails_the_synth() -> None:
+    """Caught by `cdk synth`, not by a monitor crashing at every cold start after deploy."""
+    from aws_cdk import App
+
+    from relay.settings import SettingsError
+    from stacks.relay_stack import RelayStack
+
+    bad = replace(environment_config("dev"), stuck_ratio_threshold=1.5)
+    with pytest.raises(SettingsError, match="STUCK_RATIO_PERCENT"):
+        RelayStack(App(context={"aws:cdk:bundling-stacks": []}), bad)

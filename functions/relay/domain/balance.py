@@ -106,8 +106,8 @@ def is_low(
     multiple: Decimal = Decimal(AlarmThreshold.LOW_BALANCE_SPEND_MULTIPLE),
 ) -> bool:
     """The seed's rule, exactly as the alarm evaluates it: balance < k x last 24 h spend (k = 2
-    unless lowBalanceSpendMultiple says otherwise)."""
-    return balance < multiple * spend_24h
+    unless lowBalanceSpendMultiple says otherwise), or nothing left at all."""
+    return balance <= 0 or balance < multiple * spend_24h
 
 
 @dataclass(frozen=True)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, Final
 
 TERMINAL_STATUSES: Final = frozenset({"completed", "failed", "cancelled"})
@@ -126,6 +126,9 @@ def _before(iso: str | None, now: float) -> bool:
     if not iso:
         return False
     try:
-        return datetime.fromisoformat(iso.replace("Z", "+00:00")).timestamp() < now
+        moment = datetime.fromisoformat(iso.replace("Z", "+00:00"))
     except ValueError:
         return False
+    if moment.tzinfo is None:  # FoxReload's times are UTC; never the reader's local zone
+        moment = moment.replace(tzinfo=UTC)
+    return moment.timestamp() < now

@@ -4,7 +4,8 @@ Publishes EstimatedBalance, Spend24h and RunwayHours. The balance comes from the
 endpoint in BALANCE_ENDPOINT when one is set (falling back to the estimate if the read fails),
 otherwise from the operator's last balance / top-up records minus the spend the poller recorded
 since (relay.domain.balance), summed from the ledger's spend index (relay.adapters.spend_index).
-The low-balance alarm compares EstimatedBalance with 2 x Spend24h.
+The low-balance alarm compares EstimatedBalance with LOW_BALANCE_SPEND_MULTIPLE (2) x Spend24h;
+BalanceUnknown is 1 while there is nothing to estimate from.
 """
 
 from __future__ import annotations
@@ -99,7 +100,8 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     summary: dict[str, Any] = {"spend_24h": float(check.spend_24h)}
     if check.report is None:
         logger.warning(
-            "no balance recorded and no balance endpoint: publishing Spend24h only; "
+            "no balance recorded and no balance endpoint: publishing Spend24h and "
+            "BalanceUnknown only; "
             "record one with `python -m operator_cli balance record AMOUNT`",
             extra=summary,
         )

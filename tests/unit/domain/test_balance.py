@@ -122,12 +122,17 @@ def test_runway_without_spend_is_capped_not_infinite() -> None:
     st.decimals(min_value=Decimal("0"), max_value=Decimal("100000"), places=2),
 )
 def test_low_balance_is_exactly_below_twice_the_24h_spend(balance: Decimal, spend: Decimal) -> None:
-    assert is_low(balance, spend) == (balance < 2 * spend)
+    # as the alarm's expression: IF(balance <= 0, -1, balance - 2 * spend) < 0
+    assert is_low(balance, spend) == (balance <= 0 or balance < 2 * spend)
 
 
 def test_low_balance_boundary() -> None:
     assert not is_low(Decimal("200.00"), Decimal("100.00"))  # equal is not below
     assert is_low(Decimal("199.99"), Decimal("100.00"))
+    assert is_low(Decimal(0), Decimal(0))  # nothing left, nothing spent: the alarm fires too
+    assert not is_low(Decimal("0.01"), Decimal(0))
+    assert is_low(Decimal(50), Decimal(30), multiple=Decimal(3))
+    assert not is_low(Decimal(50), Decimal(30), multiple=Decimal("1.5"))
 
 
 def test_assess_uses_the_endpoint_when_given_and_reports_nothing_without_any_source() -> None:

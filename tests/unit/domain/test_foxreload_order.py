@@ -21,6 +21,11 @@ NOW = 1_760_000_000.0  # 2025-10-09T08:53:20Z
         ({"status": "active", "paymentExpiresAt": "2025-10-09T08:53:21+00:00"}, None),
         ({"status": "active", "paymentExpiresAt": "not a time"}, None),
         ({"status": "active"}, None),
+        (
+            {"status": "active", "paymentExpiresAt": "2025-10-09T08:53:19"},
+            "active past paymentExpiresAt",
+        ),
+        ({"status": "active", "paymentExpiresAt": "2025-10-09T08:53:21"}, None),  # naive = UTC
         ({"status": "completed", "paymentExpiresAt": "2020-01-01T00:00:00Z"}, None),
     ],
 )

@@ -64,3 +64,14 @@ def test_spend_hours_settle_no_sooner_than_the_longest_invocation() -> None:
     assert MonitorSettings.from_env(base).spend_settle_seconds == 900
     with pytest.raises(SettingsError, match="SPEND_SETTLE_SECONDS"):
         MonitorSettings.from_env({**base, "SPEND_SETTLE_SECONDS": "300"})
+
+
+def test_zero_thresholds_are_valid_and_out_of_range_ones_are_not() -> None:
+    base = {"LEDGER_TABLE": "t"}
+    zero = MonitorSettings.from_env(
+        {**base, "STUCK_RATIO_PERCENT": "0", "LOW_BALANCE_SPEND_MULTIPLE": "0"}
+    )
+    assert (zero.stuck_ratio_percent, zero.low_balance_spend_multiple) == (0, 0)
+    for bad in ({"STUCK_RATIO_PERCENT": "100"}, {"LOW_BALANCE_SPEND_MULTIPLE": "-1"}):
+        with pytest.raises(SettingsError):
+            MonitorSettings.from_env({**base, **bad})
