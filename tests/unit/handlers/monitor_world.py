@@ -13,6 +13,7 @@ import boto3
 from moto import mock_aws
 
 from local_stack.moto_atomic import atomic_moto_requests
+from local_stack.provision import ledger_table_definition
 from relay.domain.hours import hour_bucket
 from relay.names import Ledger
 
@@ -21,44 +22,17 @@ REGION = "eu-west-1"
 
 
 def create_ledger_table(ddb: Any, name: str = TABLE) -> None:
-    """The ledger as names.Ledger describes it; the index projects only the listed attributes,
-    so a query that needs anything more fails here as it would in AWS."""
-    ddb.create_table(
-        TableName=name,
-        BillingMode="PAY_PER_REQUEST",
-        AttributeDefinitions=[
-            {"AttributeName": Ledger.PARTITION_KEY, "AttributeType": "S"},
-            {"AttributeName": Ledger.ACCEPTED_INDEX_PARTITION, "AttributeType": "S"},
-            {"AttributeName": Ledger.ACCEPTED_INDEX_SORT, "AttributeType": "N"},
-            {"AttributeName": Ledger.SPEND_INDEX_PARTITION, "AttributeType": "S"},
-            {"AttributeName": Ledger.SPEND_INDEX_SORT, "AttributeType": "N"},
-        ],
-        KeySchema=[{"AttributeName": Ledger.PARTITION_KEY, "KeyType": "HASH"}],
-        GlobalSecondaryIndexes=[
-            {
-                "IndexName": Ledger.ACCEPTED_INDEX,
-                "KeySchema": [
-                    {"AttributeName": Ledger.ACCEPTED_INDEX_PARTITION, "KeyType": "HASH"},
-                    {"AttributeName": Ledger.ACCEPTED_INDEX_SORT, "KeyType": "RANGE"},
-                ],
-                "Projection": {
-                    "ProjectionType": "INCLUDE",
-                    "NonKeyAttributes": list(Ledger.ACCEPTED_INDEX_ATTRIBUTES),
-                },
-            },
-            {
-                "IndexName": Ledger.SPEND_INDEX,
-                "KeySchema": [
-                    {"AttributeName": Ledger.SPEND_INDEX_PARTITION, "KeyType": "HASH"},
-                    {"AttributeName": Ledger.SPEND_INDEX_SORT, "KeyType": "RANGE"},
-                ],
-                "Projection": {
-                    "ProjectionType": "INCLUDE",
-                    "NonKeyAttributes": list(Ledger.SPEND_INDEX_ATTRIBUTES),
-                },
-            },
-        ],
-    )
+    """The ledger as the stack and the local stack define it, except that the acceptance index
+    projects only the attributes the monitors say they read (AWS: ALL), so a query that needs
+    anything more fails here."""
+    definition = ledger_table_definition(name)
+    for index in definition["GlobalSecondaryIndexes"]:
+        if index["IndexName"] == Ledger.ACCEPTED_INDEX:
+            index["Projection"] = {
+                "ProjectionType": "INCLUDE",
+                "NonKeyAttributes": list(Ledger.ACCEPTED_INDEX_ATTRIBUTES),
+            }
+    ddb.create_table(**definition)
 
 
 @contextmanager
