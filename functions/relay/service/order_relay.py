@@ -72,7 +72,8 @@ class OrderRelay:
             auth_failure_delay=s.auth_failure_delay_seconds,
         )
         self.delivery = Delivery(deps)
-        self.gate = PollGate(s, deps.coordination)
+        now = lambda: deps.clock()  # noqa: E731, PLW0108 - late-bound: deps.clock may be swapped
+        self.gate = PollGate(s, deps.coordination, clock=now)
 
     async def process(self, record: QueueRecord, received_at: float | None = None) -> str:
         """Returns what happened; raises `Rescheduled` when the message must come back later."""

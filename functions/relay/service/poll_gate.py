@@ -10,6 +10,7 @@ wait without any request, and the pollers keep only their share of the budget.
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from relay.adapters.coordination import CoordinationTable
@@ -60,9 +61,15 @@ def sweep_config(settings: PollerSettings) -> SweepConfig:
 
 
 class PollGate:
-    def __init__(self, settings: PollerSettings, coordination: CoordinationTable) -> None:
+    def __init__(
+        self,
+        settings: PollerSettings,
+        coordination: CoordinationTable,
+        clock: Callable[[], float] | None = None,
+    ) -> None:
         self.settings = settings
         self.coordination = coordination
+        self._clock = clock  # re-read after waiting for the lock: a token refills meanwhile
         self.split = budget_split(settings)
         self.sweep = sweep_config(settings)
         self._coverage: tuple[Coverage | None, float] | None = None
@@ -106,7 +113,7 @@ class PollGate:
 
     def take(self, budget: RateBudget, now: float) -> Grant:
         with self._bucket_lock:
-            return self._take(budget, now)
+            return self._take(budget, self._now(now))
 
     def _take(self, budget: RateBudget, now: float) -> Grant:
         grant = Grant(False, budget.full(now), 1.0)
@@ -124,7 +131,10 @@ class PollGate:
     def throttled(self, retry_after: float | None, now: float) -> None:
         """A 429: every per-order poller waits out Retry-After, not just this one."""
         with self._bucket_lock:
-            self._throttled(retry_after, now)
+            self._throttled(retry_after, self._now(now))
+
+    def _now(self, given: float) -> float:
+        return given if self._clock is None else max(given, self._clock())
 
     def _throttled(self, retry_after: float | None, now: float) -> None:
         budget = self.split.whole

@@ -55,7 +55,8 @@ class Sweeper:
         self.done: dict[str, None] = {}  # orders known delivered (insertion-ordered, bounded)
         self.owner = deps.new_owner()
         self.delivery = Delivery(deps)
-        self.gate = PollGate(deps.settings, deps.coordination)
+        now = lambda: deps.clock()  # noqa: E731, PLW0108 - late-bound: deps.clock may be swapped
+        self.gate = PollGate(deps.settings, deps.coordination, clock=now)
 
     async def run(self, until: float) -> SweepStats:
         """Sweep until `until` (epoch seconds), holding the single-sweeper lease."""

@@ -9,6 +9,7 @@ from dataclasses import replace
 import httpx
 
 from relay.adapters.coordination import CoordinationTable
+from relay.domain.rate_budget import BucketState
 from relay.domain.sweep import Coverage
 from relay.names import DeadLetterAttr, Metric
 from relay.service.order_relay import Rescheduled
@@ -128,3 +129,15 @@ def test_a_sweep_cut_short_covers_nothing_and_returns_the_whole_budget(world):
     assert checked.poll
     grants = [gate.take(gate.split.whole, world.clock.now).granted for _ in range(12)]
     assert grants.count(True) == gate.split.whole.burst - 1  # the whole key, not the 15 % share
+
+
+def test_a_take_that_waited_for_its_turn_counts_the_tokens_refilled_meanwhile(world):
+    gate = world.runtime.relay.gate
+    budget = gate.split.whole
+    start = world.clock.now
+    coordination = CoordinationTable(world.ddb, world.table)
+    assert coordination.write_bucket(BucketState(0.0, start), 0)  # empty at `start`
+    world.clock.advance(2 / budget.rate)  # two tokens' worth of time passed while it waited
+    grant = gate.take(budget, start)  # the caller read its clock before queueing for the lock
+    assert grant.granted
+    assert grant.state.updated_at == world.clock.now
