@@ -103,7 +103,10 @@ def local_target(state_file: str | os.PathLike[str]) -> Target:
 
 
 def aws_target(env_name: str) -> Target:
-    config = environment_config(env_name)
+    try:
+        config = environment_config(env_name)
+    except (KeyError, ValueError) as exc:  # unknown name, or a cdk.json entry it cannot read
+        raise TargetError(str(exc).strip("'\"")) from None
     cfn = boto3.client("cloudformation", region_name=config.region)
     try:
         stack = cfn.describe_stacks(StackName=config.stack_name)["Stacks"][0]

@@ -116,3 +116,9 @@ def test_redrive_all_on_aws_starts_a_move_task_from_the_dlq_to_the_orders_queue(
     out = capsys.readouterr().out
     assert "task-123" in out
     assert f"list-message-move-tasks --source-arn {arn['dlq']}" in out
+
+
+def test_an_unknown_environment_is_a_clear_error(capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli.main(["--env", "nosuchenv", "dlq", "list"]) == 2
+    err = capsys.readouterr().err
+    assert "nosuchenv" in err and "Traceback" not in err
