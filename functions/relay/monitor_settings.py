@@ -6,14 +6,13 @@ build both monitors' environment through it, as they do the poller's through Pol
 
 from __future__ import annotations
 
-import dataclasses
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Final
 
 from relay.names import METRICS_NAMESPACE, SERVICE_NAME, AlarmThreshold
-from relay.settings import SettingsError
+from relay.settings import SettingsError, fields_from_env, fields_to_env
 
 MAX_LAMBDA_TIMEOUT_SECONDS: Final = 900
 
@@ -37,23 +36,12 @@ class MonitorSettings:
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> MonitorSettings:
-        values: dict[str, object] = {}
-        for field in dataclasses.fields(cls):
-            name = MONITOR_ENV_NAMES[field.name]
-            raw = env.get(name, "")
-            if raw == "":
-                if field.default is dataclasses.MISSING:
-                    raise SettingsError(f"missing environment variable: {name}")
-                continue
-            values[field.name] = _parse(name, raw) if isinstance(field.default, float) else raw
-        settings = cls(**values)  # type: ignore[arg-type]
+        settings = cls(**fields_from_env(cls, MONITOR_ENV_NAMES, env, _parse))
         settings.validate()
         return settings
 
     def to_env(self) -> dict[str, str]:
-        return {
-            MONITOR_ENV_NAMES[f.name]: str(getattr(self, f.name)) for f in dataclasses.fields(self)
-        }
+        return fields_to_env(self, MONITOR_ENV_NAMES)
 
     def validate(self) -> None:
         if self.stuck_window_seconds <= 0:
@@ -101,7 +89,10 @@ MONITOR_ENV_NAMES: Final[dict[str, str]] = {
 }
 
 
-def _parse(name: str, raw: str) -> float:
+def _parse(name: str, raw: str, default: object) -> object:
+    """Numbers (the float fields) must be finite; text fields are taken as they are."""
+    if not isinstance(default, float):
+        return raw
     try:
         value = float(raw)
     except ValueError as exc:

@@ -7,9 +7,9 @@ build the Lambda environment through it, so a setting has one name and one defau
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Final
+from typing import Any, Final
 
 from relay.names import METRICS_NAMESPACE, SERVICE_NAME
 
@@ -58,24 +58,12 @@ class PollerSettings:
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> PollerSettings:
-        values: dict[str, object] = {}
-        missing: list[str] = []
-        for field in dataclasses.fields(cls):
-            name = ENV_NAMES[field.name]
-            raw = env.get(name)
-            if raw is None or raw == "":
-                if field.default is dataclasses.MISSING:
-                    missing.append(name)
-                continue
-            values[field.name] = _parse(name, raw, field.default)
-        if missing:
-            raise SettingsError(f"missing environment variables: {', '.join(sorted(missing))}")
-        settings = cls(**values)  # type: ignore[arg-type]
+        settings = cls(**fields_from_env(cls, ENV_NAMES, env, _parse))
         settings.validate()
         return settings
 
     def to_env(self) -> dict[str, str]:
-        return {ENV_NAMES[f.name]: str(getattr(self, f.name)) for f in dataclasses.fields(self)}
+        return fields_to_env(self, ENV_NAMES)
 
     def validate(self) -> None:
         if self.poll_policy not in ("relay", "seed"):
@@ -127,6 +115,35 @@ ENV_NAMES: Final[dict[str, str]] = {
     "service_name": "POWERTOOLS_SERVICE_NAME",
     "metrics_namespace": "POWERTOOLS_METRICS_NAMESPACE",
 }
+
+
+def fields_from_env(
+    cls: type[Any],
+    names: Mapping[str, str],
+    env: Mapping[str, str],
+    parse: Callable[[str, str, object], object],
+) -> dict[str, Any]:
+    """A settings dataclass's field values from `env` (`names`: field -> variable). Unset or
+    empty variables keep the field's default; `parse(variable, raw, default)` reads the rest.
+    Every required variable that is missing is named in one error."""
+    values: dict[str, Any] = {}
+    missing: list[str] = []
+    for field in dataclasses.fields(cls):
+        name = names[field.name]
+        raw = env.get(name)
+        if raw is None or raw == "":
+            if field.default is dataclasses.MISSING:
+                missing.append(name)
+            continue
+        values[field.name] = parse(name, raw, field.default)
+    if missing:
+        raise SettingsError(f"missing environment variables: {', '.join(sorted(missing))}")
+    return values
+
+
+def fields_to_env(settings: Any, names: Mapping[str, str]) -> dict[str, str]:
+    """The inverse of `fields_from_env`: every field as its environment variable."""
+    return {names[f.name]: str(getattr(settings, f.name)) for f in dataclasses.fields(settings)}
 
 
 def _parse(name: str, raw: str, default: object) -> object:
