@@ -23,6 +23,8 @@ import statistics
 import time
 from typing import Any
 
+from local_stack.esm_runner import lambda_record
+
 LATENCY = 0.1
 BATCH = 10
 ROUNDS = 5
@@ -162,20 +164,8 @@ class _World:
                 AttributeNames=["All"],
                 VisibilityTimeout=300,
             ).get("Messages", [])
-            records += [
-                {
-                    "messageId": m["MessageId"],
-                    "receiptHandle": m["ReceiptHandle"],
-                    "body": m["Body"],
-                    "attributes": m["Attributes"],
-                    "messageAttributes": {},
-                    "md5OfBody": m["MD5OfBody"],
-                    "eventSource": "aws:sqs",
-                    "eventSourceARN": "arn:aws:sqs:eu-west-1:123456789012:bench-orders",
-                    "awsRegion": "eu-west-1",
-                }
-                for m in got
-            ]
+            arn = "arn:aws:sqs:eu-west-1:123456789012:bench-orders"
+            records += [lambda_record(m, arn, "eu-west-1") for m in got]
         return {"Records": records}
 
     def check(self, shape: str, response: Any) -> None:

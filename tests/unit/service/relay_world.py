@@ -9,6 +9,7 @@ from typing import Any
 import httpx
 import respx
 
+from local_stack.esm_runner import lambda_record
 from local_stack.provision import ledger_table_definition
 from relay.domain.webhook import verify
 from relay.runtime import PollerRuntime
@@ -166,22 +167,9 @@ def lambda_event(world: RelayWorld, visibility: int = 30) -> dict[str, Any]:
         MessageAttributeNames=["All"],
         VisibilityTimeout=visibility,
     )
-    records = []
-    for m in response.get("Messages", []):
-        records.append(
-            {
-                "messageId": m["MessageId"],
-                "receiptHandle": m["ReceiptHandle"],
-                "body": m["Body"],
-                "attributes": m["Attributes"],
-                "messageAttributes": {},
-                "md5OfBody": m["MD5OfBody"],
-                "eventSource": "aws:sqs",
-                "eventSourceARN": "arn:aws:sqs:eu-west-1:123456789012:orders",
-                "awsRegion": "eu-west-1",
-            }
-        )
-    return {"Records": records}
+    arn = "arn:aws:sqs:eu-west-1:123456789012:orders"
+    messages = response.get("Messages", [])
+    return {"Records": [lambda_record(m, arn, "eu-west-1") for m in messages]}
 
 
 class FakeContext:
