@@ -66,13 +66,21 @@ def check_balance(
         except endpoint_error_type as exc:
             endpoint_error = str(exc)
     basis = basis_reader.basis()
-    spend_24h = spend.spend_between(now - DAY_SECONDS, now, now)
+    day_start = now - DAY_SECONDS
     spend_since_basis: Decimal | None = None
     stale = False
     if endpoint_balance is None and basis is not None:
         stale = basis.since < now - MAX_HISTORY_SECONDS
-        since = max(basis.since, now - MAX_HISTORY_SECONDS)
-        spend_since_basis = spend.spend_between(since, now, now)
+        since = min(now, max(basis.since, now - MAX_HISTORY_SECONDS))
+        # Two disjoint windows, so no hour is read twice: (s, t] = (s, u] + (u, t].
+        if since <= day_start:
+            spend_24h = spend.spend_between(day_start, now, now)
+            spend_since_basis = spend.spend_between(since, day_start, now) + spend_24h
+        else:
+            spend_since_basis = spend.spend_between(since, now, now)
+            spend_24h = spend.spend_between(day_start, since, now) + spend_since_basis
+    else:
+        spend_24h = spend.spend_between(day_start, now, now)
     multiple = Decimal(str(spend_multiple))
     report = assess(basis, spend_since_basis, spend_24h, endpoint_balance, multiple)
     return BalanceCheck(
