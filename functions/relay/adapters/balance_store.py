@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 from botocore.exceptions import ClientError
 
+from relay.adapters.ledger import all_items
 from relay.domain.balance import BalanceRecord, Basis, RecordKind, apply
 from relay.names import Ledger
 
@@ -96,20 +97,13 @@ class BalanceStore:
 
     def history(self) -> list[BalanceRecord]:
         """Every record ever stored, oldest first. A Scan: for the operator CLI, not the monitor."""
-        records: list[BalanceRecord] = []
         request: dict[str, Any] = {
             "TableName": self._table,
             "FilterExpression": "begins_with(#pk, :prefix)",
             "ExpressionAttributeNames": {"#pk": Ledger.PARTITION_KEY},
             "ExpressionAttributeValues": {":prefix": {"S": _RECORD_PREFIX}},
         }
-        while True:
-            page = self._db.scan(**request)
-            records.extend(_record(item) for item in page.get("Items", []))
-            last = page.get("LastEvaluatedKey")
-            if not last:
-                break
-            request["ExclusiveStartKey"] = last
+        records = [_record(item) for item in all_items(self._db.scan, request)]
         return sorted(records, key=lambda r: (r.recorded_at, r.record_id))
 
     def _write(

@@ -9,6 +9,7 @@ written here.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from enum import Enum
 from typing import TYPE_CHECKING, Any
@@ -348,6 +349,20 @@ class LedgerTable:
 def condition_failed(exc: ClientError) -> bool:
     """The conditional write lost: DynamoDB said the condition did not hold."""
     return exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException"
+
+
+def all_items(
+    call: Callable[..., Mapping[str, Any]], request: dict[str, Any]
+) -> Iterator[dict[str, Any]]:
+    """Every item of a Query or Scan (`call` is the client's `query` or `scan`), page by page."""
+    request = dict(request)
+    while True:
+        page = call(**request)
+        yield from page.get("Items", [])
+        last = page.get("LastEvaluatedKey")
+        if not last:
+            return
+        request["ExclusiveStartKey"] = last
 
 
 def number(value: float) -> str:

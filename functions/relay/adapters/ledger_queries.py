@@ -13,6 +13,7 @@ from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Final
 
+from relay.adapters.ledger import all_items
 from relay.domain.hours import hour_buckets
 from relay.domain.stuck_orders import LedgerOrder
 from relay.names import Ledger
@@ -56,16 +57,10 @@ class LedgerQueries:
                 ":hi": {"N": _num(end)},
             },
         }
-        while True:
-            page = self._db.query(**request)
-            for item in page.get("Items", []):
-                order = to_ledger_order(item)
-                if order is not None:
-                    yield order
-            last = page.get("LastEvaluatedKey")
-            if not last:
-                return
-            request["ExclusiveStartKey"] = last
+        for item in all_items(self._db.query, request):
+            order = to_ledger_order(item)
+            if order is not None:
+                yield order
 
 
 def to_ledger_order(item: dict[str, Any]) -> LedgerOrder | None:

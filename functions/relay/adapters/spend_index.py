@@ -21,7 +21,7 @@ from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Final
 
-from relay.adapters.ledger import number
+from relay.adapters.ledger import all_items, number
 from relay.domain.hours import HOUR_SECONDS, HourSlice, bucket_start, slices
 from relay.names import Ledger
 
@@ -96,20 +96,15 @@ class SpendIndex:
             "ExpressionAttributeValues": values,
         }
         total, count = Decimal(0), 0
-        while True:
-            page = self._db.query(**request)
-            for item in page.get("Items", []):
-                at = item.get(Ledger.SPEND_INDEX_SORT, {}).get("N")
-                # the partition is the hour; the window's bounds decide the edges
-                if at is None or not part.start < float(at) <= part.end:
-                    continue
-                price = item.get(Ledger.TOTAL_PRICE, {}).get("N")
-                total += Decimal(price) if price is not None else Decimal(0)
-                count += 1
-            last = page.get("LastEvaluatedKey")
-            if not last:
-                return total, count
-            request["ExclusiveStartKey"] = last
+        for item in all_items(self._db.query, request):
+            at = item.get(Ledger.SPEND_INDEX_SORT, {}).get("N")
+            # the partition is the hour; the window's bounds decide the edges
+            if at is None or not part.start < float(at) <= part.end:
+                continue
+            price = item.get(Ledger.TOTAL_PRICE, {}).get("N")
+            total += Decimal(price) if price is not None else Decimal(0)
+            count += 1
+        return total, count
 
     # -- kept sums of settled hours -------------------------------------------------------------
     def _kept(self, buckets: list[str]) -> dict[str, Decimal]:
