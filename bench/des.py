@@ -22,14 +22,13 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from bench.population import PopulationModel
-from relay.domain.decision import Deliver, Limits, Reschedule, Timing, decide
+from relay.domain.decision import Deliver, Limits, Reschedule, Timing, after_wait, decide
 from relay.domain.poll_outcome import Kind, PollOutcome
 from relay.domain.rate_budget import (
     BucketState,
     BudgetSplit,
     RateBudget,
     budget_within_limit,
-    wait_for_final_look,
 )
 from relay.domain.schedule import Policy, clip_to_deadline, visibility_timeout
 from relay.domain.sweep import (
@@ -98,7 +97,6 @@ class Counters:
     ledger_reads: int = 0  # GetItem / BatchGetItem items
     ledger_writes: int = 0  # accepted, claim, mark, terminal
     budget_writes: int = 0  # token takes on the shared per-order bucket (conditional puts)
-    unseen_dead_letters: int = 0  # dead-lettered at deadline + grace without a final poll
     coverage_reads: int = 0  # per-order receives reading the sweeper's coverage item
     webhooks: int = 0
     sweep_webhooks: int = 0
@@ -322,21 +320,13 @@ class Simulation:
             self.count(now, "budget_writes")
             if not grant.granted:
                 self.count(now, "budget_deferrals")
-                if elapsed >= self.env.give_up_after:
-                    wait = wait_for_final_look(grant, elapsed, self.env.give_up_after)
-                    if wait is None:
-                        self.count(now, "unseen_dead_letters")
-                        self.dead_letter(order, now)
-                    else:
-                        self.reschedule(order, now, visibility_timeout(wait + self.rng.random()))
-                    return
-                # A refused token is a local 429: the real decide() backs off by its wait.
-                local = PollOutcome(Kind.THROTTLED, status="budget", retry_after=grant.wait)
-                self.act(
-                    order,
-                    now,
-                    decide(local, timing, self.limits, self.mode.policy, self.rng.random()),
-                )
+                # As PollGate and OrderRelay: a refused token never dead-letters; the
+                # message waits for the token (until the deadline's last look, before it),
+                # paced by its age.
+                wait = grant.wait
+                if elapsed < self.env.give_up_after:
+                    wait = min(wait, max(1.0, self.env.give_up_after - elapsed))
+                self.act(order, now, after_wait(timing, wait + self.rng.random(), "budget"))
                 return
         retry_after = self.api(now)
         if retry_after is None:

@@ -15,7 +15,7 @@ from typing import Any
 import boto3
 
 from relay.names import POWERTOOLS_ENVIRONMENT, SERVICE_NAME, Ledger
-from relay.settings import ENV_NAMES, PollerSettings, max_receive_count
+from relay.settings import ENV_NAMES, PollerSettings, max_receive_count, queue_retention_seconds
 from stacks.config import EnvironmentConfig
 
 DLQ_RETENTION_SECONDS = 14 * 24 * 3600
@@ -62,6 +62,7 @@ def placeholder_settings(config: EnvironmentConfig) -> PollerSettings:
 def orders_queue_attributes(config: EnvironmentConfig, dlq_arn: str) -> dict[str, str]:
     return {
         "VisibilityTimeout": str(config.queue_visibility_seconds),
+        "MessageRetentionPeriod": str(queue_retention_seconds(placeholder_settings(config))),
         "RedrivePolicy": json.dumps(
             {"deadLetterTargetArn": dlq_arn, "maxReceiveCount": redrive_max_receive_count(config)}
         ),

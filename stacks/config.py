@@ -30,6 +30,7 @@ class EnvironmentConfig:
     poll_cap_seconds: float = 60.0
     poll_jitter: float = 0.1
     give_up_after_seconds: float = 900.0
+    delivery_window_seconds: float = 86400.0  # webhook retries once terminal (then DLQ)
     not_found_grace_seconds: float = 60.0
     poller_timeout_seconds: int = 30
     poller_memory_mb: int = 256
@@ -74,6 +75,7 @@ class EnvironmentConfig:
             poll_cap_seconds=self.poll_cap_seconds,
             poll_jitter=self.poll_jitter,
             give_up_after_seconds=self.give_up_after_seconds,
+            delivery_window_seconds=self.delivery_window_seconds,
             not_found_grace_seconds=self.not_found_grace_seconds,
             sweep_enabled=self.sweep_enabled,
             foxreload_rate_limit_per_minute=self.rate_limit_per_minute,
@@ -103,6 +105,7 @@ _KEYS = {
     "pollCapSeconds": "poll_cap_seconds",
     "pollJitter": "poll_jitter",
     "giveUpAfterSeconds": "give_up_after_seconds",
+    "deliveryWindowSeconds": "delivery_window_seconds",
     "notFoundGraceSeconds": "not_found_grace_seconds",
     "pollerTimeoutSeconds": "poller_timeout_seconds",
     "pollerMemoryMb": "poller_memory_mb",

@@ -33,7 +33,7 @@ from aws_cdk import aws_sqs as sqs
 from constructs import Construct, IConstruct
 
 from relay.names import POWERTOOLS_ENVIRONMENT, SERVICE_NAME, Ledger
-from relay.settings import max_receive_count
+from relay.settings import check_time_budgets, max_receive_count, queue_retention_seconds
 from stacks.alarms import RelayAlarms, Resource, Severity
 from stacks.bundling import ARCHITECTURE, RUNTIME, function_code
 from stacks.config import EnvironmentConfig
@@ -130,7 +130,11 @@ class RelayStack(Stack):
         super().__init__(scope, config.stack_name, **kwargs)  # type: ignore[arg-type]
         self.config = config
         # Values the functions would refuse at every cold start fail `cdk synth` instead.
-        config.poller_settings(ledger_table="-", orders_queue_url="-", dlq_url="-").validate()
+        placeholder = config.poller_settings(ledger_table="-", orders_queue_url="-", dlq_url="-")
+        placeholder.validate()
+        check_time_budgets(
+            placeholder, config.poller_timeout_seconds, SWEEPER_TIMEOUT.to_seconds()
+        )
         config.monitor_settings(ledger_table="-").validate()
         removal = RemovalPolicy.RETAIN if config.retain_data else RemovalPolicy.DESTROY
         self._removal = removal
@@ -201,6 +205,7 @@ class RelayStack(Stack):
             "OrdersQueue",
             queue_name=orders_name,
             visibility_timeout=Duration.seconds(cfg.queue_visibility_seconds),
+            retention_period=Duration.seconds(queue_retention_seconds(placeholder)),
             encryption=sqs.QueueEncryption.SQS_MANAGED,
             enforce_ssl=True,
             dead_letter_queue=sqs.DeadLetterQueue(

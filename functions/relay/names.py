@@ -27,6 +27,11 @@ POWERTOOLS_ENVIRONMENT: Final[Mapping[str, str]] = {
 }
 
 
+# The only libraries X-Ray instruments: AWS SDK calls. httpx is left alone so no trace header
+# (X-Amzn-Trace-Id) is added to requests to FoxReload or the storefront, which are third parties.
+TRACED_MODULES: Final = ("botocore",)
+
+
 class Metric:
     """Metric names (CloudWatch, namespace METRICS_NAMESPACE, dimension service=SERVICE_NAME)."""
 
@@ -54,6 +59,23 @@ class Metric:
     BUDGET_WAITS: Final = "BudgetWaits"  # per-order polls postponed for the shared request budget
     SWEEP_REQUESTS: Final = "SweepRequests"  # list pages read by the sweeper
     SWEEP_FOUND: Final = "SweepFound"  # terminal orders of ours the sweeper found undelivered
+    # One order of a sweep page failed unexpectedly; the rest of the page went on.
+    SWEEP_RECORD_ERRORS: Final = "SweepRecordErrors"
+    # A totalPrice that is not a finite amount in [0, MAX_PRICE]: ignored (delivery goes on).
+    PRICES_IGNORED: Final = "PricesIgnored"
+    # A Retry-After above RETRY_AFTER_CAP_SECONDS (FoxReload or the storefront): obeyed only up
+    # to the cap.
+    LONG_BACK_OFFS: Final = "LongBackOffs"
+    # A secret refresh failed and the last good value was used instead.
+    SECRET_STALE_READS: Final = "SecretStaleReads"  # noqa: S105 - a metric name
+    # The storefront answered 401/403 to a webhook: usually a webhook-secret rotation half done.
+    WEBHOOK_AUTH_FAILURES: Final = "WebhookAuthFailures"
+    # Seconds since enqueue of a message that waited for the request budget (the backlog's age).
+    BACKLOG_AGE_SECONDS: Final = "BacklogAgeSeconds"
+    # Storefront circuit breaker: 1 per check that found it open (the pager's metric), and
+    # deliveries parked without an API request while it was.
+    STOREFRONT_UNAVAILABLE: Final = "StorefrontUnavailable"
+    DELIVERIES_PARKED: Final = "DeliveriesParked"
     # balance monitor and stuck-order monitor
     ESTIMATED_BALANCE: Final = "EstimatedBalance"
     SPEND_24H: Final = "Spend24h"

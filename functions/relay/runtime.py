@@ -20,6 +20,7 @@ from relay.adapters.ledger import LedgerTable
 from relay.adapters.order_queue import OrderQueue
 from relay.adapters.secrets import SecretCache
 from relay.adapters.webhook_sink import WebhookSink
+from relay.names import Metric
 from relay.service.deps import RelayDeps
 from relay.service.order_relay import OrderRelay, QueueRecord
 from relay.settings import PollerSettings
@@ -68,7 +69,10 @@ class PollerRuntime:
     @classmethod
     def from_env(cls, env: Mapping[str, str], logger: Logger, metrics: Metrics) -> PollerRuntime:
         settings = PollerSettings.from_env(env)
-        secrets = SecretCache(lambda: boto3.client("secretsmanager", config=_BOTO_CONFIG))
+        secrets = SecretCache(
+            lambda: boto3.client("secretsmanager", config=_BOTO_CONFIG),
+            on_stale=lambda _secret_id: deps.metrics.count(Metric.SECRET_STALE_READS),
+        )
         timeouts = Timeouts(settings.http_connect_timeout, settings.http_read_timeout)
         fox_http = LoopBoundClient(
             lambda: httpx.AsyncClient(
@@ -85,6 +89,7 @@ class PollerRuntime:
             api_key=lambda: secrets.get(settings.foxreload_api_key_secret),
             invalidate_key=lambda: secrets.invalidate(settings.foxreload_api_key_secret),
             http=fox_http,
+            timeouts=timeouts,
         )
         dynamodb = boto3.client("dynamodb", config=_BOTO_CONFIG)
         deps = RelayDeps(
@@ -99,6 +104,7 @@ class PollerRuntime:
                 settings.dlq_url,
             ),
             webhook_secret=lambda: secrets.get(settings.sink_webhook_secret),
+            invalidate_webhook_secret=lambda: secrets.invalidate(settings.sink_webhook_secret),
             metrics=PowertoolsMetrics(metrics),
             log=logger,
         )

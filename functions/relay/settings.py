@@ -11,7 +11,11 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 
+from relay.domain.retry_pacing import SQS_MAX_RECEIVE_COUNT, receive_bound
 from relay.names import METRICS_NAMESPACE, SERVICE_NAME
+
+# The lease outlives the webhook by this much, so a send ends while the lease is still ours.
+LEASE_MARGIN_SECONDS: Final = 5.0
 
 
 class SettingsError(ValueError):
@@ -32,6 +36,9 @@ class PollerSettings:
     poll_cap_seconds: float = 60.0
     poll_jitter: float = 0.1
     give_up_after_seconds: float = 900.0
+    # Once an order is terminal: how long the storefront's webhook is retried (from the first
+    # terminal sight) before the order is dead-lettered as webhook_unavailable.
+    delivery_window_seconds: float = 86400.0
     not_found_grace_seconds: float = 60.0
     auth_failure_delay_seconds: float = 120.0
     lease_seconds: float = 45.0
@@ -53,6 +60,9 @@ class PollerSettings:
     # FoxReload seconds per relay second: 1 against FoxReload; the local stack's simulator can
     # run its clock faster, and the sweeper ages listed orders on FoxReload's clock.
     foxreload_time_scale: float = 1.0
+    # FoxReload and the storefront are reached over https only (the API key, the codes and the
+    # signed webhook travel on them); the local stack's loopback simulator and receiver opt out.
+    allow_insecure_http: bool = False
     service_name: str = SERVICE_NAME
     metrics_namespace: str = METRICS_NAMESPACE
 
@@ -74,12 +84,24 @@ class PollerSettings:
             raise SettingsError("POLL_JITTER must be within [0, 1]")
         if self.give_up_after_seconds <= 0:
             raise SettingsError("GIVE_UP_AFTER_SECONDS must be positive")
+        if self.delivery_window_seconds <= 0:
+            raise SettingsError("DELIVERY_WINDOW_SECONDS must be positive")
         if not 0 < self.sweep_budget_share < 1:
             raise SettingsError("SWEEP_BUDGET_SHARE must be within (0, 1)")
         if self.foxreload_rate_limit_per_minute < 10 or self.foxreload_time_scale <= 0:
             raise SettingsError("need FOXRELOAD_RATE_LIMIT_PER_MINUTE >= 10, a positive time scale")
         if self.lease_seconds <= self.webhook_timeout:
             raise SettingsError("LEASE_SECONDS must exceed WEBHOOK_TIMEOUT_SECONDS")
+        if not self.allow_insecure_http:
+            require_https("FOXRELOAD_BASE_URL", self.foxreload_base_url)
+            require_https("SINK_WEBHOOK_URL", self.sink_webhook_url)
+
+
+def require_https(name: str, url: str) -> None:
+    if not url.lower().startswith("https://"):
+        raise SettingsError(
+            f"{name} must be an https:// URL (ALLOW_INSECURE_HTTP is for the local stack only)"
+        )
 
 
 ENV_NAMES: Final[dict[str, str]] = {
@@ -95,6 +117,7 @@ ENV_NAMES: Final[dict[str, str]] = {
     "poll_cap_seconds": "POLL_CAP_SECONDS",
     "poll_jitter": "POLL_JITTER",
     "give_up_after_seconds": "GIVE_UP_AFTER_SECONDS",
+    "delivery_window_seconds": "DELIVERY_WINDOW_SECONDS",
     "not_found_grace_seconds": "NOT_FOUND_GRACE_SECONDS",
     "auth_failure_delay_seconds": "AUTH_FAILURE_DELAY_SECONDS",
     "lease_seconds": "LEASE_SECONDS",
@@ -112,6 +135,7 @@ ENV_NAMES: Final[dict[str, str]] = {
     "sweep_max_defer_seconds": "SWEEP_MAX_DEFER_SECONDS",
     "sweep_stale_grace_seconds": "SWEEP_STALE_GRACE_SECONDS",
     "foxreload_time_scale": "FOXRELOAD_TIME_SCALE",
+    "allow_insecure_http": "ALLOW_INSECURE_HTTP",
     "service_name": "POWERTOOLS_SERVICE_NAME",
     "metrics_namespace": "POWERTOOLS_METRICS_NAMESPACE",
 }
@@ -159,13 +183,71 @@ def _parse(name: str, raw: str, default: object) -> object:
     return raw
 
 
-def max_receive_count(settings: PollerSettings, min_delay_seconds: float = 1.0) -> int:
-    """The DLQ redrive `maxReceiveCount`: a crash-loop safety net only.
+def max_receive_count(settings: PollerSettings) -> int:
+    """The DLQ redrive `maxReceiveCount`: a crash-loop safety net only, SQS's largest value.
 
-    It must stay above the most receives an order can see before its time deadline, or SQS would
-    dead-letter healthy orders first: every receive waits at least `min_delay_seconds`, so the
-    deadline allows at most give_up / min_delay receives; doubled for throttled ESM receives,
-    capped at SQS's limit of 1000.
+    It must stay above the most receives an order can see before the relay ends it itself, or
+    SQS would dead-letter healthy orders first: the supplier deadline, then the delivery window,
+    with every wait the relay chooses paced by age (relay.domain.retry_pacing.receive_bound).
+    A deadline and window that could need more receives than SQS allows fail here, at synth.
     """
-    receives_in_deadline = int(settings.give_up_after_seconds / min_delay_seconds) + 1
-    return min(1000, max(10, 2 * receives_in_deadline))
+    bound = receive_bound(
+        settings.give_up_after_seconds,
+        settings.delivery_window_seconds,
+        min_poll_delay=min(settings.poll_base_seconds / 2, 3.0),
+    )
+    if bound > SQS_MAX_RECEIVE_COUNT:
+        raise SettingsError(
+            f"GIVE_UP_AFTER_SECONDS + DELIVERY_WINDOW_SECONDS allow up to {bound} receives of "
+            f"one message, more than SQS's maxReceiveCount limit of {SQS_MAX_RECEIVE_COUNT}: "
+            "shorten the delivery window or the deadline"
+        )
+    return SQS_MAX_RECEIVE_COUNT
+
+
+# SQS keeps a message at most 14 days; the orders queue keeps one a day longer than the relay
+# needs it (deadline + delivery window), so retention never ends an order the relay would not.
+SQS_MAX_RETENTION_SECONDS = 14 * 86400
+RETENTION_MARGIN_SECONDS = 86400
+
+
+def queue_retention_seconds(settings: PollerSettings) -> int:
+    needed = settings.give_up_after_seconds + settings.delivery_window_seconds
+    retention = int(max(4 * 86400, needed + RETENTION_MARGIN_SECONDS))
+    if retention > SQS_MAX_RETENTION_SECONDS:
+        raise SettingsError(
+            "GIVE_UP_AFTER_SECONDS + DELIVERY_WINDOW_SECONDS + a day must fit in SQS's 14-day "
+            "message retention"
+        )
+    return retention
+
+
+# The poller stops this long before its function times out (relay.handlers.poller).
+POLLER_END_MARGIN_SECONDS = 3.0
+SWEEPER_END_MARGIN_SECONDS = 15.0
+
+
+def check_time_budgets(
+    settings: PollerSettings, poller_timeout: float, sweeper_timeout: float
+) -> None:
+    """Synth-time check that every bound fits inside the functions that run it: one whole
+    FoxReload request (connect + read, bounded in total) and one whole webhook must fit in a
+    poller invocation; the webhook must end while its lease is held; the sweeper must keep its
+    end margin and still have time for a page."""
+    fetch = settings.http_connect_timeout + settings.http_read_timeout
+    poll_and_send = fetch + settings.webhook_timeout + POLLER_END_MARGIN_SECONDS
+    if poll_and_send > poller_timeout:
+        raise SettingsError(
+            f"HTTP_CONNECT_TIMEOUT_SECONDS + HTTP_READ_TIMEOUT_SECONDS + WEBHOOK_TIMEOUT_SECONDS "
+            f"+ {POLLER_END_MARGIN_SECONDS:.0f}s = {poll_and_send:.0f}s does not fit in the "
+            f"poller's {poller_timeout:.0f}s timeout"
+        )
+    if settings.lease_seconds < settings.webhook_timeout + LEASE_MARGIN_SECONDS:
+        raise SettingsError(
+            f"LEASE_SECONDS must be at least WEBHOOK_TIMEOUT_SECONDS + {LEASE_MARGIN_SECONDS:.0f}"
+        )
+    if sweeper_timeout < SWEEPER_END_MARGIN_SECONDS + fetch + settings.webhook_timeout:
+        raise SettingsError(
+            f"the sweeper's {sweeper_timeout:.0f}s timeout leaves no time to read a page and "
+            "send a webhook after its end margin"
+        )

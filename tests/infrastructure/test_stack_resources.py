@@ -2,15 +2,24 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
 
+from relay.domain.retry_pacing import receive_bound
 from relay.monitor_settings import MonitorSettings
 from relay.names import METRICS_NAMESPACE, SERVICE_NAME, AlarmThreshold, Ledger
-from relay.settings import PollerSettings, max_receive_count
+from relay.settings import (
+    PollerSettings,
+    SettingsError,
+    max_receive_count,
+    queue_retention_seconds,
+)
 from stacks import relay_stack
 from stacks.alarms import Severity
+from stacks.application import build_app
+from stacks.config import load_context
 from tests.infrastructure.synth_helpers import Synth, dumps
 
 # -- the stack ----------------------------------------------------------------------------------
@@ -55,12 +64,44 @@ def test_orders_queue_encrypted_ssl_only_visibility_and_redrive(synth: Synth) ->
     assert _ssl_enforced(synth, synth.stack.orders_queue)
 
 
-def test_max_receive_count_lets_the_deadline_decide(synth: Synth) -> None:
-    """design.md: the count is a crash-loop net, above what the deadline allows at 1 s/receive."""
+def test_max_receive_count_and_retention_let_the_relay_decide(synth: Synth) -> None:
+    """maxReceiveCount is a crash-loop net above every receive the deadline and the delivery
+    window can cause; the orders queue keeps a message longer than both."""
+    settings = synth.config.poller_settings(ledger_table="-", orders_queue_url="-", dlq_url="-")
     props = synth.props(synth.stack.orders_queue)
-    assert props["RedrivePolicy"]["maxReceiveCount"] > synth.config.give_up_after_seconds or (
-        props["RedrivePolicy"]["maxReceiveCount"] == 1000
+    bound = receive_bound(
+        settings.give_up_after_seconds, settings.delivery_window_seconds, min_poll_delay=3.0
     )
+    assert props["RedrivePolicy"]["maxReceiveCount"] >= bound
+    assert props["MessageRetentionPeriod"] == queue_retention_seconds(settings)
+    assert props["MessageRetentionPeriod"] > (
+        settings.give_up_after_seconds + settings.delivery_window_seconds
+    )
+
+
+@pytest.mark.parametrize(
+    ("change", "complaint"),
+    [
+        ({"deliveryWindowSeconds": 30 * 86400}, "14-day"),
+        ({"deliveryWindowSeconds": 12 * 86400}, "maxReceiveCount"),
+        ({"pollerTimeoutSeconds": 15}, "poller's 15s timeout"),
+        ({"webhookUrl": "http://storefront.example.com/hook"}, "https://"),
+        ({"foxreloadBaseUrl": "http://public-api.foxreload.com"}, "https://"),
+    ],
+)
+def test_synth_refuses_settings_that_cannot_hold(
+    change: dict[str, object], complaint: str, tmp_path: Path
+) -> None:
+    environments = load_context()["relay:environments"]
+    environments["dev"] = {**environments["dev"], **change}
+    with pytest.raises(SettingsError, match=complaint):
+        build_app(
+            "dev",
+            outdir=tmp_path,
+            bundle=False,
+            nag=False,
+            extra_context={"relay:environments": environments},
+        )
 
 
 def test_dlq_keeps_14_days_and_allows_console_redrive_to_the_orders_queue(synth: Synth) -> None:

@@ -64,6 +64,7 @@ def recorded(monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[list[str], Any, 
             "DLQ_URL": sqs.create_queue(QueueName="dlq")["QueueUrl"],
             "SINK_WEBHOOK_URL": receiver.url,
             "SINK_WEBHOOK_SECRET": "hook",
+            "ALLOW_INSECURE_HTTP": "true",  # loopback test doubles
             "SWEEP_ENABLED": "True",
             "AWS_DEFAULT_REGION": REGION,
         }
@@ -91,7 +92,7 @@ def test_every_aws_call_of_a_sweeper_run_is_granted(recorded: tuple[list[str], A
         )
     time.sleep(4)  # TimingModel.fast(): every order terminal within 3.5 s
 
-    result = sweeper_handler.handler({}, _Context(run_seconds=3))  # type: ignore[arg-type]
+    result = sweeper_handler.handler({}, _Context(run_seconds=8))  # type: ignore[arg-type]
     assert result["sweeps"] >= 1
     assert result["delivered"] > 0
     assert len(receiver.deliveries()) == result["delivered"]

@@ -89,6 +89,7 @@ def test_shared_budget_grants_no_more_than_the_burst_under_contention(ledger):
         dlq_url="d",
         sink_webhook_url="http://unused",
         sink_webhook_secret="s",
+        allow_insecure_http=True,
     )
     gate = PollGate(settings, coordination)
     budget = budget_within_limit()

@@ -44,6 +44,7 @@ def parts() -> Iterator[tuple[FoxReloadSimulator, StorefrontReceiver, PollerRunt
             "DLQ_URL": sqs.create_queue(QueueName="dlq")["QueueUrl"],
             "SINK_WEBHOOK_URL": receiver.url,
             "SINK_WEBHOOK_SECRET": "hook",
+            "ALLOW_INSECURE_HTTP": "true",  # loopback test doubles
             "SWEEP_ENABLED": "true",
         }
         runtime = PollerRuntime.from_env(env, logging.getLogger("sweeper-test"), None)  # type: ignore[arg-type]

@@ -33,6 +33,7 @@ class ClaimStatus(Enum):
     CLAIMED = "claimed"
     ALREADY_DONE = "already_done"
     BUSY = "busy"  # another worker holds a live lease
+    NOT_OURS = "not_ours"  # no message for this order was ever received: never delivered
 
 
 @dataclass(frozen=True)
@@ -153,9 +154,13 @@ class LedgerTable:
         total_price: float | None = None,
         charged: bool = False,
     ) -> Claim:
-        """Take the delivery lease. Also records when the order was first seen terminal and its
-        price, and, when FoxReload charged it (`charged`), puts it in the spend index under the
-        hour it was first seen terminal: spend is counted even if the webhook is later rejected."""
+        """Take the delivery lease of an order the relay accepted (a message was received for
+        it: `touch` wrote accepted_at); a claim never creates an item, so an id spelled another
+        way than the message's is never delivered a second time under a second key.
+
+        Also records when the order was first seen terminal and its price, and, when FoxReload
+        charged it (`charged`), puts it in the spend index under the hour it was first seen
+        terminal: spend is counted even if the webhook is later rejected."""
         until = now + lease_seconds
         seen = number(terminal_seen_at)  # the bucket must be that of the stored (rounded) time
         names = {
@@ -163,6 +168,7 @@ class LedgerTable:
             "#until": LedgerNames.LEASE_UNTIL,
             "#seen": LedgerNames.TERMINAL_SEEN_AT,
             "#outcome": LedgerNames.OUTCOME,
+            "#acc": LedgerNames.ACCEPTED_AT,
         }
         values: dict[str, Any] = {
             ":owner": {"S": owner},
@@ -185,7 +191,7 @@ class LedgerTable:
                 Key=self._key(order_id),
                 UpdateExpression=update,
                 ConditionExpression=(
-                    "attribute_not_exists(#outcome) "
+                    "attribute_exists(#acc) AND attribute_not_exists(#outcome) "
                     "AND (attribute_not_exists(#until) OR #until < :now)"
                 ),
                 ExpressionAttributeNames=names,
@@ -198,43 +204,18 @@ class LedgerTable:
                 raise
             error_response: dict[str, Any] = dict(exc.response)
             old: dict[str, Any] = error_response.get("Item", {})
+            if LedgerNames.ACCEPTED_AT not in old:
+                return Claim(ClaimStatus.NOT_OURS)
             outcome = _s(old, LedgerNames.OUTCOME)
             if outcome is not None:
                 return Claim(ClaimStatus.ALREADY_DONE, outcome=outcome)
             return Claim(ClaimStatus.BUSY, lease_until=_n(old, LedgerNames.LEASE_UNTIL))
         new = response.get("Attributes", {})
-        if charged:
-            self._align_charged_hour(order_id, new)
         return Claim(
             ClaimStatus.CLAIMED,
             lease_until=until,
             terminal_seen_at=_n(new, LedgerNames.TERMINAL_SEEN_AT),
         )
-
-    def _align_charged_hour(self, order_id: str, item: dict[str, Any]) -> None:
-        """`charged_hour` must be the hour of the stored `terminal_seen_at`. Both are written
-        with if_not_exists, so they can only disagree when `terminal_seen_at` was stored by an
-        earlier claim that did not write the hour (an item written before the spend index
-        existed): move the entry to the right hour, once."""
-        seen = _n(item, LedgerNames.TERMINAL_SEEN_AT)
-        stored = _s(item, LedgerNames.CHARGED_HOUR)
-        if seen is None or stored is None or stored == hour_bucket(seen):
-            return
-        try:
-            self._db.update_item(
-                TableName=self._table,
-                Key=self._key(order_id),
-                UpdateExpression="SET #charged = :right",
-                ConditionExpression="#charged = :wrong",
-                ExpressionAttributeNames={"#charged": LedgerNames.CHARGED_HOUR},
-                ExpressionAttributeValues={
-                    ":right": {"S": hour_bucket(seen)},
-                    ":wrong": {"S": stored},
-                },
-            )
-        except ClientError as exc:
-            if not condition_failed(exc):
-                raise
 
     def mark_terminal(
         self,

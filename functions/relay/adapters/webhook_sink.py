@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass
 
 import httpx
 
-from relay.domain.poll_outcome import parse_retry_after
+from relay.domain.poll_outcome import bounded_retry_after
 from relay.domain.webhook import SignedRequest, SinkVerdict, classify_sink_status
 
 
@@ -16,6 +17,7 @@ class SinkResult:
     verdict: SinkVerdict
     status_code: int | None  # None: no answer (timeout, connection error)
     retry_after: float | None = None
+    long_back_off: bool = False  # Retry-After asked for more than the relay obeys
 
 
 class WebhookSink:
@@ -23,15 +25,19 @@ class WebhookSink:
         self._url = url
         self._http = http
 
-    async def send(self, request: SignedRequest) -> SinkResult:
+    async def send(self, request: SignedRequest, budget_seconds: float) -> SinkResult:
+        """One POST, bounded in total by `budget_seconds` (httpx's own timeouts are per read).
+        The answer's body is never read: only its status and Retry-After matter, and a
+        storefront that streams a large or endless body must not hold the relay."""
         try:
-            response = await self._http().post(
-                self._url, content=request.body, headers=request.headers
-            )
-        except httpx.HTTPError:  # transport errors, timeouts, undecodable responses
+            async with asyncio.timeout(max(0.1, budget_seconds)):
+                async with self._http().stream(
+                    "POST", self._url, content=request.body, headers=request.headers
+                ) as response:
+                    status = response.status_code
+                    retry_after, long_back_off = bounded_retry_after(
+                        response.headers.get("retry-after")
+                    )
+        except (httpx.HTTPError, TimeoutError):  # transport errors, timeouts, the total bound
             return SinkResult(SinkVerdict.RETRY_LATER, None)
-        return SinkResult(
-            classify_sink_status(response.status_code),
-            response.status_code,
-            parse_retry_after(response.headers.get("retry-after")),
-        )
+        return SinkResult(classify_sink_status(status), status, retry_after, long_back_off)

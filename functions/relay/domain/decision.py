@@ -1,4 +1,9 @@
-"""Poll outcome -> what the relay does next (design.md's outcome table), as a pure function."""
+"""Poll outcome -> what the relay does next (the README's outcome table), as a pure function.
+
+Only FoxReload ends an order for `deadline`: a pending order seen at or after the deadline. An
+order the relay cannot see (API errors, 429s, 401s) is retried, paced, until the supplier
+silence limit (the deadline plus the delivery window); see relay.domain.retry_pacing.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +11,12 @@ from dataclasses import dataclass
 from typing import Final
 
 from relay.domain.poll_outcome import Kind, PollOutcome
+from relay.domain.retry_pacing import (
+    delivery_window_closed,
+    paced,
+    supplier_silence_limit,
+    webhook_retry_delay,
+)
 from relay.domain.schedule import Policy, ScheduleInput, clip_to_deadline, visibility_timeout
 
 EVENT_FOR_KIND: Final = {
@@ -13,6 +24,10 @@ EVENT_FOR_KIND: Final = {
     Kind.FAILED: "order.failed",
     Kind.CANCELLED: "order.cancelled",
 }
+
+
+# However long a bucket or a lease says to wait, a message is looked at again within this.
+MAX_WAIT_SECONDS: Final = 900.0
 
 
 @dataclass(frozen=True)
@@ -53,6 +68,7 @@ class Limits:
     give_up_after: float
     not_found_grace: float
     auth_failure_delay: float
+    delivery_window: float = 86400.0  # webhook retries, from the first terminal sight
 
 
 def decide(
@@ -61,12 +77,19 @@ def decide(
     event = EVENT_FOR_KIND.get(outcome.kind)
     if event is not None:  # a terminal order is delivered even at the deadline
         return Deliver(event)
-    if timing.elapsed >= limits.give_up_after:
+    past_deadline = timing.elapsed >= limits.give_up_after
+    if past_deadline and outcome.kind is Kind.PENDING:
         return DeadLetter(
             "deadline",
-            f"not terminal {timing.elapsed:.0f}s after enqueue "
-            f"(limit {limits.give_up_after:.0f}s); "
-            f"last result {outcome.status or outcome.kind.value}; {timing.attempt + 1} attempts",
+            f"FoxReload still says {outcome.status} {timing.elapsed:.0f}s after enqueue "
+            f"(limit {limits.give_up_after:.0f}s); {timing.attempt + 1} attempts",
+        )
+    if timing.elapsed >= supplier_silence_limit(limits.give_up_after, limits.delivery_window):
+        return DeadLetter(
+            "supplier_unavailable",
+            f"FoxReload gave no usable answer about this order for {timing.elapsed:.0f}s "
+            f"after enqueue; last result {outcome.status or outcome.kind.value}; "
+            f"{timing.attempt + 1} attempts",
         )
     if outcome.kind is Kind.NOT_FOUND and timing.elapsed >= limits.not_found_grace:
         return DeadLetter(
@@ -83,16 +106,32 @@ def decide(
     delay = policy.delay(hints, rand)
     if outcome.kind is Kind.AUTH_FAILED:
         delay = max(delay, limits.auth_failure_delay * (1.0 + 0.2 * rand))
-    delay = clip_to_deadline(delay, timing.elapsed, limits.give_up_after)
+    if past_deadline:  # FoxReload has not been seen since the deadline: keep asking, paced
+        delay = paced(delay, timing.elapsed)
+    else:
+        delay = clip_to_deadline(delay, timing.elapsed, limits.give_up_after)
     return Reschedule(visibility_timeout(delay, timing.seconds_since_receive), outcome.kind.value)
 
 
-def reschedule_after_delivery_attempt(
-    timing: Timing, limits: Limits, policy: Policy, rand: float, retry_after: float | None, why: str
-) -> Reschedule:
-    """The webhook said 'later' (408/429/5xx/timeout) or another worker holds the lease."""
-    hints = ScheduleInput(attempt=timing.attempt, elapsed=timing.elapsed, retry_after=retry_after)
-    delay = policy.delay(hints, rand)
-    if timing.elapsed < limits.give_up_after:  # come back by the deadline, then give up
-        delay = clip_to_deadline(delay, timing.elapsed, limits.give_up_after)
+def after_webhook_retry(
+    timing: Timing, limits: Limits, since_terminal: float, retry_after: float | None, rand: float
+) -> Reschedule | DeadLetter:
+    """The storefront said 'later' (408/429/5xx/401/403/no answer): retry with capped
+    exponential backoff until the delivery window, counted from the first terminal sight,
+    closes. The supplier deadline no longer applies: the order is done at FoxReload."""
+    if delivery_window_closed(since_terminal, limits.delivery_window):
+        return DeadLetter(
+            "webhook_unavailable",
+            f"the storefront did not accept the webhook within the delivery window "
+            f"({limits.delivery_window:.0f}s since the order was first seen terminal); "
+            f"{timing.attempt + 1} attempts",
+        )
+    delay = paced(webhook_retry_delay(since_terminal, retry_after, rand), since_terminal)
+    return Reschedule(visibility_timeout(delay, timing.seconds_since_receive), "webhook_retry")
+
+
+def after_wait(timing: Timing, wait: float, why: str) -> Reschedule:
+    """Come back after `wait` (a lease another worker holds, a request budget to refill, a
+    parked delivery), paced by the message's age so long waits are received rarely."""
+    delay = paced(min(wait, MAX_WAIT_SECONDS), timing.elapsed)
     return Reschedule(visibility_timeout(delay, timing.seconds_since_receive), why)

@@ -3,12 +3,18 @@
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Final
 
 TERMINAL_STATUSES: Final = frozenset({"completed", "failed", "cancelled"})
 KNOWN_STATUSES: Final = frozenset({"active", "paid", "processing"}) | TERMINAL_STATUSES
+# A price is metadata (the spend estimate), never a reason to hold a delivery back. Anything
+# that is not a finite, non-negative amount below this bound is ignored (and counted): a
+# DynamoDB number cannot hold NaN, Infinity or more than 38 digits, and a negative price would
+# shrink the spend index and inflate the balance estimate.
+MAX_PRICE: Final = 1_000_000_000.0
 
 
 class MalformedOrder(ValueError):
@@ -31,6 +37,7 @@ class FoxOrder:
     created_at: str | None
     payment_expires_at: str | None
     cancel_reason: str | None
+    price_ignored: bool = False  # totalPrice was present but not a usable amount
 
     @property
     def is_terminal(self) -> bool:
@@ -64,11 +71,14 @@ def parse_order(data: Any) -> FoxOrder:
     items = tuple(_parse_item(item) for item in raw_items)
     if status == "completed" and not items:
         raise MalformedOrder("completed order has no items")
+    raw_price = data.get("totalPrice")
+    price = parse_price(raw_price)
     return FoxOrder(
         id=order_id,
         status=status.lower(),
         items=items,
-        total_price=_number(data.get("totalPrice")),
+        total_price=price,
+        price_ignored=raw_price is not None and price is None,
         created_at=_text(data.get("createdAt")),
         payment_expires_at=_text(data.get("paymentExpiresAt")),
         cancel_reason=_text(data.get("cancelReason")),
@@ -108,17 +118,26 @@ def _text(value: Any) -> str | None:
     return value if isinstance(value, str) and value else None
 
 
-def _number(value: Any) -> float | None:
+def parse_price(value: Any) -> float | None:
+    """A price as a bounded, finite, non-negative amount rounded to a tenth of a cent (how the
+    ledger stores it); None for anything else (absent, text that is not a number, NaN,
+    Infinity, "1e400", 41 digits, negative)."""
     if isinstance(value, bool):
         return None
-    if isinstance(value, int | float):
-        return float(value)
     if isinstance(value, str):
         try:
-            return float(value)
+            value = float(value.strip())
         except ValueError:
             return None
-    return None
+    if isinstance(value, int):
+        if abs(value) > MAX_PRICE:  # float() of a huge int may raise OverflowError
+            return None
+        value = float(value)
+    if not isinstance(value, float) or not math.isfinite(value):
+        return None
+    if not 0.0 <= value <= MAX_PRICE:
+        return None
+    return round(value, 3)
 
 
 def _before(iso: str | None, now: float) -> bool:

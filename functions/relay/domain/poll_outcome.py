@@ -21,6 +21,11 @@ from relay.domain.foxreload_order import (
 )
 from relay.names import ApiErrorKind
 
+# The longest Retry-After (FoxReload's or the storefront's) the relay obeys. A day-long value
+# would put every warm sweeper to sleep through its timeout and age orders past their deadline
+# unseen; beyond the cap the relay looks again and is told again, at the cost of one request.
+RETRY_AFTER_CAP_SECONDS = 300.0
+
 
 @dataclass(frozen=True)
 class HttpReply:
@@ -32,6 +37,7 @@ class HttpReply:
 class TransportFailure(Enum):
     TIMEOUT = "timeout"
     CONNECTION = "connection"
+    OVERSIZED = "oversized"  # the body passed the client's size cap: not an answer
 
 
 class Kind(Enum):
@@ -54,27 +60,29 @@ class PollOutcome:
     retry_after: float | None = None
     unknown_status: bool = False
     balance_not_enough: bool = False  # an error body naming BalanceNotEnough: a balance signal
+    long_back_off: bool = False  # Retry-After asked for more than RETRY_AFTER_CAP_SECONDS
 
     @property
     def terminal(self) -> bool:
         return self.kind in (Kind.COMPLETED, Kind.FAILED, Kind.CANCELLED)
 
 
+_TRANSPORT_KIND = {
+    TransportFailure.TIMEOUT: ApiErrorKind.TIMEOUT,
+    TransportFailure.CONNECTION: ApiErrorKind.CONNECTION,
+    TransportFailure.OVERSIZED: ApiErrorKind.MALFORMED,
+}
 _TERMINAL_KIND = {"completed": Kind.COMPLETED, "failed": Kind.FAILED, "cancelled": Kind.CANCELLED}
 
 
 def classify(reply: HttpReply | TransportFailure, now_epoch: float | None = None) -> PollOutcome:
     if isinstance(reply, TransportFailure):
-        kind = (
-            ApiErrorKind.TIMEOUT if reply is TransportFailure.TIMEOUT else ApiErrorKind.CONNECTION
-        )
-        return PollOutcome(Kind.API_ERROR, status=reply.value, error_kind=kind)
+        return PollOutcome(Kind.API_ERROR, status=reply.value, error_kind=_TRANSPORT_KIND[reply])
     code = reply.status_code
+    retry_after, long_back_off = bounded_retry_after(reply.headers.get("retry-after"), now_epoch)
     if code == 429:
         return PollOutcome(
-            Kind.THROTTLED,
-            status="429",
-            retry_after=parse_retry_after(reply.headers.get("retry-after"), now_epoch),
+            Kind.THROTTLED, status="429", retry_after=retry_after, long_back_off=long_back_off
         )
     if code in (401, 403):
         return PollOutcome(Kind.AUTH_FAILED, status=str(code))
@@ -85,7 +93,8 @@ def classify(reply: HttpReply | TransportFailure, now_epoch: float | None = None
             Kind.API_ERROR,
             status=str(code),
             error_kind=ApiErrorKind.SERVER_ERROR,
-            retry_after=parse_retry_after(reply.headers.get("retry-after"), now_epoch),
+            retry_after=retry_after,
+            long_back_off=long_back_off,
         )
     if not 200 <= code < 300:
         return PollOutcome(
@@ -131,6 +140,16 @@ def for_order(outcome: PollOutcome, order_id: str) -> PollOutcome:
     return dataclasses.replace(outcome, order=dataclasses.replace(order, id=order_id))
 
 
+def bounded_retry_after(
+    value: str | None, now_epoch: float | None = None
+) -> tuple[float | None, bool]:
+    """Retry-After in seconds, capped at RETRY_AFTER_CAP_SECONDS; True when it was capped."""
+    seconds = parse_retry_after(value, now_epoch)
+    if seconds is None or seconds <= RETRY_AFTER_CAP_SECONDS:
+        return seconds, False
+    return RETRY_AFTER_CAP_SECONDS, True
+
+
 def parse_retry_after(value: str | None, now_epoch: float | None = None) -> float | None:
     """Retry-After as seconds: delta-seconds or an HTTP date. Garbage gives None."""
     if value is None:
@@ -157,6 +176,7 @@ __all__ = [
     "MalformedOrder",
     "PollOutcome",
     "TransportFailure",
+    "bounded_retry_after",
     "classify",
     "parse_retry_after",
 ]

@@ -149,24 +149,6 @@ class BudgetSplit:
         return self.per_order if sweep_running else self.whole
 
 
-def wait_for_final_look(
-    grant: Grant, elapsed: float, give_up_after: float, grace: float = 120.0
-) -> float | None:
-    """At the deadline with no token: how long to wait for one, or None to dead-letter now.
-
-    The last look before dead-lettering should really look (an order that completed at 899 s
-    must not be dead-lettered unseen), so a refused token at the deadline waits for the token,
-    but only for `grace` seconds past the deadline: under sustained overload every order reaches
-    its deadline wanting a token, and an unbounded wait would grow the backlog without end (the
-    bench found exactly that). The dead letter then says it was never looked at.
-    """
-    if grant.granted:
-        raise ValueError("the token was granted: poll instead")
-    if elapsed >= give_up_after + grace:
-        return None
-    return min(grant.wait, give_up_after + grace - elapsed)
-
-
 def back_off(budget: RateBudget, state: BucketState, retry_after: float, now: float) -> BucketState:
     """FoxReload said 429 with Retry-After: empty the shared bucket and start its refill only
     when Retry-After has passed, so every other caller waits too (its first token arrives then).

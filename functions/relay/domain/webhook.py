@@ -80,6 +80,10 @@ class SinkVerdict(Enum):
     ACCEPTED = "accepted"
     RETRY_LATER = "retry_later"
     REJECTED = "rejected"
+    # 401/403: the storefront did not accept the signature (or the caller). Almost always a
+    # webhook-secret rotation half done, so it is retried (after re-reading the secret), not a
+    # refusal of this order.
+    UNAUTHORIZED = "unauthorized"
 
 
 def classify_sink_status(status_code: int | None) -> SinkVerdict:
@@ -90,6 +94,8 @@ def classify_sink_status(status_code: int | None) -> SinkVerdict:
         return SinkVerdict.RETRY_LATER
     if 200 <= status_code < 300:
         return SinkVerdict.ACCEPTED
+    if status_code in (401, 403):
+        return SinkVerdict.UNAUTHORIZED
     if 400 <= status_code < 500 and status_code not in (408, 429):
         return SinkVerdict.REJECTED
     return SinkVerdict.RETRY_LATER

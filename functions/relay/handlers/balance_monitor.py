@@ -25,11 +25,12 @@ from relay.adapters.balance_store import BalanceStore
 from relay.adapters.secrets import SecretCache
 from relay.adapters.spend_index import SpendIndex
 from relay.monitor_settings import MonitorSettings
+from relay.names import TRACED_MODULES
 from relay.service.monitors import check_balance, publish_balance
 
 logger = Logger()
 metrics = Metrics()
-tracer = Tracer()
+tracer = Tracer(patch_modules=TRACED_MODULES)
 
 
 @dataclass(frozen=True)

@@ -20,12 +20,14 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from relay.domain.order_message import OrderMessage, parse_order_message
+from relay.names import TRACED_MODULES
 from relay.runtime import PollerRuntime, queue_record
 from relay.service.order_relay import Rescheduled
+from relay.settings import POLLER_END_MARGIN_SECONDS
 
 logger = Logger()
 metrics = Metrics()
-tracer = Tracer()
+tracer = Tracer(patch_modules=TRACED_MODULES)
 processor = AsyncBatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
 _runtime: PollerRuntime | None = None
 
@@ -37,11 +39,16 @@ def runtime() -> PollerRuntime:
     return _runtime
 
 
-async def record_handler(record: SQSRecord) -> str:
+async def record_handler(record: SQSRecord, lambda_context: LambdaContext | None = None) -> str:
     item = queue_record(record)
     logger.thread_safe_append_keys(message_id=item.message_id, order_id=_order_hint(item.body))
+    relay = runtime().relay
+    until = None
+    if lambda_context is not None:  # no request or send may outlive the invocation
+        remaining = lambda_context.get_remaining_time_in_millis() / 1000.0
+        until = relay.d.clock() + remaining - POLLER_END_MARGIN_SECONDS
     try:
-        return await runtime().relay.process(item)
+        return await relay.process(item, until=until)
     except Rescheduled:
         raise  # a normal item failure: the message comes back after its new visibility timeout
     except Exception:

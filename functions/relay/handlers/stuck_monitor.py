@@ -17,11 +17,12 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from relay.adapters.ledger_queries import LedgerQueries
 from relay.monitor_settings import MonitorSettings
+from relay.names import TRACED_MODULES
 from relay.service.monitors import check_stuck, publish_stuck
 
 logger = Logger()
 metrics = Metrics()
-tracer = Tracer()
+tracer = Tracer(patch_modules=TRACED_MODULES)
 _LOGGED_IDS: Final = 20
 _runtime: tuple[MonitorSettings, LedgerQueries] | None = None
 

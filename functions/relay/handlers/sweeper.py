@@ -10,16 +10,18 @@ from typing import Any
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from relay.names import TRACED_MODULES
 from relay.runtime import PollerRuntime
 from relay.service.sweeper import Sweeper
+from relay.settings import SWEEPER_END_MARGIN_SECONDS
 
 logger = Logger()
 metrics = Metrics()
-tracer = Tracer()
+tracer = Tracer(patch_modules=TRACED_MODULES)
 _sweeper: Sweeper | None = None
-# Stop this long before the function's timeout: a page read and a webhook (10 s timeout) may
-# still be under way when the end comes, and the lease must be released cleanly.
-_MARGIN_SECONDS = 15.0
+# Stop this long before the function's timeout: requests and sends are bounded by the run's
+# end, and the lease must still be released and the coverage written cleanly.
+_MARGIN_SECONDS = SWEEPER_END_MARGIN_SECONDS
 
 
 def sweeper() -> Sweeper:

@@ -17,8 +17,10 @@ from relay.domain.foxreload_order import FoxOrder
 from relay.domain.webhook import SinkVerdict, signed_request
 from relay.names import Metric
 from relay.service.deps import RelayDeps
+from relay.settings import LEASE_MARGIN_SECONDS
 
-_LEASE_MARGIN_SECONDS = 5.0
+# No send starts with less time than this left before the caller's `until`.
+MIN_SEND_SECONDS = 2.0
 _EVENT_METRIC = {
     "order.delivered": Metric.ORDERS_DELIVERED,
     "order.failed": Metric.ORDERS_FAILED,
@@ -32,6 +34,8 @@ class Outcome(Enum):
     BUSY = "busy"  # another worker holds a live lease
     RETRY_LATER = "retry_later"  # the storefront said later (408/429/5xx/no answer)
     REJECTED = "rejected"  # the storefront refused it for good (other 4xx)
+    NOT_OURS = "not_ours"  # the relay never accepted this order: nothing is sent
+    NO_TIME = "no_time"  # too little of the caller's time left to send: not even claimed
 
 
 @dataclass(frozen=True)
@@ -41,6 +45,7 @@ class DeliveryResult:
     lease_until: float | None = None
     status_code: int | None = None
     retry_after: float | None = None
+    terminal_seen_at: float | None = None  # when the relay first saw the order terminal
 
 
 class Delivery:
@@ -54,10 +59,17 @@ class Delivery:
         storefront_ref: str | None,
         seen_at: float,
         first_seen: float,
+        until: float | None = None,
     ) -> DeliveryResult:
         """`seen_at`: when this worker saw the order terminal; `first_seen`: when it was
-        accepted (the storefront's first message), for TimeToDeliverSeconds."""
+        accepted (the storefront's first message), for TimeToDeliverSeconds; `until`: the
+        caller's own end (its Lambda time): no send starts that could not finish by then."""
         d = self.d
+        if until is not None and until - d.clock() < MIN_SEND_SECONDS:
+            return DeliveryResult(Outcome.NO_TIME, event)
+        if order.price_ignored:
+            d.metrics.count(Metric.PRICES_IGNORED)
+            d.log.warning("FoxReload's totalPrice is not a usable amount; ignored")
         owner = d.new_owner()
         secret = await asyncio.to_thread(d.webhook_secret)  # before the lease starts ticking
         claimed_at = d.clock()
@@ -76,25 +88,71 @@ class Delivery:
             return DeliveryResult(Outcome.ALREADY_DONE, event)
         if claim.status is ClaimStatus.BUSY:
             return DeliveryResult(Outcome.BUSY, event, lease_until=claim.lease_until)
-
-        request = signed_request(secret, order, event, storefront_ref, d.clock())
-        # The send must end while the lease is ours, or a second worker could send beside it.
-        budget = d.settings.lease_seconds - _LEASE_MARGIN_SECONDS - (d.clock() - claimed_at)
+        if claim.status is ClaimStatus.NOT_OURS:
+            return DeliveryResult(Outcome.NOT_OURS, event)
+        first_terminal = claim.terminal_seen_at or seen_at
         try:
-            sent = await asyncio.wait_for(d.sink.send(request), timeout=max(1.0, budget))
-        except TimeoutError:
-            sent = SinkResult(SinkVerdict.RETRY_LATER, None)
+            sent = await self._send(secret, order, event, storefront_ref, claimed_at, until)
+        except BaseException:
+            # Whatever went wrong (or cancelled us), the lease must not outlive this attempt.
+            await asyncio.shield(asyncio.to_thread(d.ledger.release, order.id, owner))
+            raise
+        return await self._after_send(sent, order, event, owner, first_terminal, first_seen)
+
+    async def _after_send(
+        self,
+        sent: SinkResult,
+        order: FoxOrder,
+        event: str,
+        owner: str,
+        first_terminal: float,
+        first_seen: float,
+    ) -> DeliveryResult:
+        d = self.d
+        if sent.long_back_off:
+            d.metrics.count(Metric.LONG_BACK_OFFS)
         if sent.verdict is SinkVerdict.ACCEPTED:
-            first_terminal = claim.terminal_seen_at or seen_at
             return await self._record(order, event, owner, first_terminal, first_seen)
         await asyncio.to_thread(d.ledger.release, order.id, owner)
         if sent.verdict is SinkVerdict.REJECTED:
             await asyncio.to_thread(d.ledger.record_rejection, order.id, d.clock(), order.status)
             return DeliveryResult(Outcome.REJECTED, event, status_code=sent.status_code)
+        if sent.verdict is SinkVerdict.UNAUTHORIZED:
+            # A signature the storefront does not accept: read the secret again (it has
+            # probably been rotated) and retry; the alarm on this metric tells on-call.
+            d.metrics.count(Metric.WEBHOOK_AUTH_FAILURES)
+            d.log.warning("storefront answered HTTP %s: webhook secret re-read", sent.status_code)
+            await asyncio.to_thread(d.invalidate_webhook_secret)
         d.metrics.count(Metric.WEBHOOK_RETRIES)
         return DeliveryResult(
-            Outcome.RETRY_LATER, event, status_code=sent.status_code, retry_after=sent.retry_after
+            Outcome.RETRY_LATER,
+            event,
+            status_code=sent.status_code,
+            retry_after=sent.retry_after,
+            terminal_seen_at=first_terminal,
         )
+
+    async def _send(
+        self,
+        secret: str,
+        order: FoxOrder,
+        event: str,
+        storefront_ref: str | None,
+        claimed_at: float,
+        until: float | None,
+    ) -> SinkResult:
+        """The webhook, bounded by the webhook timeout, by the lease (the send must end while
+        the lease is ours, or a second worker could send beside it) and by `until`."""
+        d = self.d
+        now = d.clock()
+        request = signed_request(secret, order, event, storefront_ref, now)
+        budget = min(
+            d.settings.webhook_timeout,
+            d.settings.lease_seconds - LEASE_MARGIN_SECONDS - (now - claimed_at),
+        )
+        if until is not None:
+            budget = min(budget, until - now)
+        return await d.sink.send(request, budget_seconds=max(0.1, budget))
 
     async def _record(
         self, order: FoxOrder, event: str, owner: str, seen_at: float, first_seen: float

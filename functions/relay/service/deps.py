@@ -41,6 +41,8 @@ class RelayDeps:
     webhook_secret: Callable[[], str]
     metrics: MetricsRecorder
     log: LogSink
+    # Forget the cached webhook secret: the storefront answered 401/403 (a rotation).
+    invalidate_webhook_secret: Callable[[], None] = lambda: None
     clock: Callable[[], float] = time.time
     rand: Callable[[], float] = random.random
     new_owner: Callable[[], str] = field(default=lambda: uuid.uuid4().hex)

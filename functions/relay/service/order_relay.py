@@ -18,8 +18,9 @@ from relay.domain.decision import (
     Limits,
     Reschedule,
     Timing,
+    after_wait,
+    after_webhook_retry,
     decide,
-    reschedule_after_delivery_attempt,
 )
 from relay.domain.foxreload_order import FoxOrder
 from relay.domain.order_message import OrderMessage, Poison, parse_order_message
@@ -70,13 +71,17 @@ class OrderRelay:
             give_up_after=s.give_up_after_seconds,
             not_found_grace=s.not_found_grace_seconds,
             auth_failure_delay=s.auth_failure_delay_seconds,
+            delivery_window=s.delivery_window_seconds,
         )
         self.delivery = Delivery(deps)
         now = lambda: deps.clock()  # noqa: E731, PLW0108 - late-bound: deps.clock may be swapped
         self.gate = PollGate(s, deps.coordination, clock=now)
 
-    async def process(self, record: QueueRecord, received_at: float | None = None) -> str:
-        """Returns what happened; raises `Rescheduled` when the message must come back later."""
+    async def process(
+        self, record: QueueRecord, received_at: float | None = None, until: float | None = None
+    ) -> str:
+        """Returns what happened; raises `Rescheduled` when the message must come back later.
+        `until` (epoch seconds): the invocation's end; no request or send runs past it."""
         received = self.d.clock() if received_at is None else received_at
         parsed = parse_order_message(record.body)
         if isinstance(parsed, Poison):
@@ -112,9 +117,9 @@ class OrderRelay:
             self.gate.check, now - ctx.first_seen, now - record.sent_at, now
         )
         if not gate.poll:
-            return await self._wait_at_gate(ctx, gate.wait, gate.reason, gate.give_up)
+            return await self._wait_at_gate(ctx, gate.wait, gate.reason)
 
-        reply = await self.d.foxreload.get_order(ctx.message.order_id)
+        reply = await self.d.foxreload.get_order(ctx.message.order_id, until=until)
         now = self.d.clock()
         outcome = for_order(classify(reply, now), ctx.message.order_id)
         self._count_poll(outcome, now)
@@ -124,34 +129,37 @@ class OrderRelay:
         action = decide(outcome, timing, self.limits, self.policy, self.d.rand())
         if isinstance(action, Deliver):
             assert outcome.order is not None  # a terminal outcome always carries its order
-            return await self._deliver(ctx, outcome.order, action.event, timing, now)
+            return await self._deliver(ctx, outcome.order, action.event, timing, now, until)
         if isinstance(action, DeadLetter):
             return await self._dead_letter(ctx, action, outcome.status)
         return await self._reschedule(ctx.record, action, outcome.status)
 
-    async def _wait_at_gate(self, ctx: _Context, wait: float, reason: str, give_up: bool) -> str:
+    async def _wait_at_gate(self, ctx: _Context, wait: float, reason: str) -> str:
+        """No poll now: the sweep covers the order, or the request budget is spent. Running out
+        of budget never dead-letters an order: it waits, and its age is the backlog metric."""
         timing = self._timing(ctx, self.d.clock())
-        if give_up:
-            why = DeadLetter(
-                "deadline",
-                f"no request budget left to look at the order before the deadline "
-                f"({timing.elapsed:.0f}s after enqueue); {timing.attempt + 1} attempts",
-            )
-            return await self._dead_letter(ctx, why, None)
         delay = wait + self.d.rand()  # spread the waiters out
         if reason == "swept":
             delay = max(1.0, clip_to_deadline(delay, timing.elapsed, self.limits.give_up_after))
             self.d.metrics.count(Metric.SWEEP_DEFERRALS)
+            action = Reschedule(visibility_timeout(delay, timing.seconds_since_receive), reason)
         else:
             self.d.metrics.count(Metric.BUDGET_WAITS)
-        action = Reschedule(visibility_timeout(delay, timing.seconds_since_receive), reason)
+            self.d.metrics.seconds(Metric.BACKLOG_AGE_SECONDS, timing.elapsed)
+            action = after_wait(timing, delay, reason)
         return await self._reschedule(ctx.record, action, None)
 
     async def _deliver(
-        self, ctx: _Context, order: FoxOrder, event: str, timing: Timing, seen_at: float
+        self,
+        ctx: _Context,
+        order: FoxOrder,
+        event: str,
+        timing: Timing,
+        seen_at: float,
+        until: float | None,
     ) -> str:
         result = await self.delivery.deliver(
-            order, event, ctx.message.storefront_ref, seen_at, ctx.first_seen
+            order, event, ctx.message.storefront_ref, seen_at, ctx.first_seen, until
         )
         if result.outcome is Outcome.DELIVERED:
             return event
@@ -160,26 +168,28 @@ class OrderRelay:
             return "already_done"
         if result.outcome is Outcome.BUSY:
             wait = max(1.0, (result.lease_until or self.d.clock()) - self.d.clock())
-            retry = reschedule_after_delivery_attempt(
-                timing, self.limits, self.policy, self.d.rand(), wait, "lease_busy"
+            return await self._reschedule(
+                ctx.record, after_wait(timing, wait, "lease_busy"), order.status
             )
-            return await self._reschedule(ctx.record, retry, order.status)
+        if result.outcome in (Outcome.NO_TIME, Outcome.NOT_OURS):
+            # Out of invocation time (or the ledger lost the item): look again in a moment.
+            wait = 1.0 + 4.0 * self.d.rand()
+            return await self._reschedule(
+                ctx.record, after_wait(timing, wait, result.outcome.value), order.status
+            )
         if result.outcome is Outcome.REJECTED:
             why = DeadLetter(
                 "webhook_rejected",
                 f"storefront answered HTTP {result.status_code} to {event}; not retried",
             )
             return await self._dead_letter(ctx, why, order.status)
-        if timing.elapsed >= self.limits.give_up_after:
-            why = DeadLetter(
-                "webhook_unavailable",
-                f"{event} not accepted by the storefront before the deadline "
-                f"(last answer {result.status_code or 'none'}); {timing.attempt + 1} attempts",
-            )
-            return await self._dead_letter(ctx, why, order.status)
-        retry = reschedule_after_delivery_attempt(
-            timing, self.limits, self.policy, self.d.rand(), result.retry_after, "webhook_retry"
+        since_terminal = self.d.clock() - (result.terminal_seen_at or seen_at)
+        retry = after_webhook_retry(
+            timing, self.limits, since_terminal, result.retry_after, self.d.rand()
         )
+        if isinstance(retry, DeadLetter):
+            detail = f"{retry.detail}; last answer {result.status_code or 'none'}"
+            return await self._dead_letter(ctx, DeadLetter(retry.reason, detail), order.status)
         return await self._reschedule(ctx.record, retry, order.status)
 
     async def _reschedule(self, record: QueueRecord, action: Reschedule, status: str | None) -> str:
@@ -230,6 +240,8 @@ class OrderRelay:
     def _count_poll(self, outcome: PollOutcome, now: float) -> None:
         m = self.d.metrics
         m.count(Metric.POLL_ATTEMPTS)
+        if outcome.long_back_off:
+            m.count(Metric.LONG_BACK_OFFS)
         if outcome.kind is Kind.THROTTLED:
             m.count(Metric.THROTTLED)
         elif outcome.kind is Kind.AUTH_FAILED:

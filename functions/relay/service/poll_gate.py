@@ -19,7 +19,6 @@ from relay.domain.rate_budget import (
     Grant,
     RateBudget,
     back_off,
-    wait_for_final_look,
 )
 from relay.domain.sweep import (
     Coverage,
@@ -38,7 +37,6 @@ class Gate:
     poll: bool
     wait: float = 0.0
     reason: str = ""
-    give_up: bool = False  # at the deadline with no budget to look: dead-letter
 
 
 def budget_split(settings: PollerSettings) -> BudgetSplit:
@@ -96,10 +94,8 @@ class PollGate:
         if grant.granted:
             return Gate(True)
         if elapsed >= give_up_after:
-            final = wait_for_final_look(grant, elapsed, give_up_after)
-            if final is None:
-                return Gate(False, 0.0, "no_budget", give_up=True)
-            return Gate(False, final, "budget")
+            # The relay's own lack of budget never ends an order: it waits for a token.
+            return Gate(False, grant.wait, "budget")
         # Never sleep past the deadline: the last look happens at it (then waits for a token).
         return Gate(False, min(grant.wait, max(1.0, give_up_after - elapsed)), "budget")
 

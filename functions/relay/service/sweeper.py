@@ -16,7 +16,7 @@ from relay.domain.decision import EVENT_FOR_KIND
 from relay.domain.foxreload_order import FoxOrder, MalformedOrder
 from relay.domain.order_message import canonical_order_id
 from relay.domain.order_page import OrderPage, parse_order_page
-from relay.domain.poll_outcome import HttpReply, Kind, classify
+from relay.domain.poll_outcome import HttpReply, Kind, classify, for_order
 from relay.domain.rate_budget import BucketState, back_off
 from relay.domain.sweep import (
     SweepPlan,
@@ -35,6 +35,7 @@ from relay.service.poll_gate import PollGate, budget_split, sweep_config
 _CONCURRENT_DELIVERIES = 10
 _REMEMBERED_DONE = 5000
 _LEASE_RETRY_SECONDS = 2.0
+_KIND_OF_STATUS = {"completed": Kind.COMPLETED, "failed": Kind.FAILED, "cancelled": Kind.CANCELLED}
 
 
 @dataclass
@@ -93,14 +94,14 @@ class Sweeper:
         last: OrderPage | None = None
         finished = False
         while until is None or d.clock() < until:
-            page = await self._read_page(pages_read + 1, plan)
+            page = await self._read_page(pages_read + 1, plan, until)
             if page is None:
                 break
             pages_read += 1
             if pages_read == 1:
                 self.state = observe_first_page(self.state, self.config, page.listed, d.clock())
             last = page
-            await self._deliver_terminal(page, stats)
+            await self._deliver_terminal(page, stats, until)
             if not next_page_needed(page.listed, plan, pages_read, d.clock()):
                 finished = True
                 break
@@ -109,15 +110,22 @@ class Sweeper:
         stats.sweeps += 1
         stats.pages += pages_read
 
-    async def _read_page(self, number: int, plan: SweepPlan) -> OrderPage | None:
+    async def _read_page(
+        self, number: int, plan: SweepPlan, until: float | None
+    ) -> OrderPage | None:
         """One page, paid for from the sweeper's share of the budget; None ends this sweep."""
         d = self.d
-        await self._token()
-        reply = await d.foxreload.list_orders(number, plan.page_limit, plan.status_filter)
+        if not await self._token(until):
+            return None
+        reply = await d.foxreload.list_orders(
+            number, plan.page_limit, plan.status_filter, until=until
+        )
         d.metrics.count(Metric.SWEEP_REQUESTS)
         d.metrics.count(Metric.POLL_ATTEMPTS)
         if not isinstance(reply, HttpReply) or reply.status_code != 200:
             outcome = classify(reply, d.clock())
+            if outcome.long_back_off:
+                d.metrics.count(Metric.LONG_BACK_OFFS)
             if outcome.kind is Kind.THROTTLED:
                 d.metrics.count(Metric.THROTTLED)
                 await self._back_off(outcome.retry_after)
@@ -141,7 +149,9 @@ class Sweeper:
             d.log.warning("order list page %d is malformed; sweep cut short", number)
             return None
 
-    async def _deliver_terminal(self, page: OrderPage, stats: SweepStats) -> None:
+    async def _deliver_terminal(
+        self, page: OrderPage, stats: SweepStats, until: float | None = None
+    ) -> None:
         listed_terminal = {o.order_id for o in terminal_orders(page.listed)}
         candidates = [
             replace(o, id=canonical_order_id(o.id))
@@ -163,7 +173,16 @@ class Sweeper:
             if record.rejected_before(record.last_message_at or 0.0):
                 return  # the storefront refused it for good: its own message dead-letters it
             async with gate:
-                await self._deliver(order, record.storefront_ref, record.accepted_at, stats)
+                try:
+                    await self._deliver(
+                        order, record.storefront_ref, record.accepted_at, stats, until
+                    )
+                except Exception as exc:  # one order's trouble must not end the page's sweep
+                    self.d.metrics.count(Metric.SWEEP_RECORD_ERRORS)
+                    self.d.log.warning(
+                        "sweep: delivering one order failed (%s); its own message will retry",
+                        type(exc).__name__,
+                    )
 
         await asyncio.gather(*(one(order) for order in candidates))
 
@@ -173,38 +192,49 @@ class Sweeper:
         storefront_ref: str | None,
         accepted_at: float | None,
         stats: SweepStats,
+        until: float | None = None,
     ) -> None:
         d = self.d
         if order.status == "completed" and order.code_count == 0:
-            refreshed = await self._fetch_one(order.id)  # the list may omit codes: read the order
+            refreshed = await self._fetch_one(order.id, until)  # the list may omit codes
             if refreshed is None:
                 return
             order = refreshed
-        kind = {"completed": Kind.COMPLETED, "failed": Kind.FAILED, "cancelled": Kind.CANCELLED}
-        event = EVENT_FOR_KIND[kind[order.status]]
+        event = EVENT_FOR_KIND[_KIND_OF_STATUS[order.status]]
         now = d.clock()
         d.metrics.count(Metric.SWEEP_FOUND)
-        result = await self.delivery.deliver(order, event, storefront_ref, now, accepted_at or now)
+        result = await self.delivery.deliver(
+            order, event, storefront_ref, now, accepted_at or now, until
+        )
         stats.outcomes[result.outcome.value] = stats.outcomes.get(result.outcome.value, 0) + 1
         if result.outcome in (Outcome.DELIVERED, Outcome.ALREADY_DONE, Outcome.REJECTED):
             self._remember(order.id)
             stats.delivered += result.outcome is Outcome.DELIVERED
-        # BUSY / RETRY_LATER / REJECTED: the order's own message decides (retry or dead letter)
+        # BUSY / RETRY_LATER / NO_TIME: the order's own message decides (retry or dead letter)
 
-    async def _fetch_one(self, order_id: str) -> FoxOrder | None:
-        await self._token()
-        reply = await self.d.foxreload.get_order(order_id)
+    async def _fetch_one(self, order_id: str, until: float | None = None) -> FoxOrder | None:
+        """Re-read one order for its codes: delivered only if FoxReload answered about the
+        order asked for (under the id asked for), as the per-order poller does."""
+        if not await self._token(until):
+            return None
+        reply = await self.d.foxreload.get_order(order_id, until=until)
         self.d.metrics.count(Metric.POLL_ATTEMPTS)
-        outcome = classify(reply, self.d.clock())
+        outcome = for_order(classify(reply, self.d.clock()), order_id)
+        if outcome.status == "wrong_order":
+            self.d.metrics.count(Metric.API_ERRORS)
+            self.d.metrics.count(api_error_metric("Malformed"))
         return outcome.order if outcome.terminal else None
 
-    async def _token(self) -> None:
+    async def _token(self, until: float | None = None) -> bool:
+        """A token from the sweeper's share; False if none comes before `until`."""
         while True:
             now = self.d.clock()
             grant = self.budget.take(self.bucket or self.budget.full(now), now)
             self.bucket = grant.state
             if grant.granted:
-                return
+                return True
+            if until is not None and now + grant.wait >= until:
+                return False
             await asyncio.sleep(grant.wait)
 
     async def _back_off(self, retry_after: float | None) -> None:

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from relay.adapters.ledger import ClaimStatus, LedgerTable
-from relay.domain.hours import HOUR_SECONDS, bucket_start, hour_bucket
+from relay.domain.hours import bucket_start, hour_bucket
 from relay.names import Ledger
 from tests.unit.handlers.monitor_world import TABLE, aws
 
@@ -28,6 +28,7 @@ def item(ddb: Any) -> dict[str, Any]:
 
 def claim(ddb: Any, seen: float, *, charged: bool = True) -> ClaimStatus:
     ledger = LedgerTable(ddb, TABLE)
+    ledger.touch(ORDER, seen - 30, None, seen - 30)  # a message for it was received
     return ledger.claim(ORDER, "w-1", seen + 1, 45.0, seen, 10.0, charged).status
 
 
@@ -43,18 +44,7 @@ def test_an_uncharged_order_stays_out_of_the_spend_index(ddb: Any) -> None:
     assert Ledger.CHARGED_HOUR not in item(ddb)
 
 
-def test_an_item_seen_terminal_before_the_index_existed_gets_the_hour_it_was_seen(
-    ddb: Any,
-) -> None:
-    earlier = H - 5 * HOUR_SECONDS + 12.5
-    ddb.put_item(
-        TableName=TABLE,
-        Item={
-            Ledger.PARTITION_KEY: {"S": ORDER},
-            Ledger.TERMINAL_SEEN_AT: {"N": f"{earlier:.3f}"},  # no charged_hour yet
-        },
-    )
-    assert claim(ddb, H + 10) is ClaimStatus.CLAIMED
-    stored = item(ddb)
-    assert stored[Ledger.TERMINAL_SEEN_AT]["N"] == f"{earlier:.3f}"  # the first sighting stays
-    assert stored[Ledger.CHARGED_HOUR]["S"] == hour_bucket(earlier)
+def test_a_claim_never_creates_an_order_the_relay_did_not_accept(ddb: Any) -> None:
+    ledger = LedgerTable(ddb, TABLE)
+    assert ledger.claim(ORDER, "w-1", H + 1, 45.0, H, 10.0, True).status is ClaimStatus.NOT_OURS
+    assert "Item" not in ddb.get_item(TableName=TABLE, Key={Ledger.PARTITION_KEY: {"S": ORDER}})

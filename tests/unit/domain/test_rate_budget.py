@@ -11,11 +11,9 @@ from hypothesis import strategies as st
 from relay.domain.rate_budget import (
     BucketState,
     BudgetSplit,
-    Grant,
     RateBudget,
     budget_within_limit,
     split_budget,
-    wait_for_final_look,
 )
 
 gaps = st.lists(st.floats(0, 5, allow_nan=False), min_size=1, max_size=400)
@@ -108,10 +106,3 @@ def test_per_order_pollers_get_the_whole_key_when_no_sweep_runs():
     assert split.whole.requests_per_window == pytest.approx(100)
 
 
-def test_final_look_waits_for_a_token_but_not_past_the_grace():
-    refused = Grant(False, BucketState(0.0, 0.0), wait=5.0)
-    assert wait_for_final_look(refused, 900.0, 900.0, grace=120.0) == 5.0
-    assert wait_for_final_look(refused, 1018.0, 900.0, grace=120.0) == pytest.approx(2.0)
-    assert wait_for_final_look(refused, 1020.0, 900.0, grace=120.0) is None
-    with pytest.raises(ValueError):
-        wait_for_final_look(Grant(True, BucketState(0.0, 0.0), 0.0), 900.0, 900.0)

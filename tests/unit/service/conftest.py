@@ -46,13 +46,14 @@ def world(monkeypatch: pytest.MonkeyPatch) -> Iterator[RelayWorld]:
             "DLQ_URL": dlq_url,
             "SINK_WEBHOOK_URL": SINK,
             "SINK_WEBHOOK_SECRET": "webhook-secret",
+            "ALLOW_INSECURE_HTTP": "true",  # loopback test doubles
         }
-        storefront = Storefront()
+        clock = Clock(_now())
+        storefront = Storefront(now=clock)  # signatures are dated on the relay's (test) clock
         router.post(SINK).mock(side_effect=storefront)
         logger = logging.getLogger("relay-test")
         runtime = PollerRuntime.from_env(env, logger, metrics=None)  # type: ignore[arg-type]
         metrics = RecordingMetrics()
-        clock = Clock(_now())
         runtime.relay.d.metrics = metrics
         runtime.relay.d.clock = clock
         runtime.relay.d.rand = lambda: 0.5

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -51,10 +52,11 @@ class Storefront:
     statuses: list[int] = field(default_factory=list)
     deliveries: list[dict[str, Any]] = field(default_factory=list)
     keys: list[str] = field(default_factory=list)
+    now: Callable[[], float] = field(default=lambda: _now())
 
     def __call__(self, request: httpx.Request) -> httpx.Response:
         body = request.content
-        assert verify(WEBHOOK_SECRET, request.headers["X-Relay-Signature"], body, now=_now())
+        assert verify(WEBHOOK_SECRET, request.headers["X-Relay-Signature"], body, now=self.now())
         self.keys.append(request.headers["Idempotency-Key"])
         self.deliveries.append(json.loads(body))
         status = self.statuses.pop(0) if self.statuses else 200

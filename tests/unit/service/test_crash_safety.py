@@ -79,9 +79,12 @@ def test_crash_after_the_claim_before_the_webhook(world):
     results = run_until_settled(world, record)
 
     assert isinstance(results[0], Crash)
-    assert any(isinstance(r, Rescheduled) and r.reason == "lease_busy" for r in results)
-    assert results[-1] == "order.delivered"
+    # An exception (unlike a killed process, which the ledger race tests cover) gives the lease
+    # back on its way out: the next receive claims at once instead of waiting it out.
+    assert not any(isinstance(r, Rescheduled) and r.reason == "lease_busy" for r in results)
+    assert results[1] == "order.delivered"
     assert world.storefront.keys == [KEY]  # the crashed attempt never reached the storefront
+    assert "lease_owner" not in world.ledger_item(OID)
 
 
 def test_crash_after_the_webhook_was_accepted_before_the_mark(world):

@@ -7,6 +7,7 @@ import json
 import httpx
 
 from relay.domain.hours import hour_bucket
+from relay.domain.retry_pacing import SQS_MAX_RECEIVE_COUNT, receive_bound
 from relay.names import DeadLetterAttr, Ledger, Metric, api_error_metric
 from relay.service.order_relay import Rescheduled
 from tests.unit.service.relay_world import fox_reply, make_visible, process
@@ -113,9 +114,14 @@ def test_401_rereads_the_key_once_then_reschedules_long(world):
     assert world.dlq() == []
 
 
-def test_401_does_not_exhaust_the_deadline_fast(world):
-    """Twenty minutes of 401s cost only a handful of receives before the deadline decides."""
-    world.router.get(f"http://foxreload.test/api/orders/{OID}").mock(return_value=httpx.Response(401))
+def test_401s_never_end_an_order_for_deadline_and_cost_bounded_receives(world):
+    """FoxReload refusing the key is the relay's problem, not the order's: it is retried, paced,
+    until the supplier silence limit (deadline + delivery window), in far fewer receives than
+    the queue's maxReceiveCount, and then dead-lettered as supplier_unavailable."""
+    world.router.get(f"http://foxreload.test/api/orders/{OID}").mock(
+        return_value=httpx.Response(401)
+    )
+    settings = world.runtime.settings
     world.send(BODY)
     [record] = world.receive()
     receives = 0
@@ -128,13 +134,20 @@ def test_401_does_not_exhaust_the_deadline_fast(world):
         world.clock.advance(result.delay)
         [record] = world.receive()
     assert result == "dead_lettered"
-    assert receives <= 10
+    assert (
+        world.clock.now - record.sent_at
+        >= settings.give_up_after_seconds + settings.delivery_window_seconds
+    )
+    bound = receive_bound(settings.give_up_after_seconds, settings.delivery_window_seconds, 4.5)
+    assert receives <= bound <= SQS_MAX_RECEIVE_COUNT
     [dead] = world.dlq()
-    assert dead["MessageAttributes"][DeadLetterAttr.REASON]["StringValue"] == "deadline"
+    assert dead["MessageAttributes"][DeadLetterAttr.REASON]["StringValue"] == "supplier_unavailable"
 
 
 def test_404_is_retried_briefly_then_dead_lettered(world):
-    world.router.get(f"http://foxreload.test/api/orders/{OID}").mock(return_value=httpx.Response(404))
+    world.router.get(f"http://foxreload.test/api/orders/{OID}").mock(
+        return_value=httpx.Response(404)
+    )
     world.send(BODY)
     [record] = world.receive()
     [first] = process(world, [record])

@@ -11,9 +11,9 @@ import httpx
 from relay.adapters.coordination import CoordinationTable
 from relay.domain.rate_budget import BucketState
 from relay.domain.sweep import Coverage
-from relay.names import DeadLetterAttr, Metric
+from relay.names import Metric
 from relay.service.order_relay import Rescheduled
-from tests.unit.service.relay_world import fox_reply, process
+from tests.unit.service.relay_world import fox_reply, make_visible, process
 
 
 def test_polls_beyond_the_budget_wait_instead_of_meeting_429s(world):
@@ -102,21 +102,31 @@ def test_stale_coverage_is_no_coverage(world, monkeypatch):
     assert route.call_count == 1
 
 
-def test_no_budget_at_the_deadline_waits_a_little_then_dead_letters(world):
+def test_no_budget_at_the_deadline_never_dead_letters_the_order_waits(world):
     order_id = "starved-1"
-    world.fox_orders(order_id, fox_reply(order_id, "processing"))
+    route = world.fox_orders(
+        order_id, fox_reply(order_id, "completed", ("C",)), fox_reply(order_id, "completed", ("C",))
+    )
     table = CoordinationTable(world.ddb, world.table)
-    from relay.domain.rate_budget import BucketState
 
-    # a 429 with a very long Retry-After: no token for hours
-    table.write_bucket(BucketState(0.0, world.clock.now + 100_000), 0)
     world.send(json.dumps({"v": 1, "order_id": order_id}))
     [record] = world.receive()
     world.clock.now = record.sent_at + world.runtime.settings.give_up_after_seconds + 500
-    assert process(world, [record]) == ["dead_lettered"]
-    [dead] = world.dlq()
-    assert dead["MessageAttributes"][DeadLetterAttr.REASON]["StringValue"] == "deadline"
-    assert "no request budget" in dead["MessageAttributes"][DeadLetterAttr.DETAIL]["StringValue"]
+    # the bucket is empty for the next 20 minutes (a long back-off)
+    table.write_bucket(BucketState(0.0, world.clock.now + 1200), 0)
+    [waited] = process(world, [record])
+    assert isinstance(waited, Rescheduled)
+    assert waited.reason == "budget"
+    assert world.dlq() == []
+    assert route.call_count == 0  # no request spent
+    [age] = world.metrics.values[Metric.BACKLOG_AGE_SECONDS]
+    assert age >= world.runtime.settings.give_up_after_seconds + 500
+    # once the budget is back, the (late) look finds it completed and delivers it
+    world.clock.advance(1300)
+    make_visible(world, record)
+    [record] = world.receive()
+    assert process(world, [record]) == ["order.delivered"]
+    assert world.dlq() == []
 
 
 def test_a_sweep_cut_short_covers_nothing_and_returns_the_whole_budget(world):
