@@ -181,6 +181,8 @@ def poller_env(
     env = {**settings.to_env(), **POWERTOOLS_ENVIRONMENT}  # as the stack writes it
     env[ENV_NAMES["foxreload_base_url"]] = foxreload_base_url
     env[ENV_NAMES["sink_webhook_url"]] = sink_webhook_url
+    # the loopback simulator and receiver speak plain http: the local stack's explicit opt-out
+    env[ENV_NAMES["allow_insecure_http"]] = "true"
     env.update(overrides or {})
     PollerSettings.from_env(env)  # fail here, not in every poller process
     return env

@@ -295,8 +295,6 @@ class LocalStack:
                     self.config, self.options.time_scale, self.rate_limit_per_minute
                 ),
                 ENV_NAMES["sweep_enabled"]: str(self.sweep_enabled).lower(),
-                # the loopback simulator and receiver speak plain http: an explicit opt-out
-                ENV_NAMES["allow_insecure_http"]: "true",
                 **self.options.poller_overrides,
                 **(overrides or {}),
             },

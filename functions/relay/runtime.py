@@ -90,6 +90,7 @@ class PollerRuntime:
             invalidate_key=lambda: secrets.invalidate(settings.foxreload_api_key_secret),
             http=fox_http,
             timeouts=timeouts,
+            clock=lambda: deps.clock(),  # noqa: PLW0108 - late-bound: tests swap deps.clock
         )
         dynamodb = boto3.client("dynamodb", config=_BOTO_CONFIG)
         deps = RelayDeps(

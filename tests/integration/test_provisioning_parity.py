@@ -19,7 +19,8 @@ pytestmark = pytest.mark.wire
 
 POLLER_HANDLER = "relay.handlers.poller.handler"
 SWEEPER_HANDLER = "relay.handlers.sweeper.handler"
-LOCAL_URL_SETTINGS = {"FOXRELOAD_BASE_URL", "SINK_WEBHOOK_URL"}
+# The local stack's loopback URLs, and its explicit opt-out of the https requirement for them.
+LOCAL_URL_SETTINGS = {"FOXRELOAD_BASE_URL", "SINK_WEBHOOK_URL", "ALLOW_INSECURE_HTTP"}
 
 
 @pytest.fixture(scope="module")

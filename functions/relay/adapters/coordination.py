@@ -11,6 +11,7 @@ from botocore.exceptions import ClientError
 
 from relay.adapters.ledger import condition_failed, number
 from relay.domain.rate_budget import BucketState
+from relay.domain.storefront_breaker import BreakerState
 from relay.domain.sweep import Coverage
 from relay.names import Ledger as LedgerNames
 
@@ -20,6 +21,13 @@ if TYPE_CHECKING:
 BUDGET_KEY: Final = "#rate-budget"
 COVERAGE_KEY: Final = "#sweep-coverage"
 SWEEPER_LEASE_KEY: Final = "#sweeper-lease"
+BREAKER_KEY: Final = "#storefront-breaker"
+
+
+@dataclass(frozen=True)
+class StoredBreaker:
+    state: BreakerState
+    version: int  # 0: never written (closed)
 
 
 @dataclass(frozen=True)
@@ -57,6 +65,48 @@ class CoordinationTable:
                     ":next": {"N": str(expected_version + 1)},
                     ":expected": {"N": str(expected_version)},
                 },
+            )
+        except ClientError as exc:
+            if condition_failed(exc):
+                return False
+            raise
+        return True
+
+    # -- storefront circuit breaker -------------------------------------------------------------
+    def read_breaker(self) -> StoredBreaker:
+        item = self._get(BREAKER_KEY)
+        if item is None:
+            return StoredBreaker(BreakerState(), 0)
+        open_since = item.get("open_since")
+        state = BreakerState(
+            failures=int(item["failures"]["N"]),
+            open_since=None if open_since is None else float(open_since["N"]),
+            next_probe_at=float(item["next_probe_at"]["N"]),
+        )
+        return StoredBreaker(state, int(item["version"]["N"]))
+
+    def write_breaker(self, state: BreakerState, expected_version: int) -> bool:
+        """Store the breaker if nobody wrote it since we read `expected_version`."""
+        values: dict[str, Any] = {
+            ":f": {"N": str(state.failures)},
+            ":p": {"N": number(state.next_probe_at)},
+            ":next": {"N": str(expected_version + 1)},
+            ":expected": {"N": str(expected_version)},
+        }
+        update = "SET failures = :f, next_probe_at = :p, #v = :next"
+        if state.open_since is None:
+            update += " REMOVE open_since"
+        else:
+            values[":o"] = {"N": number(state.open_since)}
+            update += ", open_since = :o"
+        try:
+            self._db.update_item(
+                TableName=self._table,
+                Key=_key(BREAKER_KEY),
+                UpdateExpression=update,
+                ConditionExpression="attribute_not_exists(#v) OR #v = :expected",
+                ExpressionAttributeNames={"#v": "version"},
+                ExpressionAttributeValues=values,
             )
         except ClientError as exc:
             if condition_failed(exc):

@@ -162,29 +162,23 @@ class LedgerTable:
         charged it (`charged`), puts it in the spend index under the hour it was first seen
         terminal: spend is counted even if the webhook is later rejected."""
         until = now + lease_seconds
-        seen = number(terminal_seen_at)  # the bucket must be that of the stored (rounded) time
-        names = {
-            "#owner": LedgerNames.LEASE_OWNER,
-            "#until": LedgerNames.LEASE_UNTIL,
-            "#seen": LedgerNames.TERMINAL_SEEN_AT,
-            "#outcome": LedgerNames.OUTCOME,
-            "#acc": LedgerNames.ACCEPTED_AT,
-        }
-        values: dict[str, Any] = {
-            ":owner": {"S": owner},
-            ":until": {"N": number(until)},
-            ":now": {"N": number(now)},
-            ":seen": {"N": seen},
-        }
-        update = "SET #owner = :owner, #until = :until, #seen = if_not_exists(#seen, :seen)"
-        if total_price is not None:
-            names["#price"] = LedgerNames.TOTAL_PRICE
-            values[":price"] = {"N": number(total_price)}
-            update += ", #price = :price"
-        if charged:
-            names["#charged"] = LedgerNames.CHARGED_HOUR
-            values[":charged"] = {"S": hour_bucket(float(seen))}
-            update += ", #charged = if_not_exists(#charged, :charged)"
+        names, values, sets = _terminal_sight(terminal_seen_at, total_price, charged)
+        names.update(
+            {
+                "#owner": LedgerNames.LEASE_OWNER,
+                "#until": LedgerNames.LEASE_UNTIL,
+                "#outcome": LedgerNames.OUTCOME,
+                "#acc": LedgerNames.ACCEPTED_AT,
+            }
+        )
+        values.update(
+            {
+                ":owner": {"S": owner},
+                ":until": {"N": number(until)},
+                ":now": {"N": number(now)},
+            }
+        )
+        update = "SET #owner = :owner, #until = :until, " + ", ".join(sets)
         try:
             response = self._db.update_item(
                 TableName=self._table,
@@ -216,6 +210,34 @@ class LedgerTable:
             lease_until=until,
             terminal_seen_at=_n(new, LedgerNames.TERMINAL_SEEN_AT),
         )
+
+    def note_terminal(
+        self,
+        order_id: str,
+        terminal_seen_at: float,
+        total_price: float | None = None,
+        charged: bool = False,
+    ) -> float | None:
+        """Record the first terminal sight (and price, and spend) without taking the lease:
+        a delivery parked while the storefront is down still starts its delivery window and
+        counts as spend. Returns the stored first sight; None if the order is not ours."""
+        names, values, sets = _terminal_sight(terminal_seen_at, total_price, charged)
+        names["#acc"] = LedgerNames.ACCEPTED_AT
+        try:
+            response = self._db.update_item(
+                TableName=self._table,
+                Key=self._key(order_id),
+                UpdateExpression="SET " + ", ".join(sets),
+                ConditionExpression="attribute_exists(#acc)",
+                ExpressionAttributeNames=names,
+                ExpressionAttributeValues=values,
+                ReturnValues="ALL_NEW",
+            )
+        except ClientError as exc:
+            if condition_failed(exc):
+                return None
+            raise
+        return _n(response.get("Attributes", {}), LedgerNames.TERMINAL_SEEN_AT)
 
     def mark_terminal(
         self,
@@ -344,6 +366,25 @@ def all_items(
         if not last:
             return
         request["ExclusiveStartKey"] = last
+
+
+def _terminal_sight(
+    terminal_seen_at: float, total_price: float | None, charged: bool
+) -> tuple[dict[str, str], dict[str, Any], list[str]]:
+    """The first terminal sight, its price and its spend-index hour as update actions."""
+    seen = number(terminal_seen_at)  # the hour must be that of the stored (rounded) time
+    names = {"#seen": LedgerNames.TERMINAL_SEEN_AT}
+    values: dict[str, Any] = {":seen": {"N": seen}}
+    sets = ["#seen = if_not_exists(#seen, :seen)"]
+    if total_price is not None:
+        names["#price"] = LedgerNames.TOTAL_PRICE
+        values[":price"] = {"N": number(total_price)}
+        sets.append("#price = :price")
+    if charged:
+        names["#charged"] = LedgerNames.CHARGED_HOUR
+        values[":charged"] = {"S": hour_bucket(float(seen))}
+        sets.append("#charged = if_not_exists(#charged, :charged)")
+    return names, values, sets
 
 
 def number(value: float) -> str:

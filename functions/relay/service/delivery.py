@@ -14,9 +14,11 @@ from relay.adapters.ledger import ClaimStatus
 from relay.adapters.webhook_sink import SinkResult
 from relay.domain.balance import CHARGED_EVENTS
 from relay.domain.foxreload_order import FoxOrder
+from relay.domain.storefront_breaker import Admission, BreakerState, Verdict, park_delay
 from relay.domain.webhook import SinkVerdict, signed_request
 from relay.names import Metric
 from relay.service.deps import RelayDeps
+from relay.service.storefront_guard import StorefrontGuard
 from relay.settings import LEASE_MARGIN_SECONDS
 
 # No send starts with less time than this left before the caller's `until`.
@@ -36,6 +38,7 @@ class Outcome(Enum):
     REJECTED = "rejected"  # the storefront refused it for good (other 4xx)
     NOT_OURS = "not_ours"  # the relay never accepted this order: nothing is sent
     NO_TIME = "no_time"  # too little of the caller's time left to send: not even claimed
+    PARKED = "parked"  # the storefront breaker is open: wait `retry_after`, no claim, no send
 
 
 @dataclass(frozen=True)
@@ -51,6 +54,8 @@ class DeliveryResult:
 class Delivery:
     def __init__(self, deps: RelayDeps) -> None:
         self.d = deps
+        now = lambda: deps.clock()  # noqa: E731, PLW0108 - late-bound: deps.clock may be swapped
+        self.guard = StorefrontGuard(deps.coordination, now)
 
     async def deliver(
         self,
@@ -60,16 +65,22 @@ class Delivery:
         seen_at: float,
         first_seen: float,
         until: float | None = None,
+        admission: Admission | None = None,
     ) -> DeliveryResult:
         """`seen_at`: when this worker saw the order terminal; `first_seen`: when it was
         accepted (the storefront's first message), for TimeToDeliverSeconds; `until`: the
-        caller's own end (its Lambda time): no send starts that could not finish by then."""
+        caller's own end (its Lambda time): no send starts that could not finish by then;
+        `admission`: the storefront breaker's word, when the caller already asked for it."""
         d = self.d
         if until is not None and until - d.clock() < MIN_SEND_SECONDS:
             return DeliveryResult(Outcome.NO_TIME, event)
         if order.price_ignored:
             d.metrics.count(Metric.PRICES_IGNORED)
             d.log.warning("FoxReload's totalPrice is not a usable amount; ignored")
+        if admission is None:
+            admission = await asyncio.to_thread(self.guard.admit)
+        if admission.verdict is Verdict.PARK:
+            return await self._park(order, event, seen_at, admission.state)
         owner = d.new_owner()
         secret = await asyncio.to_thread(d.webhook_secret)  # before the lease starts ticking
         claimed_at = d.clock()
@@ -111,6 +122,10 @@ class Delivery:
         d = self.d
         if sent.long_back_off:
             d.metrics.count(Metric.LONG_BACK_OFFS)
+        storefront_up = sent.verdict in (SinkVerdict.ACCEPTED, SinkVerdict.REJECTED)
+        breaker = await asyncio.to_thread(self.guard.record, storefront_up)
+        if breaker.is_open:
+            d.metrics.count(Metric.STOREFRONT_UNAVAILABLE)
         if sent.verdict is SinkVerdict.ACCEPTED:
             return await self._record(order, event, owner, first_terminal, first_seen)
         await asyncio.to_thread(d.ledger.release, order.id, owner)
@@ -130,6 +145,22 @@ class Delivery:
             status_code=sent.status_code,
             retry_after=sent.retry_after,
             terminal_seen_at=first_terminal,
+        )
+
+    async def _park(
+        self, order: FoxOrder, event: str, seen_at: float, breaker: BreakerState
+    ) -> DeliveryResult:
+        """The storefront is down and this is not the probe: no claim, no send. The first
+        terminal sight is still recorded (it starts the delivery window and counts spend)."""
+        d = self.d
+        first = await asyncio.to_thread(
+            d.ledger.note_terminal, order.id, seen_at, order.total_price, event in CHARGED_EVENTS
+        )
+        d.metrics.count(Metric.DELIVERIES_PARKED)
+        d.metrics.count(Metric.STOREFRONT_UNAVAILABLE)
+        wait = park_delay(breaker, d.clock(), d.rand())
+        return DeliveryResult(
+            Outcome.PARKED, event, retry_after=wait, terminal_seen_at=first or seen_at
         )
 
     async def _send(

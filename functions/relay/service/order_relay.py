@@ -26,6 +26,7 @@ from relay.domain.foxreload_order import FoxOrder
 from relay.domain.order_message import OrderMessage, Poison, parse_order_message
 from relay.domain.poll_outcome import Kind, PollOutcome, classify, for_order
 from relay.domain.schedule import clip_to_deadline, policy_named, visibility_timeout
+from relay.domain.storefront_breaker import Admission, BreakerState, Verdict, park_delay
 from relay.names import Metric, api_error_metric
 from relay.service.delivery import Delivery, Outcome
 from relay.service.deps import LogSink, MetricsRecorder, RelayDeps
@@ -112,9 +113,20 @@ class OrderRelay:
                 "worker); redrive once the storefront accepts it",
             )
             return await self._dead_letter(ctx, why, touched.last_status)
+        admission = None
+        if touched.terminal_seen_at is not None:
+            # Seen terminal before (the storefront said later): ask the breaker before
+            # spending a request on re-reading codes that might only be parked again.
+            admission = await asyncio.to_thread(self.delivery.guard.admit)
+            if admission.verdict is Verdict.PARK:
+                return await self._park(ctx, admission.state)
+        return await self._poll(ctx, until, admission)
+
+    async def _poll(self, ctx: _Context, until: float | None, admission: Admission | None) -> str:
+        """Through the gate, one FoxReload GET, and what the outcome table says to do."""
         now = self.d.clock()
         gate = await asyncio.to_thread(
-            self.gate.check, now - ctx.first_seen, now - record.sent_at, now
+            self.gate.check, now - ctx.first_seen, now - ctx.record.sent_at, now
         )
         if not gate.poll:
             return await self._wait_at_gate(ctx, gate.wait, gate.reason)
@@ -129,10 +141,22 @@ class OrderRelay:
         action = decide(outcome, timing, self.limits, self.policy, self.d.rand())
         if isinstance(action, Deliver):
             assert outcome.order is not None  # a terminal outcome always carries its order
-            return await self._deliver(ctx, outcome.order, action.event, timing, now, until)
+            return await self._deliver(
+                ctx, outcome.order, action.event, timing, now, until, admission
+            )
         if isinstance(action, DeadLetter):
             return await self._dead_letter(ctx, action, outcome.status)
         return await self._reschedule(ctx.record, action, outcome.status)
+
+    async def _park(self, ctx: _Context, breaker: BreakerState) -> str:
+        """The storefront breaker is open and another delivery holds the probe: wait without
+        a FoxReload request."""
+        now = self.d.clock()
+        self.d.metrics.count(Metric.DELIVERIES_PARKED)
+        self.d.metrics.count(Metric.STOREFRONT_UNAVAILABLE)
+        timing = self._timing(ctx, now)
+        wait = park_delay(breaker, now, self.d.rand())
+        return await self._reschedule(ctx.record, after_wait(timing, wait, "parked"), None)
 
     async def _wait_at_gate(self, ctx: _Context, wait: float, reason: str) -> str:
         """No poll now: the sweep covers the order, or the request budget is spent. Running out
@@ -157,9 +181,10 @@ class OrderRelay:
         timing: Timing,
         seen_at: float,
         until: float | None,
+        admission: Admission | None = None,
     ) -> str:
         result = await self.delivery.deliver(
-            order, event, ctx.message.storefront_ref, seen_at, ctx.first_seen, until
+            order, event, ctx.message.storefront_ref, seen_at, ctx.first_seen, until, admission
         )
         if result.outcome is Outcome.DELIVERED:
             return event
@@ -170,6 +195,11 @@ class OrderRelay:
             wait = max(1.0, (result.lease_until or self.d.clock()) - self.d.clock())
             return await self._reschedule(
                 ctx.record, after_wait(timing, wait, "lease_busy"), order.status
+            )
+        if result.outcome is Outcome.PARKED:
+            wait = result.retry_after or self.delivery.guard.config.probe_interval
+            return await self._reschedule(
+                ctx.record, after_wait(timing, wait, "parked"), order.status
             )
         if result.outcome in (Outcome.NO_TIME, Outcome.NOT_OURS):
             # Out of invocation time (or the ledger lost the item): look again in a moment.

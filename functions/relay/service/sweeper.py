@@ -195,6 +195,9 @@ class Sweeper:
         until: float | None = None,
     ) -> None:
         d = self.d
+        breaker = await asyncio.to_thread(self.delivery.guard.state)
+        if breaker.is_open and d.clock() < breaker.next_probe_at:
+            return  # the storefront is down: its own message parks it without a request
         if order.status == "completed" and order.code_count == 0:
             refreshed = await self._fetch_one(order.id, until)  # the list may omit codes
             if refreshed is None:
@@ -210,7 +213,7 @@ class Sweeper:
         if result.outcome in (Outcome.DELIVERED, Outcome.ALREADY_DONE, Outcome.REJECTED):
             self._remember(order.id)
             stats.delivered += result.outcome is Outcome.DELIVERED
-        # BUSY / RETRY_LATER / NO_TIME: the order's own message decides (retry or dead letter)
+        # BUSY / RETRY_LATER / NO_TIME / PARKED: the order's own message decides
 
     async def _fetch_one(self, order_id: str, until: float | None = None) -> FoxOrder | None:
         """Re-read one order for its codes: delivered only if FoxReload answered about the

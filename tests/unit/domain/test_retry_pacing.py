@@ -1,0 +1,60 @@
+"""Pacing, webhook backoff and the receive bound (relay.domain.retry_pacing)."""
+
+from __future__ import annotations
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from relay.domain.retry_pacing import (
+    PACE_CAP_SECONDS,
+    PACE_FRACTION,
+    WEBHOOK_RETRY_BASE_SECONDS,
+    WEBHOOK_RETRY_CAP_SECONDS,
+    paced,
+    receive_bound,
+    webhook_retry_delay,
+)
+
+seconds = st.floats(min_value=0.0, max_value=30 * 86400.0, allow_nan=False)
+unit = st.floats(min_value=0.0, max_value=1.0)
+
+
+@given(seconds, seconds)
+def test_a_paced_wait_is_never_shorter_than_asked_nor_than_its_share_of_the_age(delay, age):
+    waited = paced(delay, age)
+    assert waited >= delay
+    assert waited >= min(PACE_FRACTION * age, PACE_CAP_SECONDS)
+    assert waited == delay or waited <= PACE_CAP_SECONDS
+
+
+@given(seconds, st.none() | seconds, unit)
+def test_webhook_backoff_stays_within_its_base_and_cap(since, retry_after, rand):
+    delay = webhook_retry_delay(since, retry_after, rand)
+    assert 0.75 * WEBHOOK_RETRY_BASE_SECONDS <= delay <= 1.25 * WEBHOOK_RETRY_CAP_SECONDS
+    if retry_after is not None:
+        assert delay >= min(retry_after, WEBHOOK_RETRY_CAP_SECONDS)
+
+
+@given(
+    st.floats(min_value=60.0, max_value=3600.0),
+    st.floats(min_value=3600.0, max_value=7 * 86400.0),
+    st.lists(unit, min_size=1, max_size=50),
+)
+def test_paced_retries_never_exceed_the_receive_bound(deadline, window, draws):
+    """Play a message that is never settled: polls at the smallest delay until the deadline,
+    then only paced waits (the smallest the rules allow) until deadline + window."""
+    min_poll = 4.5
+    age, receives, i = 0.0, 0, 0
+    while age < deadline:
+        receives += 1
+        age += min_poll
+    while age < deadline + window:
+        receives += 1
+        age += paced(draws[i % len(draws)], age)
+        i += 1
+    assert receives <= receive_bound(deadline, window, min_poll)
+
+
+def test_the_default_settings_fit_sqs_max_receive_count():
+    assert receive_bound(900.0, 86400.0, 4.5) <= 1000
+    assert receive_bound(900.0, 12 * 86400.0, 4.5) > 1000  # which synth then refuses
