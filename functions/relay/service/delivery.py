@@ -14,7 +14,7 @@ from relay.adapters.ledger import ClaimStatus
 from relay.adapters.webhook_sink import SinkResult
 from relay.domain.balance import CHARGED_EVENTS
 from relay.domain.foxreload_order import FoxOrder
-from relay.domain.webhook import SinkVerdict, signed_request
+from relay.domain.webhook import SinkVerdict, signed_request, signing_keys
 from relay.names import Metric
 from relay.service.deps import RelayDeps
 
@@ -60,6 +60,7 @@ class Delivery:
         d = self.d
         owner = d.new_owner()
         secret = await asyncio.to_thread(d.webhook_secret)  # before the lease starts ticking
+        signing_keys(secret)  # a malformed value (WebhookSecretError) fails before the claim
         claimed_at = d.clock()
         claim = await asyncio.to_thread(
             d.ledger.claim,
@@ -77,7 +78,9 @@ class Delivery:
         if claim.status is ClaimStatus.BUSY:
             return DeliveryResult(Outcome.BUSY, event, lease_until=claim.lease_until)
 
-        request = signed_request(secret, order, event, storefront_ref, d.clock())
+        # occurred_at: the stored first-terminal time, so every attempt sends the same body
+        occurred_at = claim.terminal_seen_at or seen_at
+        request = signed_request(secret, order, event, storefront_ref, d.clock(), occurred_at)
         # The send must end while the lease is ours, or a second worker could send beside it.
         budget = d.settings.lease_seconds - _LEASE_MARGIN_SECONDS - (d.clock() - claimed_at)
         try:

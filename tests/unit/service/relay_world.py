@@ -51,11 +51,13 @@ class Storefront:
     statuses: list[int] = field(default_factory=list)
     deliveries: list[dict[str, Any]] = field(default_factory=list)
     keys: list[str] = field(default_factory=list)
+    requests: list[httpx.Request] = field(default_factory=list)  # raw bytes and headers
 
     def __call__(self, request: httpx.Request) -> httpx.Response:
         body = request.content
         assert verify(WEBHOOK_SECRET, request.headers["X-Relay-Signature"], body, now=_now())
         self.keys.append(request.headers["Idempotency-Key"])
+        self.requests.append(request)
         self.deliveries.append(json.loads(body))
         status = self.statuses.pop(0) if self.statuses else 200
         return httpx.Response(status)
