@@ -71,7 +71,7 @@ def signing_keys(secret: str) -> tuple[SigningKey, ...]:
         return (_key(secret),)
     try:
         parsed = json.loads(secret)
-    except ValueError:
+    except (ValueError, RecursionError):
         raise WebhookSecretError("webhook secret starts with '{' but is not JSON") from None
     current = parsed.get("current") if isinstance(parsed, dict) else None
     previous = parsed.get("previous") if isinstance(parsed, dict) else None
@@ -87,7 +87,10 @@ def signing_keys(secret: str) -> tuple[SigningKey, ...]:
 def _key(secret: str) -> SigningKey:
     if not secret:
         raise WebhookSecretError("webhook secret is empty")
-    raw = secret.encode()
+    try:
+        raw = secret.encode()
+    except UnicodeEncodeError:  # a lone surrogate, e.g. from a JSON \ud800 escape
+        raise WebhookSecretError("webhook secret is not valid Unicode text") from None
     if not secret.startswith(WHSEC_PREFIX):
         return SigningKey(relay_key=raw, standard_key=raw)
     encoded = secret[len(WHSEC_PREFIX) :]
@@ -202,8 +205,8 @@ def verify_standard(
     signature = lowered.get(WEBHOOK_SIGNATURE_HEADER)
     if not (isinstance(msg_id, str) and isinstance(stamp, str) and isinstance(signature, str)):
         return False
-    if not msg_id:
-        return False
+    if not msg_id or not msg_id.isprintable() or not msg_id.isascii():
+        return False  # the relay's ids are ASCII; this also keeps the signed content encodable
     timestamp = _fresh_timestamp(stamp.strip(), now, tolerance)
     keys = _keys_or_none(secret)
     if timestamp is None or keys is None:
