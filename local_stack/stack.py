@@ -13,6 +13,7 @@ clock (see `scaled_overrides`) are local.
 
 from __future__ import annotations
 
+import base64
 import json
 import math
 import os
@@ -192,7 +193,7 @@ class LocalStack:
             log_dir=self.log_dir,
             allow_moto_dynamodb=self.options.allow_moto_dynamodb,
         )
-        self.webhook_secret = secrets.token_hex(32)
+        self.webhook_secret = "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode()
         self.simulator: FoxReloadSimulator | None = None
         self.receiver: StorefrontReceiver | None = None
         self.resources: Resources | None = None

@@ -1,19 +1,22 @@
 """A storefront webhook receiver for the local stack, tests and demos.
 
-It plays the storefront end of the delivery webhook (design contract 3): it checks
-`X-Relay-Signature` with the relay's own `verify`, records each accepted delivery by
-`Idempotency-Key`, counts duplicates (a key accepted more than once), and can be scripted to
-answer with other statuses (503 twice then 200, a permanent 400, ...).
+It plays the storefront end of the delivery webhook (design contract 3): it checks the
+Standard Webhooks headers (`webhook-id`, `webhook-timestamp`, `webhook-signature`) and, when
+present, `X-Relay-Signature`, with the relay's own `verify_standard` / `verify`; records each
+accepted delivery by `webhook-id` (which must equal `Idempotency-Key` when both are sent), counts
+duplicates (a key accepted more than once), and can be scripted to answer with other statuses
+(503 twice then 200, a permanent 400, ...). The secret may be a rotation value
+(`{"current": ..., "previous": ...}`): a delivery signed by either is accepted.
 
 It never logs or prints codes: the log line of a delivery has its key, event and code count only.
 Codes are kept in memory (Delivery.payload, hidden from repr) so tests can compare them.
 
-    with StorefrontReceiver(secret="s3cret") as rx:
+    with StorefrontReceiver(secret="whsec_...") as rx:
         ...  # point SINK_WEBHOOK_URL at rx.url
         rx.wait_for(50, timeout=60)
         assert rx.duplicate_count() == 0
 
-CLI: python -m local_stack.storefront_receiver --port 8081 --secret s3cret
+CLI: python -m local_stack.storefront_receiver --port 8081 --secret whsec_...
 """
 
 from __future__ import annotations
@@ -29,7 +32,13 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, Final
 
-from relay.domain.webhook import IDEMPOTENCY_HEADER, SIGNATURE_HEADER, verify
+from relay.domain.webhook import (
+    IDEMPOTENCY_HEADER,
+    SIGNATURE_HEADER,
+    WEBHOOK_ID_HEADER,
+    verify,
+    verify_standard,
+)
 from simulator.httpd import BackgroundServer, JsonHandler, LoopbackService
 
 WEBHOOK_PATH: Final = "/webhook"
@@ -72,7 +81,8 @@ class _Counters:
 class StorefrontReceiver(LoopbackService):
     """The storefront webhook endpoint on loopback. Start/stop it, or use it as a context manager.
 
-    secret: the shared HMAC secret (SINK_WEBHOOK_SECRET's value). tolerance: accepted clock skew
+    secret: the shared secret (SINK_WEBHOOK_SECRET's value: whsec_..., a plain string, or the
+    rotation object). tolerance: accepted clock skew
     of the signature timestamp, seconds. default_status: what a valid request gets when nothing
     is scripted (200). delay: seconds to wait before answering (a slow storefront).
     clock: the receiver's notion of now for signature freshness (time.time).
@@ -228,20 +238,20 @@ class StorefrontReceiver(LoopbackService):
         """Decide the answer to one webhook POST; returns (status, JSON body)."""
         with self._lock:
             self._counters.requests += 1
-        signature = headers.get(SIGNATURE_HEADER.lower(), "")
-        if not signature or not verify(self.secret, signature, body, self.clock(), self.tolerance):
+        if not self._signed(headers, body):
             with self._lock:
                 self._counters.bad_signature += 1
             return 401, {"error": "bad signature"}
-        key = headers.get(IDEMPOTENCY_HEADER.lower(), "")
+        key = headers.get(WEBHOOK_ID_HEADER, "")
+        legacy_key = headers.get(IDEMPOTENCY_HEADER.lower(), key)
         try:
             payload = json.loads(body)
         except ValueError:
             payload = None
-        if not key or not isinstance(payload, dict):
+        if not key or legacy_key != key or not isinstance(payload, dict):
             with self._lock:
                 self._counters.malformed += 1
-            return 400, {"error": "missing Idempotency-Key or body is not a JSON object"}
+            return 400, {"error": "Idempotency-Key differs from webhook-id, or body not an object"}
         order_id = payload.get("order_id")
         order_id = order_id if isinstance(order_id, str) else None
         status = self._next_status(order_id)
@@ -253,6 +263,14 @@ class StorefrontReceiver(LoopbackService):
             return status, {"error": f"scripted {status}"}
         duplicate = self._record(key, order_id, payload, body)
         return status, {"accepted": True, "duplicate": duplicate}
+
+    def _signed(self, headers: dict[str, str], body: bytes) -> bool:
+        """webhook-signature must verify; X-Relay-Signature too when the request carries it."""
+        now = self.clock()
+        if not verify_standard(self.secret, headers, body, now, self.tolerance):
+            return False
+        legacy = headers.get(SIGNATURE_HEADER.lower())
+        return legacy is None or verify(self.secret, legacy, body, now, self.tolerance)
 
     def _record(self, key: str, order_id: str | None, payload: dict[str, Any], body: bytes) -> bool:
         items = [i for i in payload.get("items") or [] if isinstance(i, dict)]

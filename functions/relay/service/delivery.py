@@ -15,7 +15,7 @@ from relay.adapters.webhook_sink import SinkResult
 from relay.domain.balance import CHARGED_EVENTS
 from relay.domain.foxreload_order import FoxOrder
 from relay.domain.storefront_breaker import Admission, BreakerState, Verdict, park_delay
-from relay.domain.webhook import SinkVerdict, signed_request
+from relay.domain.webhook import SinkVerdict, WebhookSecretError, signed_request, signing_keys
 from relay.names import Metric
 from relay.service.deps import RelayDeps
 from relay.service.storefront_guard import StorefrontGuard
@@ -83,6 +83,14 @@ class Delivery:
             return await self._park(order, event, seen_at, admission.state)
         owner = d.new_owner()
         secret = await asyncio.to_thread(d.webhook_secret)  # before the lease starts ticking
+        try:
+            signing_keys(secret)
+        except WebhookSecretError:
+            # Nothing can be signed until the secret is fixed: nothing is claimed or sent, and
+            # the order waits within its delivery window like any other "later".
+            d.log.warning("the webhook secret's value is malformed; nothing sent")
+            d.metrics.count(Metric.WEBHOOK_AUTH_FAILURES)
+            return DeliveryResult(Outcome.RETRY_LATER, event, terminal_seen_at=seen_at)
         claimed_at = d.clock()
         claim = await asyncio.to_thread(
             d.ledger.claim,
@@ -101,9 +109,12 @@ class Delivery:
             return DeliveryResult(Outcome.BUSY, event, lease_until=claim.lease_until)
         if claim.status is ClaimStatus.NOT_OURS:
             return DeliveryResult(Outcome.NOT_OURS, event)
+        # occurred_at: the stored first terminal sight, so every attempt sends the same body
         first_terminal = claim.terminal_seen_at or seen_at
         try:
-            sent = await self._send(secret, order, event, storefront_ref, claimed_at, until)
+            sent = await self._send(
+                secret, order, event, storefront_ref, claimed_at, until, first_terminal
+            )
         except BaseException:
             # Whatever went wrong (or cancelled us), the lease must not outlive this attempt.
             await asyncio.shield(asyncio.to_thread(d.ledger.release, order.id, owner))
@@ -171,12 +182,13 @@ class Delivery:
         storefront_ref: str | None,
         claimed_at: float,
         until: float | None,
+        occurred_at: float,
     ) -> SinkResult:
         """The webhook, bounded by the webhook timeout, by the lease (the send must end while
         the lease is ours, or a second worker could send beside it) and by `until`."""
         d = self.d
         now = d.clock()
-        request = signed_request(secret, order, event, storefront_ref, now)
+        request = signed_request(secret, order, event, storefront_ref, now, occurred_at)
         budget = min(
             d.settings.webhook_timeout,
             d.settings.lease_seconds - LEASE_MARGIN_SECONDS - (now - claimed_at),

@@ -53,11 +53,15 @@ class Storefront:
     deliveries: list[dict[str, Any]] = field(default_factory=list)
     keys: list[str] = field(default_factory=list)
     now: Callable[[], float] = field(default=lambda: _now())
+    requests: list[httpx.Request] = field(default_factory=list)  # raw bytes and headers
+    verify: bool = True  # check X-Relay-Signature with WEBHOOK_SECRET
 
     def __call__(self, request: httpx.Request) -> httpx.Response:
         body = request.content
-        assert verify(WEBHOOK_SECRET, request.headers["X-Relay-Signature"], body, now=self.now())
+        if self.verify:
+            assert verify(WEBHOOK_SECRET, request.headers["X-Relay-Signature"], body, now=self.now())
         self.keys.append(request.headers["Idempotency-Key"])
+        self.requests.append(request)
         self.deliveries.append(json.loads(body))
         status = self.statuses.pop(0) if self.statuses else 200
         return httpx.Response(status)

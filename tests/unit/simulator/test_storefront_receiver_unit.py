@@ -1,11 +1,12 @@
 """The receiver's decision logic without HTTP (handle() is what the HTTP handler calls)."""
 
+import base64
 import json
 
 from local_stack.storefront_receiver import StorefrontReceiver
-from relay.domain.webhook import sign
+from relay.domain.webhook import sign, sign_standard
 
-SECRET = "whsec-test"
+SECRET = "whsec_" + base64.b64encode(b"receiver-unit-test-key-32-bytes!").decode()
 NOW = 1_700_000_000
 
 
@@ -23,7 +24,14 @@ def request(
             "occurred_at": "x",
         }
     ).encode()
-    headers = {"x-relay-signature": sign(secret, t, body), "idempotency-key": f"{order_id}:{event}"}
+    key = f"{order_id}:{event}"
+    headers = {
+        "webhook-id": key,
+        "webhook-timestamp": str(t),
+        "webhook-signature": sign_standard(secret, key, t, body),
+        "x-relay-signature": sign(secret, t, body),
+        "idempotency-key": key,
+    }
     return headers, body
 
 
@@ -54,14 +62,31 @@ def test_rejects_bad_signature_stale_or_missing():
     headers, body = request()
     assert rx.handle(headers, body + b" ")[0] == 401  # body tampered
     assert rx.handle({"idempotency-key": "k"}, body)[0] == 401
-    assert rx.stats()["badSignature"] == 4 and rx.deliveries() == []
+    assert rx.handle(dict(headers, **{"webhook-id": "o-2:order.delivered"}), body)[0] == 401
+    bad_legacy = dict(headers, **{"x-relay-signature": sign("wrong", NOW, body)})
+    assert rx.handle(bad_legacy, body)[0] == 401  # a wrong X-Relay-Signature is not ignored
+    assert rx.handle({"x-relay-signature": headers["x-relay-signature"]}, body)[0] == 401
+    assert rx.stats()["badSignature"] == 7 and rx.deliveries() == []
 
 
-def test_missing_idempotency_key_is_a_bad_request():
+def test_standard_headers_alone_suffice_but_a_differing_idempotency_key_is_a_bad_request():
     rx = make()
     headers, body = request()
-    del headers["idempotency-key"]
+    del headers["idempotency-key"], headers["x-relay-signature"]
+    assert rx.handle(headers, body)[0] == 200
+    assert rx.deliveries()[0].idempotency_key == "o-1:order.delivered"
+    headers, body = request()
+    headers["idempotency-key"] = "o-1:order.failed"
     assert rx.handle(headers, body)[0] == 400
+
+
+def test_accepts_either_side_of_a_rotation():
+    new = "whsec_" + base64.b64encode(b"n" * 32).decode()
+    rotating = json.dumps({"current": new, "previous": SECRET})
+    for receiver_secret in (SECRET, new, rotating):
+        rx = StorefrontReceiver(receiver_secret, clock=lambda: NOW)
+        assert rx.handle(*request(secret=rotating))[0] == 200
+    assert make().handle(*request(secret=new))[0] == 401
 
 
 def test_scripted_statuses_then_default_and_retries_are_not_duplicates():
