@@ -296,6 +296,51 @@ def alarm_specs(config: EnvironmentConfig) -> tuple[AlarmSpec, ...]:
             missing_reason="SQS stops publishing metrics for a queue that has been idle (empty)",
         ),
         AlarmSpec(
+            id="StorefrontUnavailable",
+            severity=Severity.PAGE,
+            summary=(
+                "The storefront's webhook keeps failing: the circuit breaker is open and "
+                "completed orders are parked (nothing is lost; they drain once it answers)."
+            ),
+            metrics={"open": _relay(Metric.STOREFRONT_UNAVAILABLE, "Sum", 60)},
+            compare=Compare.GREATER,
+            threshold=0,
+            evaluation_periods=3,
+            datapoints_to_alarm=2,
+            missing=Missing.NOT_BREACHING,
+            missing_reason="published only while the breaker is open: no data means closed",
+        ),
+        AlarmSpec(
+            id="WebhookAuthFailures",
+            severity=Severity.TICKET,
+            summary=(
+                "The storefront answered 401/403 to signed webhooks (a secret rotation half done, "
+                "or a malformed secret value): deliveries are retried, late."
+            ),
+            metrics={"auth": _relay(Metric.WEBHOOK_AUTH_FAILURES, "Sum", 300)},
+            compare=Compare.GREATER,
+            threshold=0,
+            evaluation_periods=1,
+            datapoints_to_alarm=1,
+            missing=Missing.NOT_BREACHING,
+            missing_reason="a count published only when a 401/403 is seen: no data means none",
+        ),
+        AlarmSpec(
+            id="BacklogAge",
+            severity=Severity.TICKET,
+            summary=(
+                "Orders have waited for the FoxReload request budget for longer than the "
+                "deadline (overload or a mass redrive): they are slower, none is dead-lettered."
+            ),
+            metrics={"age": _relay(Metric.BACKLOG_AGE_SECONDS, "Maximum", 300)},
+            compare=Compare.GREATER,
+            threshold=config.give_up_after_seconds,
+            evaluation_periods=3,
+            datapoints_to_alarm=2,
+            missing=Missing.NOT_BREACHING,
+            missing_reason="published only when an order waits for budget: no data means none",
+        ),
+        AlarmSpec(
             id="RelayFunctionErrors",
             severity=Severity.TICKET,
             summary=(

@@ -39,6 +39,10 @@ DESIGN_ALARMS = {
     "RelayFunctionErrors": Severity.TICKET,
     # ours: an estimate needs a recorded balance; without one LowBalance is silent
     "BalanceUnknown": Severity.TICKET,
+    # ours: edges that degrade (slower, alarmed) instead of dead-lettering
+    "StorefrontUnavailable": Severity.PAGE,
+    "WebhookAuthFailures": Severity.TICKET,
+    "BacklogAge": Severity.TICKET,
 }
 RELAY_METRIC_NAMES = {v for k, v in vars(Metric).items() if k.isupper()}
 
@@ -154,6 +158,9 @@ def test_relay_metrics_carry_exactly_the_powertools_service_dimension() -> None:
     config = environment_config("prod")
     relay = relay_watched_metrics(config)
     assert {m.alarm for m in relay} == {
+        "StorefrontUnavailable",
+        "WebhookAuthFailures",
+        "BacklogAge",
         "DeliveryDegraded",
         "LowBalance",
         "BalanceUnknown",

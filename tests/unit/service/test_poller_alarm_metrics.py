@@ -57,6 +57,19 @@ def test_every_poller_alarm_watches_an_emitted_metric(real_handler, capsys):
     poller.handler(event, FakeContext())
     emitted = emf_metrics(capsys.readouterr().out)
 
+    # A rotated webhook secret, then a storefront outage long enough to open the breaker.
+    world.storefront.statuses = [401]
+    _run(world, {"rotated-1": fox_reply("rotated-1", "completed", ("C2",))})
+    refused = emf_metrics(capsys.readouterr().out)
+    world.storefront.statuses = [503] * 5
+    _run(world, {f"down-{n}": fox_reply(f"down-{n}", "completed", ("C3",)) for n in range(5)})
+    refused.update(emf_metrics(capsys.readouterr().out))
+    # More orders than the burst holds: the request budget runs dry and the rest wait.
+    _run(world, {f"wait-{n}": fox_reply(f"wait-{n}", "processing") for n in range(10)})
+    waited = emf_metrics(capsys.readouterr().out)
+    assert Metric.BACKLOG_AGE_SECONDS in waited
+    emitted = {**waited, **refused, **emitted}
+
     watched = [
         m for m in relay_watched_metrics(environment_config(None)) if m.name not in MONITOR_METRICS
     ]
@@ -70,3 +83,14 @@ def test_every_poller_alarm_watches_an_emitted_metric(real_handler, capsys):
         assert metric.name in emitted, f"{metric.alarm} watches {metric.name}, never emitted"
         got = emitted[metric.name]
         assert (got.namespace, got.dimensions) == (metric.namespace, dict(metric.dimensions))
+
+
+def _run(world, scenario: dict[str, httpx.Response]) -> None:
+    for order_id, response in scenario.items():
+        world.router.get(f"http://foxreload.test/api/orders/{order_id}").mock(return_value=response)
+        world.sqs.send_message(
+            QueueUrl=world.queue_url, MessageBody=json.dumps({"v": 1, "order_id": order_id})
+        )
+    event = lambda_event(world)
+    assert len(event["Records"]) == len(scenario)
+    poller.handler(event, FakeContext())
