@@ -42,6 +42,7 @@ class FoxReloadRelayProps:
     batching_window_seconds: int = 1
     max_concurrency: int = 5
     log_retention_days: int = 14
+    encrypt_logs: bool = True  # the function log groups under a customer-managed KMS key
     stuck_ratio_threshold: float = 0.01
     api_error_rate_threshold: float = 0.2
     low_balance_spend_multiple: float = 2.0
@@ -131,6 +132,7 @@ _KEYS = {
     "batchingWindowSeconds": "batching_window_seconds",
     "maxConcurrency": "max_concurrency",
     "logRetentionDays": "log_retention_days",
+    "encryptLogs": "encrypt_logs",
     "stuckRatioThreshold": "stuck_ratio_threshold",
     "apiErrorRateThreshold": "api_error_rate_threshold",
     "lowBalanceSpendMultiple": "low_balance_spend_multiple",

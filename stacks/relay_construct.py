@@ -37,6 +37,7 @@ from constructs import Construct, IConstruct
 
 from relay.names import POWERTOOLS_ENVIRONMENT, SERVICE_NAME, Ledger
 from relay.settings import max_receive_count
+from stacks import checkov_acks as checkov
 from stacks.alarms import RelayAlarms, Resource, Severity
 from stacks.bundling import ARCHITECTURE, RUNTIME, function_code
 from stacks.config import FoxReloadRelayProps
@@ -48,6 +49,8 @@ STUCK_MONITOR_HANDLER = "relay.handlers.stuck_monitor.handler"
 SWEEPER_HANDLER = "relay.handlers.sweeper.handler"
 
 DLQ_RETENTION = Duration.days(14)
+# Where a scheduled run that failed (or that EventBridge could not invoke) is kept for on-call.
+SCHEDULED_FAILURES_RETENTION = Duration.days(14)
 MONITOR_TIMEOUT = Duration.seconds(60)
 MONITOR_MEMORY_MB = 256
 STUCK_CHECK_MINUTES = 1
@@ -162,6 +165,9 @@ class FoxReloadRelay(Construct):
             self, "WebhookSecret", config.webhook_secret_name
         )
         self.code = function_code()
+        # With encryptLogs, one customer-managed key for every function's log group.
+        self.logs_key = self._logs_key() if config.encrypt_logs else None
+        self.scheduled_failures = self._scheduled_failures()
         self.poller = self._poller()
         # Only with sweepEnabled: otherwise no sweeper resources at all, and the poller's
         # SWEEP_ENABLED (from the same config) is false, so per-order polls get the whole key.
@@ -224,6 +230,8 @@ class FoxReloadRelay(Construct):
             ),
             removal_policy=self._removal,
         )
+        for queue in (dlq, orders):
+            checkov.skip_check(queue, "CKV_AWS_27", checkov.SQS_MANAGED_ENCRYPTION)
         return dlq, orders
 
     # -- ledger ---------------------------------------------------------------------------------
@@ -316,14 +324,21 @@ class FoxReloadRelay(Construct):
         environment: Mapping[str, str],
         timeout: Duration,
         memory_mb: int,
-        retry_attempts: int | None = None,
+        scheduled: bool,
     ) -> lambda_.Function:
+        """A relay function with its own log group and role. `scheduled`: invoked only by an
+        EventBridge schedule, asynchronously, with no retry (the next run is at most a few
+        minutes away, and a retried monitor would publish a second sample for its period); a
+        run that fails lands in `scheduled_failures`."""
         log_group = logs.LogGroup(
             self,
             f"{construct_id}Logs",
             retention=retention(self.config.log_retention_days),
             removal_policy=self._removal,
+            encryption_key=self.logs_key,
         )
+        if self.logs_key is None:
+            checkov.skip_check(log_group, "CKV_AWS_158", checkov.LOGS_UNENCRYPTED)
         # Our own role instead of AWSLambdaBasicExecutionRole: logs only to this log group.
         role = iam.Role(
             self,
@@ -346,11 +361,84 @@ class FoxReloadRelay(Construct):
             memory_size=memory_mb,
             tracing=lambda_.Tracing.ACTIVE,
             environment=dict(environment),
-            retry_attempts=retry_attempts,
+            retry_attempts=0 if scheduled else None,
+            dead_letter_queue=self.scheduled_failures if scheduled else None,
         )
         _acknowledge(function, "AwsSolutions-L1", ACK_RUNTIME)
         _acknowledge(role, "AwsSolutions-IAM5[Resource::*]", ACK_XRAY)
+        concurrency = checkov.CONCURRENCY_SCHEDULED if scheduled else checkov.CONCURRENCY_POLLER
+        checkov.skip_check(function, "CKV_AWS_115", concurrency)
+        if not scheduled:
+            checkov.skip_check(function, "CKV_AWS_116", checkov.POLLER_DLQ)
+        checkov.skip_check(function, "CKV_AWS_117", checkov.NO_VPC)
+        checkov.skip_check(function, "CKV_AWS_173", checkov.ENVIRONMENT_HAS_NO_SECRETS)
         return function
+
+    def _schedule(self, construct_id: str, function: lambda_.Function, minutes: int) -> None:
+        """Runs `function` every `minutes`; an event EventBridge cannot deliver (no retry: the
+        next run is due soon) goes to `scheduled_failures` like a failed run."""
+        events.Rule(
+            self,
+            construct_id,
+            description=f"Runs {function.node.id} every {minutes} minute(s)",
+            schedule=events.Schedule.rate(Duration.minutes(minutes)),
+            targets=[
+                targets.LambdaFunction(
+                    function, retry_attempts=0, dead_letter_queue=self.scheduled_failures
+                )
+            ],
+        )
+
+    def _logs_key(self) -> kms.Key:
+        stack = self._stack
+        key = kms.Key(
+            self,
+            "LogsKey",
+            description=f"{self.config.stack_name}: function log groups encryption",
+            enable_key_rotation=True,
+            removal_policy=self._removal,
+            pending_window=Duration.days(7 if not self.config.retain_data else 30),
+        )
+        # CloudWatch Logs encrypts with the key itself, for log groups of this account and region
+        # only; the functions' roles need no KMS permission to write.
+        log_groups = stack.format_arn(
+            service="logs",
+            resource="log-group",
+            resource_name="*",
+            arn_format=ArnFormat.COLON_RESOURCE_NAME,
+        )
+        key.add_to_resource_policy(
+            iam.PolicyStatement(
+                principals=[iam.ServicePrincipal(f"logs.{stack.region}.amazonaws.com")],
+                actions=[
+                    "kms:Encrypt",
+                    "kms:Decrypt",
+                    "kms:ReEncryptFrom",
+                    "kms:ReEncryptTo",
+                    "kms:GenerateDataKey",
+                    "kms:GenerateDataKeyWithoutPlaintext",
+                    "kms:DescribeKey",
+                ],
+                resources=["*"],
+                conditions={"ArnLike": {"kms:EncryptionContext:aws:logs:arn": log_groups}},
+            )
+        )
+        return key
+
+    def _scheduled_failures(self) -> sqs.Queue:
+        """Failed scheduled runs (the Lambda DLQ of the sweeper and the monitors, and their
+        rules' DLQ): the event plus Lambda's ErrorCode / ErrorMessage attributes, for on-call.
+        Nothing consumes it; RelayFunctionErrors already alarms on the failures themselves."""
+        queue = sqs.Queue(
+            self,
+            "ScheduledRunFailures",
+            retention_period=SCHEDULED_FAILURES_RETENTION,
+            encryption=sqs.QueueEncryption.SQS_MANAGED,
+            enforce_ssl=True,
+            removal_policy=self._removal,
+        )
+        checkov.skip_check(queue, "CKV_AWS_27", checkov.SQS_MANAGED_ENCRYPTION)
+        return queue
 
     def _poller(self) -> lambda_.Function:
         cfg = self.config
@@ -366,6 +454,7 @@ class FoxReloadRelay(Construct):
             environment={**settings.to_env(), **POWERTOOLS_ENVIRONMENT},
             timeout=Duration.seconds(cfg.poller_timeout_seconds),
             memory_mb=cfg.poller_memory_mb,
+            scheduled=False,
         )
         role = poller.role
         assert role is not None
@@ -408,8 +497,7 @@ class FoxReloadRelay(Construct):
             environment={**settings.to_env(), **POWERTOOLS_ENVIRONMENT},
             timeout=SWEEPER_TIMEOUT,
             memory_mb=cfg.poller_memory_mb,
-            # No retry of a scheduled run: the next one starts within a minute.
-            retry_attempts=0,
+            scheduled=True,  # no retry: the next run starts within a minute
         )
         role = sweeper.role
         assert role is not None
@@ -418,13 +506,7 @@ class FoxReloadRelay(Construct):
         self._grant_ledger(role, SWEEPER_LEDGER_ACTIONS)
         self.api_key_secret.grant_read(role)
         self.webhook_secret.grant_read(role)
-        events.Rule(
-            self,
-            "SweeperSchedule",
-            description=f"Runs Sweeper every {SWEEPER_SCHEDULE_MINUTES} minute(s)",
-            schedule=events.Schedule.rate(Duration.minutes(SWEEPER_SCHEDULE_MINUTES)),
-            targets=[targets.LambdaFunction(sweeper, retry_attempts=0)],
-        )
+        self._schedule("SweeperSchedule", sweeper, SWEEPER_SCHEDULE_MINUTES)
         return sweeper
 
     def _monitors(self) -> tuple[lambda_.Function, lambda_.Function]:
@@ -440,7 +522,7 @@ class FoxReloadRelay(Construct):
             environment=environment,
             timeout=MONITOR_TIMEOUT,
             memory_mb=MONITOR_MEMORY_MB,
-            retry_attempts=0,
+            scheduled=True,
         )
         stuck = self._function(
             "StuckMonitor",
@@ -449,7 +531,7 @@ class FoxReloadRelay(Construct):
             environment=environment,
             timeout=MONITOR_TIMEOUT,
             memory_mb=MONITOR_MEMORY_MB,
-            retry_attempts=0,
+            scheduled=True,
         )
         assert balance.role is not None and stuck.role is not None
         # Only the balance monitor calls FoxReload (the optional balance endpoint).
@@ -459,17 +541,8 @@ class FoxReloadRelay(Construct):
         )
         self.api_key_secret.grant_read(balance.role)
         self._grant_ledger(stuck.role, STUCK_LEDGER_ACTIONS, indexes=[Ledger.ACCEPTED_INDEX])
-        for construct_id, function, minutes in (
-            ("BalanceSchedule", balance, cfg.balance_check_minutes),
-            ("StuckSchedule", stuck, STUCK_CHECK_MINUTES),
-        ):
-            events.Rule(
-                self,
-                construct_id,
-                description=f"Runs {function.node.id} every {minutes} minute(s)",
-                schedule=events.Schedule.rate(Duration.minutes(minutes)),
-                targets=[targets.LambdaFunction(function, retry_attempts=0)],
-            )
+        self._schedule("BalanceSchedule", balance, cfg.balance_check_minutes)
+        self._schedule("StuckSchedule", stuck, STUCK_CHECK_MINUTES)
         return balance, stuck
 
     # -- alerting -------------------------------------------------------------------------------

@@ -319,6 +319,12 @@ def _common(synth: Synth, function: Any) -> set[tuple[str, str]]:
     }
 
 
+def _failed_runs(synth: Synth) -> set[tuple[str, str]]:
+    """A scheduled function's async DLQ: Lambda sends a failed run with the function's role."""
+    queue = dumps(synth.resolve(synth.stack.relay.scheduled_failures.queue_arn))
+    return {("sqs:SendMessage", queue)}
+
+
 def _ledger(
     synth: Synth, actions: tuple[str, ...], index: str | None = None
 ) -> set[tuple[str, str]]:
@@ -370,6 +376,7 @@ def test_balance_monitor_reads_the_spend_index_keeps_hour_sums_and_reads_the_api
     actions = ("dynamodb:BatchGetItem", "dynamodb:GetItem", "dynamodb:Query")
     expected = (
         _common(synth, stack.relay.balance_monitor)
+        | _failed_runs(synth)
         | _ledger(synth, actions, index=Ledger.SPEND_INDEX)
         | _ledger(synth, ("dynamodb:PutItem",))
         | _key(synth, (*relay_construct.LEDGER_KEY_READ, *relay_construct.LEDGER_KEY_WRITE))
@@ -400,6 +407,7 @@ def test_stuck_monitor_only_reads_the_ledger(synth: Synth) -> None:
     stack = synth.stack
     expected = (
         _common(synth, stack.relay.stuck_monitor)
+        | _failed_runs(synth)
         | _ledger(synth, ("dynamodb:GetItem", "dynamodb:Query"), index=Ledger.ACCEPTED_INDEX)
         | _key(synth, relay_construct.LEDGER_KEY_READ)
     )

@@ -16,7 +16,14 @@ from stacks.alarms import alarm_name, alarm_specs
 from stacks.relay_construct import NAG_PACK
 from tests.infrastructure.synth_helpers import Synth, dumps
 from tests.infrastructure.test_stack_cfn_lint import IGNORED
-from tests.infrastructure.test_stack_resources import _common, _grants, _key, _ledger, _secret_arn
+from tests.infrastructure.test_stack_resources import (
+    _common,
+    _failed_runs,
+    _grants,
+    _key,
+    _ledger,
+    _secret_arn,
+)
 
 
 def _sweeper(synth: Synth) -> Any:
@@ -98,6 +105,7 @@ def test_sweeper_may_do_exactly_what_its_code_calls(synth: Synth) -> None:
     )
     expected = (
         _common(synth, sweeper)
+        | _failed_runs(synth)
         | _ledger(synth, relay_construct.SWEEPER_LEDGER_ACTIONS)
         | _key(synth, relay_construct.LEDGER_KEY_READ + relay_construct.LEDGER_KEY_WRITE)
         | {
@@ -109,7 +117,8 @@ def test_sweeper_may_do_exactly_what_its_code_calls(synth: Synth) -> None:
     granted = _grants(synth, sweeper)
     assert granted == expected
     actions = {action for action, _ in granted}
-    assert not {a for a in actions if a.startswith("sqs:")}, "the sweeper never touches a queue"
+    # no order message: its only queue action is Lambda's delivery of a failed run
+    assert {g for g in granted if g[0].startswith("sqs:")} == _failed_runs(synth)
     assert "dynamodb:PutItem" not in actions
     # ... and the poller keeps GetItem + UpdateItem (the coordination items share its table)
     poller_ddb = {a for a, _ in _grants(synth, stack.relay.poller) if a.startswith("dynamodb:")}
