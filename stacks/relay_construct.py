@@ -622,6 +622,11 @@ class FoxReloadRelay(Construct):
             ("OrdersQueueUrl", self.orders_queue.queue_url, "storefronts SendMessage here"),
             ("OrdersQueueArn", self.orders_queue.queue_arn, "grant storefronts sqs:SendMessage"),
             ("DeadLetterQueueUrl", self.dead_letter_queue.queue_url, "redrive from here"),
+            (
+                "ScheduledRunFailuresQueueUrl",
+                self.scheduled_failures.queue_url,
+                "failed sweeper / monitor runs, for on-call",
+            ),
             ("LedgerTableName", self.ledger.table_name, "the delivery ledger"),
             ("PageTopicArn", self.topics[Severity.PAGE].topic_arn, "subscribe the pager"),
             ("TicketTopicArn", self.topics[Severity.TICKET].topic_arn, "subscribe the queue"),

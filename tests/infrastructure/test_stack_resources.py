@@ -567,6 +567,7 @@ def test_outputs_for_the_storefront_and_on_call(synth: Synth) -> None:
         "OrdersQueueUrl",
         "OrdersQueueArn",
         "DeadLetterQueueUrl",
+        "ScheduledRunFailuresQueueUrl",
         "LedgerTableName",
         "PageTopicArn",
         "TicketTopicArn",
