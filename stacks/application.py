@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from aws_cdk import App, Environment, Validations
+from aws_cdk import App, Validations
 from cdk_nag import AwsSolutionsChecks
 
 from stacks.config import environment_config, load_context
@@ -45,7 +45,7 @@ def build_app(
         if (value := app.node.try_get_context(key)) is not None
     }
     config = environment_config(chosen, relay_context)
-    stack = RelayStack(app, config, env=Environment(account=config.account, region=config.region))
+    stack = RelayStack(app, config)
     if nag:
         Validations.of(app).add_plugins(AwsSolutionsChecks(app))
     return app, stack

@@ -1,4 +1,5 @@
-"""The Lambda code asset: `functions/` plus the pinned requirements as arm64 wheels, built locally.
+"""The Lambda code asset: `functions/` plus functions/requirements.txt as arm64 wheels, built
+locally.
 
 No Docker: pip downloads manylinux aarch64 / py3-none-any wheels for CPython 3.12 straight from
 the index and unpacks them into the asset, then `functions/` is copied over. `--only-binary`
@@ -20,14 +21,18 @@ from aws_cdk import aws_lambda as lambda_
 from stacks.config import ROOT
 
 FUNCTIONS_DIR = ROOT / "functions"
-REQUIREMENTS = ROOT / "requirements.txt"
+REQUIREMENTS = FUNCTIONS_DIR / "requirements.txt"
 
 PIP_PLATFORM = "manylinux2014_aarch64"
 PIP_PYTHON_VERSION = "3.12"
 RUNTIME = lambda_.Runtime.PYTHON_3_12
 ARCHITECTURE = lambda_.Architecture.ARM_64
 
-_IGNORED = shutil.ignore_patterns("__pycache__", "*.pyc", ".mypy_cache", ".pytest_cache")
+# The requirements file stays in the source fingerprint (a changed pin is a new asset) but is not
+# shipped: the asset holds what it lists, installed.
+_IGNORED = shutil.ignore_patterns(
+    "__pycache__", "*.pyc", ".mypy_cache", ".pytest_cache", REQUIREMENTS.name
+)
 
 
 class BundlingError(RuntimeError):

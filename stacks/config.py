@@ -5,7 +5,8 @@ poller's environment variables and the local stack.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+import os
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -14,13 +15,17 @@ from relay.settings import PollerSettings
 
 ROOT = Path(__file__).resolve().parent.parent
 CDK_JSON = ROOT / "cdk.json"
+# Where an installed operator CLI (`foxrelay`, no checkout around it) finds the environments.
+CDK_JSON_ENV = "FOXRELAY_CDK_JSON"
 
 
-@dataclass(frozen=True)
-class EnvironmentConfig:
+@dataclass(frozen=True, kw_only=True)
+class FoxReloadRelayProps:
+    """What one relay deployment needs: a cdk.json environment's settings, snake_case (cdk.json
+    spells them in camelCase, `_KEYS` maps one to the other). `name` names the deployment: queues
+    `foxreload-relay-<name>-orders[-dlq]`, alarms and dashboard `FoxReloadRelay-<name>[-…]`."""
+
     name: str
-    account: str
-    region: str
     foxreload_base_url: str
     api_key_secret_name: str
     webhook_secret_name: str
@@ -38,6 +43,7 @@ class EnvironmentConfig:
     batching_window_seconds: int = 1
     max_concurrency: int = 5
     log_retention_days: int = 14
+    encrypt_logs: bool = True  # the function log groups under a customer-managed KMS key
     stuck_ratio_threshold: float = 0.01
     api_error_rate_threshold: float = 0.2
     low_balance_spend_multiple: float = 2.0
@@ -93,6 +99,22 @@ class EnvironmentConfig:
         )
 
 
+@dataclass(frozen=True, kw_only=True)
+class EnvironmentConfig(FoxReloadRelayProps):
+    """A cdk.json environment: the relay's props plus where its stack goes. Without `account`
+    (or `region`) the stack takes CDK_DEFAULT_ACCOUNT / CDK_DEFAULT_REGION, which the CDK CLI
+    sets from your credentials, and is environment-agnostic when those are unset too."""
+
+    account: str | None = None
+    region: str | None = None
+
+    @property
+    def props(self) -> FoxReloadRelayProps:
+        """The construct's props alone (without account and region)."""
+        names = {f.name for f in fields(FoxReloadRelayProps)}
+        return FoxReloadRelayProps(**{k: v for k, v in vars(self).items() if k in names})
+
+
 _KEYS = {
     "account": "account",
     "region": "region",
@@ -113,6 +135,7 @@ _KEYS = {
     "batchingWindowSeconds": "batching_window_seconds",
     "maxConcurrency": "max_concurrency",
     "logRetentionDays": "log_retention_days",
+    "encryptLogs": "encrypt_logs",
     "stuckRatioThreshold": "stuck_ratio_threshold",
     "apiErrorRateThreshold": "api_error_rate_threshold",
     "lowBalanceSpendMultiple": "low_balance_spend_multiple",
@@ -127,8 +150,23 @@ _KEYS = {
 }
 
 
-def load_context(path: Path = CDK_JSON) -> dict[str, Any]:
-    context: dict[str, Any] = json.loads(path.read_text())["context"]
+def cdk_json_path() -> Path:
+    """$FOXRELAY_CDK_JSON, else the checkout's cdk.json, else ./cdk.json (an installed CLI)."""
+    explicit = os.environ.get(CDK_JSON_ENV)
+    if explicit:
+        return Path(explicit)
+    return CDK_JSON if CDK_JSON.is_file() else Path.cwd() / "cdk.json"
+
+
+def load_context(path: Path | None = None) -> dict[str, Any]:
+    path = path or cdk_json_path()
+    try:
+        text = path.read_text()
+    except FileNotFoundError:
+        raise ValueError(
+            f"no cdk.json at {path}: run from the relay's checkout or set ${CDK_JSON_ENV}"
+        ) from None
+    context: dict[str, Any] = json.loads(text)["context"]
     return context
 
 

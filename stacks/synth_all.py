@@ -1,7 +1,8 @@
 """Synthesize every environment in cdk.json into cdk.out/<env>/ (what `make synth` runs).
 
 No Docker and no AWS credentials: the Lambda asset is bundled locally (stacks/bundling.py) and
-every environment names its account and region, so nothing is looked up.
+nothing is looked up (an environment without an account is synthesized for CDK_DEFAULT_ACCOUNT,
+or account-agnostic when that is unset).
 
     python -m stacks.synth_all [--out DIR] [--env NAME ...]
 """

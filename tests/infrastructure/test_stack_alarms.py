@@ -120,7 +120,7 @@ def test_alarm_and_ok_actions_go_to_the_topic_of_their_severity(synth: Synth) ->
     alarms = _template_alarms(synth)
     for spec in alarm_specs(synth.config):
         props = alarms[alarm_name(synth.stack.stack_name, spec.id)]
-        topic = synth.resolve(synth.stack.topics[spec.severity].topic_arn)
+        topic = synth.resolve(synth.stack.relay.topics[spec.severity].topic_arn)
         assert props["AlarmActions"] == [topic]
         assert props["OKActions"] == [topic]
         assert props.get("ActionsEnabled", True) is True  # CloudFormation default: enabled
@@ -130,9 +130,9 @@ def test_watched_metrics_are_what_the_template_alarms_watch(synth: Synth) -> Non
     # Template dimension values that are references back to the placeholder they stand for.
     placeholders = {
         dumps(synth.resolve(token)): placeholder(resource)
-        for resource, token in synth.stack.alarm_resource_names().items()
+        for resource, token in synth.stack.relay.alarm_resource_names().items()
     }
-    assert set(synth.stack.alarm_resource_names()) == set(Resource.deployed(synth.config))
+    assert set(synth.stack.relay.alarm_resource_names()) == set(Resource.deployed(synth.config))
     assert set(Resource.deployed(synth.config)) == set(Resource.ALL)  # sweeper included
     from_template = set()
     by_name = {alarm_name(synth.stack.stack_name, s.id): s.id for s in alarm_specs(synth.config)}
@@ -225,7 +225,7 @@ def test_queue_alarms_watch_the_right_queues(synth: Synth) -> None:
     dlq = alarms[alarm_name(stack.stack_name, "DeadLetters")]
     assert (dlq["MetricName"], dlq["Threshold"]) == ("ApproximateNumberOfMessagesVisible", 0)
     assert dlq["Dimensions"] == [
-        {"Name": "QueueName", "Value": synth.resolve(stack.dead_letter_queue.queue_name)}
+        {"Name": "QueueName", "Value": synth.resolve(stack.relay.dead_letter_queue.queue_name)}
     ]
     age = alarms[alarm_name(stack.stack_name, "OrdersOlderThanDeadline")]
     assert (age["MetricName"], age["Threshold"]) == (
@@ -233,7 +233,7 @@ def test_queue_alarms_watch_the_right_queues(synth: Synth) -> None:
         synth.config.give_up_after_seconds,
     )
     assert age["Dimensions"] == [
-        {"Name": "QueueName", "Value": synth.resolve(stack.orders_queue.queue_name)}
+        {"Name": "QueueName", "Value": synth.resolve(stack.relay.orders_queue.queue_name)}
     ]
 
 

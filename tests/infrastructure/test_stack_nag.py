@@ -12,7 +12,8 @@ import pytest
 from aws_cdk import Validations
 
 from stacks.application import build_app
-from stacks.relay_stack import NAG_PACK, RelayStack
+from stacks.relay_construct import NAG_PACK
+from stacks.relay_stack import RelayStack
 from tests.infrastructure.synth_helpers import ENVIRONMENTS
 
 FUNCTIONS = ("Poller", "BalanceMonitor", "StuckMonitor", "Sweeper")
@@ -69,7 +70,7 @@ def test_acknowledged_findings_are_exactly_the_expected_ones(
     nagged: tuple[RelayStack, dict[str, Any]],
 ) -> None:
     stack, report = nagged
-    prefix = f"{stack.stack_name}/"
+    prefix = f"{stack.relay.node.path}/"
     suppressed = set()
     for finding in _plugin(report)["suppressedViolations"]:
         assert finding["acknowledgedId"] == f"{NAG_PACK}::{finding['ruleName']}"

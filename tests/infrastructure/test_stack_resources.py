@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from aws_cdk import ArnFormat
 
 from relay.domain.retry_pacing import receive_bound
 from relay.monitor_settings import MonitorSettings
@@ -16,7 +17,7 @@ from relay.settings import (
     max_receive_count,
     queue_retention_seconds,
 )
-from stacks import relay_stack
+from stacks import relay_construct
 from stacks.alarms import Severity
 from stacks.application import build_app
 from stacks.config import load_context
@@ -26,8 +27,11 @@ from tests.infrastructure.synth_helpers import Synth, dumps
 
 
 def test_one_stack_named_per_environment_with_its_account_and_region(synth: Synth) -> None:
+    """cdk.json names no account (none is needed): without CDK_DEFAULT_ACCOUNT it is the
+    deploying account's AWS::AccountId; the region is cdk.json's."""
     assert synth.stack.stack_name == f"FoxReloadRelay-{synth.config.name}"
-    assert synth.stack.account == synth.config.account
+    assert synth.config.account is None
+    assert synth.resolve(synth.stack.account) == {"Ref": "AWS::AccountId"}
     assert synth.stack.region == synth.config.region
 
 
@@ -52,23 +56,23 @@ def _ssl_enforced(synth: Synth, queue: Any) -> bool:
 
 def test_orders_queue_encrypted_ssl_only_visibility_and_redrive(synth: Synth) -> None:
     cfg = synth.config
-    props = synth.props(synth.stack.orders_queue)
+    props = synth.props(synth.stack.relay.orders_queue)
     assert props["SqsManagedSseEnabled"] is True
     assert props["VisibilityTimeout"] == cfg.queue_visibility_seconds
     assert props["VisibilityTimeout"] >= 6 * cfg.poller_timeout_seconds
     settings = cfg.poller_settings(ledger_table="-", orders_queue_url="-", dlq_url="-")
     assert props["RedrivePolicy"] == {
-        "deadLetterTargetArn": synth.resolve(synth.stack.dead_letter_queue.queue_arn),
+        "deadLetterTargetArn": synth.resolve(synth.stack.relay.dead_letter_queue.queue_arn),
         "maxReceiveCount": max_receive_count(settings),
     }
-    assert _ssl_enforced(synth, synth.stack.orders_queue)
+    assert _ssl_enforced(synth, synth.stack.relay.orders_queue)
 
 
 def test_max_receive_count_and_retention_let_the_relay_decide(synth: Synth) -> None:
     """maxReceiveCount is a crash-loop net above every receive the deadline and the delivery
     window can cause; the orders queue keeps a message longer than both."""
     settings = synth.config.poller_settings(ledger_table="-", orders_queue_url="-", dlq_url="-")
-    props = synth.props(synth.stack.orders_queue)
+    props = synth.props(synth.stack.relay.orders_queue)
     bound = receive_bound(
         settings.give_up_after_seconds, settings.delivery_window_seconds, min_poll_delay=3.0
     )
@@ -106,19 +110,16 @@ def test_synth_refuses_settings_that_cannot_hold(
 
 def test_dlq_keeps_14_days_and_allows_console_redrive_to_the_orders_queue(synth: Synth) -> None:
     stack = synth.stack
-    props = synth.props(stack.dead_letter_queue)
+    props = synth.props(stack.relay.dead_letter_queue)
     assert props["MessageRetentionPeriod"] == 14 * 24 * 3600
     assert props["SqsManagedSseEnabled"] is True
-    assert _ssl_enforced(synth, stack.dead_letter_queue)
+    assert _ssl_enforced(synth, stack.relay.dead_letter_queue)
     policy = props["RedriveAllowPolicy"]
     assert policy["redrivePermission"] == "byQueue"
     (source,) = policy["sourceQueueArns"]
     # Built from the orders queue's physical name (a GetAtt would be a dependency cycle).
-    joined = "".join(p if isinstance(p, str) else "<partition>" for p in source["Fn::Join"][1])
-    orders_name = synth.props(stack.orders_queue)["QueueName"]
-    assert joined == (
-        f"arn:<partition>:sqs:{synth.config.region}:{synth.config.account}:{orders_name}"
-    )
+    orders_name = synth.props(stack.relay.orders_queue)["QueueName"]
+    assert source == synth.resolve(stack.format_arn(service="sqs", resource=orders_name))
 
 
 def test_event_source_mapping_reports_partial_failures_with_configured_batching(
@@ -129,8 +130,8 @@ def test_event_source_mapping_reports_partial_failures_with_configured_batching(
     synth.template.has_resource_properties(
         "AWS::Lambda::EventSourceMapping",
         {
-            "EventSourceArn": synth.resolve(synth.stack.orders_queue.queue_arn),
-            "FunctionName": synth.resolve(synth.stack.poller.function_name),
+            "EventSourceArn": synth.resolve(synth.stack.relay.orders_queue.queue_arn),
+            "FunctionName": synth.resolve(synth.stack.relay.poller.function_name),
             "FunctionResponseTypes": ["ReportBatchItemFailures"],
             "BatchSize": cfg.batch_size,
             "MaximumBatchingWindowInSeconds": cfg.batching_window_seconds,
@@ -144,7 +145,7 @@ def test_event_source_mapping_reports_partial_failures_with_configured_batching(
 
 def test_ledger_table_keys_billing_pitr_ttl_and_customer_managed_key(synth: Synth) -> None:
     stack = synth.stack
-    props = synth.props(stack.ledger)
+    props = synth.props(stack.relay.ledger)
     assert props["KeySchema"] == [{"AttributeName": Ledger.PARTITION_KEY, "KeyType": "HASH"}]
     assert props["BillingMode"] == "PAY_PER_REQUEST"
     assert props["PointInTimeRecoverySpecification"] == {"PointInTimeRecoveryEnabled": True}
@@ -153,15 +154,15 @@ def test_ledger_table_keys_billing_pitr_ttl_and_customer_managed_key(synth: Synt
         "Enabled": True,
     }
     assert props["SSESpecification"] == {
-        "KMSMasterKeyId": synth.resolve(stack.ledger_key.key_arn),
+        "KMSMasterKeyId": synth.resolve(stack.relay.ledger_key.key_arn),
         "SSEEnabled": True,
         "SSEType": "KMS",
     }
-    assert synth.props(stack.ledger_key)["EnableKeyRotation"] is True
+    assert synth.props(stack.relay.ledger_key)["EnableKeyRotation"] is True
 
 
 def test_ledger_indexes_for_the_monitors(synth: Synth) -> None:
-    props = synth.props(synth.stack.ledger)
+    props = synth.props(synth.stack.relay.ledger)
     attributes = {a["AttributeName"]: a["AttributeType"] for a in props["AttributeDefinitions"]}
     assert attributes == {
         Ledger.PARTITION_KEY: "S",
@@ -194,10 +195,10 @@ def test_ledger_indexes_for_the_monitors(synth: Synth) -> None:
 def test_data_is_retained_and_deletion_protected_only_where_configured(synth: Synth) -> None:
     stack = synth.stack
     retain = synth.config.retain_data
-    table = synth.resource(stack.ledger)
+    table = synth.resource(stack.relay.ledger)
     assert table["Properties"].get("DeletionProtectionEnabled", False) is retain
     expected = "Retain" if retain else "Delete"
-    for construct in (stack.ledger, stack.ledger_key, stack.orders_queue, stack.dead_letter_queue):
+    for construct in (stack.relay.ledger, stack.relay.ledger_key, stack.relay.orders_queue, stack.relay.dead_letter_queue):
         resource = synth.resource(construct)
         assert resource["DeletionPolicy"] == expected, construct.node.path
         assert resource["UpdateReplacePolicy"] == expected, construct.node.path
@@ -214,12 +215,12 @@ def test_prod_retains_data_and_dev_does_not(synth_by_env: dict[str, Synth]) -> N
 def _functions(synth: Synth) -> dict[str, Any]:
     stack = synth.stack
     functions = {
-        relay_stack.POLLER_HANDLER: stack.poller,
-        relay_stack.BALANCE_MONITOR_HANDLER: stack.balance_monitor,
-        relay_stack.STUCK_MONITOR_HANDLER: stack.stuck_monitor,
+        relay_construct.POLLER_HANDLER: stack.relay.poller,
+        relay_construct.BALANCE_MONITOR_HANDLER: stack.relay.balance_monitor,
+        relay_construct.STUCK_MONITOR_HANDLER: stack.relay.stuck_monitor,
     }
-    if stack.sweeper is not None:
-        functions[relay_stack.SWEEPER_HANDLER] = stack.sweeper
+    if stack.relay.sweeper is not None:
+        functions[relay_construct.SWEEPER_HANDLER] = stack.relay.sweeper
     return functions
 
 
@@ -249,7 +250,7 @@ def test_every_function_is_python312_arm64_traced_with_its_own_log_group(synth: 
 
 def test_poller_timeout_memory_and_environment_come_from_the_settings(synth: Synth) -> None:
     cfg, stack = synth.config, synth.stack
-    props = synth.props(stack.poller)
+    props = synth.props(stack.relay.poller)
     assert props["Timeout"] == cfg.poller_timeout_seconds
     assert props["MemorySize"] == cfg.poller_memory_mb
     env = props["Environment"]["Variables"]
@@ -257,9 +258,9 @@ def test_poller_timeout_memory_and_environment_come_from_the_settings(synth: Syn
         ledger_table="LEDGER", orders_queue_url="ORDERS", dlq_url="DLQ"
     ).to_env()
     tokens = {
-        "LEDGER_TABLE": synth.resolve(stack.ledger.table_name),
-        "ORDERS_QUEUE_URL": synth.resolve(stack.orders_queue.queue_url),
-        "DLQ_URL": synth.resolve(stack.dead_letter_queue.queue_url),
+        "LEDGER_TABLE": synth.resolve(stack.relay.ledger.table_name),
+        "ORDERS_QUEUE_URL": synth.resolve(stack.relay.orders_queue.queue_url),
+        "DLQ_URL": synth.resolve(stack.relay.dead_letter_queue.queue_url),
     }
     for name, value in expected.items():
         assert env[name] == tokens.get(name, value), name
@@ -275,16 +276,16 @@ def test_poller_timeout_memory_and_environment_come_from_the_settings(synth: Syn
 def test_monitors_environment_schedules_and_no_retries(synth: Synth) -> None:
     cfg, stack = synth.config, synth.stack
     schedules = {
-        stack.balance_monitor: f"rate({cfg.balance_check_minutes} minutes)",
-        stack.stuck_monitor: "rate(1 minute)",
+        stack.relay.balance_monitor: f"rate({cfg.balance_check_minutes} minutes)",
+        stack.relay.stuck_monitor: "rate(1 minute)",
     }
     rules = synth.resources("AWS::Events::Rule")
-    assert len(rules) == 2 + (synth.stack.sweeper is not None)  # + the sweeper's (its own test)
+    assert len(rules) == 2 + (synth.stack.relay.sweeper is not None)  # + the sweeper's (its own test)
     expected_env = cfg.monitor_settings(ledger_table="LEDGER").to_env()
     for function, expression in schedules.items():
         env = synth.props(function)["Environment"]["Variables"]
         for name, value in expected_env.items():
-            expected = synth.resolve(stack.ledger.table_name) if name == "LEDGER_TABLE" else value
+            expected = synth.resolve(stack.relay.ledger.table_name) if name == "LEDGER_TABLE" else value
             assert env[name] == expected, name
         parsed = MonitorSettings.from_env({**env, "LEDGER_TABLE": "resolved-at-deploy"})
         assert parsed.stuck_window_seconds == AlarmThreshold.STUCK_WINDOW_SECONDS == 600
@@ -340,19 +341,13 @@ def _grants(synth: Synth, function: Any) -> set[tuple[str, str]]:
 
 
 def _secret_arn(synth: Synth, name: str) -> str:
-    return dumps(
-        {
-            "Fn::Join": [
-                "",
-                [
-                    "arn:",
-                    {"Ref": "AWS::Partition"},
-                    f":secretsmanager:{synth.config.region}:{synth.config.account}:secret:"
-                    f"{name}-??????",
-                ],
-            ]
-        }
+    arn = synth.stack.format_arn(
+        service="secretsmanager",
+        resource="secret",
+        resource_name=f"{name}-??????",
+        arn_format=ArnFormat.COLON_RESOURCE_NAME,
     )
+    return dumps(synth.resolve(arn))
 
 
 def _common(synth: Synth, function: Any) -> set[tuple[str, str]]:
@@ -365,10 +360,16 @@ def _common(synth: Synth, function: Any) -> set[tuple[str, str]]:
     }
 
 
+def _failed_runs(synth: Synth) -> set[tuple[str, str]]:
+    """A scheduled function's async DLQ: Lambda sends a failed run with the function's role."""
+    queue = dumps(synth.resolve(synth.stack.relay.scheduled_failures.queue_arn))
+    return {("sqs:SendMessage", queue)}
+
+
 def _ledger(
     synth: Synth, actions: tuple[str, ...], index: str | None = None
 ) -> set[tuple[str, str]]:
-    table = synth.resolve(synth.stack.ledger.table_arn)
+    table = synth.resolve(synth.stack.relay.ledger.table_arn)
     resources = [dumps(table)]
     if index is not None:
         resources.append(dumps({"Fn::Join": ["", [table, f"/index/{index}"]]}))
@@ -376,16 +377,16 @@ def _ledger(
 
 
 def _key(synth: Synth, actions: tuple[str, ...]) -> set[tuple[str, str]]:
-    key = dumps(synth.resolve(synth.stack.ledger_key.key_arn))
+    key = dumps(synth.resolve(synth.stack.relay.ledger_key.key_arn))
     return {(a, key) for a in actions}
 
 
 def test_poller_may_do_exactly_what_issue_3_lists(synth: Synth) -> None:
     stack = synth.stack
-    orders = dumps(synth.resolve(stack.orders_queue.queue_arn))
-    dlq = dumps(synth.resolve(stack.dead_letter_queue.queue_arn))
+    orders = dumps(synth.resolve(stack.relay.orders_queue.queue_arn))
+    dlq = dumps(synth.resolve(stack.relay.dead_letter_queue.queue_arn))
     expected = (
-        _common(synth, stack.poller)
+        _common(synth, stack.relay.poller)
         # the event source mapping: receive, delete, change visibility (+ the two reads it needs)
         | {
             (a, orders)
@@ -398,15 +399,15 @@ def test_poller_may_do_exactly_what_issue_3_lists(synth: Synth) -> None:
             )
         }
         | {(a, dlq) for a in ("sqs:SendMessage", "sqs:GetQueueAttributes", "sqs:GetQueueUrl")}
-        | _ledger(synth, relay_stack.POLLER_LEDGER_ACTIONS)
-        | _key(synth, relay_stack.LEDGER_KEY_READ + relay_stack.LEDGER_KEY_WRITE)
+        | _ledger(synth, relay_construct.POLLER_LEDGER_ACTIONS)
+        | _key(synth, relay_construct.LEDGER_KEY_READ + relay_construct.LEDGER_KEY_WRITE)
         | {
             (a, _secret_arn(synth, name))
             for a in ("secretsmanager:GetSecretValue", "secretsmanager:DescribeSecret")
             for name in (synth.config.api_key_secret_name, synth.config.webhook_secret_name)
         }
     )
-    assert _grants(synth, stack.poller) == expected
+    assert _grants(synth, stack.relay.poller) == expected
 
 
 def test_balance_monitor_reads_the_spend_index_keeps_hour_sums_and_reads_the_api_key(
@@ -415,20 +416,21 @@ def test_balance_monitor_reads_the_spend_index_keeps_hour_sums_and_reads_the_api
     stack = synth.stack
     actions = ("dynamodb:BatchGetItem", "dynamodb:GetItem", "dynamodb:Query")
     expected = (
-        _common(synth, stack.balance_monitor)
+        _common(synth, stack.relay.balance_monitor)
+        | _failed_runs(synth)
         | _ledger(synth, actions, index=Ledger.SPEND_INDEX)
         | _ledger(synth, ("dynamodb:PutItem",))
-        | _key(synth, (*relay_stack.LEDGER_KEY_READ, *relay_stack.LEDGER_KEY_WRITE))
+        | _key(synth, (*relay_construct.LEDGER_KEY_READ, *relay_construct.LEDGER_KEY_WRITE))
         | {
             (a, _secret_arn(synth, synth.config.api_key_secret_name))
             for a in ("secretsmanager:GetSecretValue", "secretsmanager:DescribeSecret")
         }
     )
-    assert _grants(synth, stack.balance_monitor) == expected
+    assert _grants(synth, stack.relay.balance_monitor) == expected
 
 
 def test_balance_monitor_writes_only_its_kept_hour_sums(synth: Synth) -> None:
-    role_ref = synth.resolve(synth.stack.balance_monitor.role.role_name)
+    role_ref = synth.resolve(synth.stack.relay.balance_monitor.role.role_name)
     puts = [
         statement
         for policy in synth.resources("AWS::IAM::Policy").values()
@@ -445,17 +447,18 @@ def test_balance_monitor_writes_only_its_kept_hour_sums(synth: Synth) -> None:
 def test_stuck_monitor_only_reads_the_ledger(synth: Synth) -> None:
     stack = synth.stack
     expected = (
-        _common(synth, stack.stuck_monitor)
+        _common(synth, stack.relay.stuck_monitor)
+        | _failed_runs(synth)
         | _ledger(synth, ("dynamodb:GetItem", "dynamodb:Query"), index=Ledger.ACCEPTED_INDEX)
-        | _key(synth, relay_stack.LEDGER_KEY_READ)
+        | _key(synth, relay_construct.LEDGER_KEY_READ)
     )
-    assert _grants(synth, stack.stuck_monitor) == expected
+    assert _grants(synth, stack.relay.stuck_monitor) == expected
     writes = {"dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem", "kms:Encrypt"}
     assert not {a for a, _ in expected} & writes
 
 
 def test_ledger_key_use_is_only_through_dynamodb(synth: Synth) -> None:
-    key = synth.resolve(synth.stack.ledger_key.key_arn)
+    key = synth.resolve(synth.stack.relay.ledger_key.key_arn)
     for policy in synth.resources("AWS::IAM::Policy").values():
         for statement in policy["Properties"]["PolicyDocument"]["Statement"]:
             if statement["Resource"] == key:
@@ -497,7 +500,7 @@ def test_page_and_ticket_topics_are_kms_encrypted_ssl_only_and_cloudwatch_may_pu
     stack = synth.stack
     synth.template.resource_count_is("AWS::SNS::Topic", 2)
     for severity in Severity:
-        topic = stack.topics[severity]
+        topic = stack.relay.topics[severity]
         props = synth.props(topic)
         assert props["KmsMasterKeyId"] == synth.resolve(topic.master_key.key_arn)
         topic_ref = synth.resolve(topic.topic_arn)
@@ -516,7 +519,7 @@ def test_page_and_ticket_topics_are_kms_encrypted_ssl_only_and_cloudwatch_may_pu
             and s["Action"] == "sns:Publish"
             for s in policy
         )
-    key = synth.resource(stack.topics[Severity.PAGE].master_key)
+    key = synth.resource(stack.relay.topics[Severity.PAGE].master_key)
     assert key["Properties"]["EnableKeyRotation"] is True
     statements = key["Properties"]["KeyPolicy"]["Statement"]
     assert any(
@@ -556,7 +559,7 @@ def test_configured_emails_subscribe_to_the_right_topic(
         {
             "Protocol": "email",
             "Endpoint": "oncall@example.com",
-            "TopicArn": stack.resolve(stack.topics[Severity.PAGE].topic_arn),
+            "TopicArn": stack.resolve(stack.relay.topics[Severity.PAGE].topic_arn),
         },
     )
     template.has_resource_properties(
@@ -564,7 +567,7 @@ def test_configured_emails_subscribe_to_the_right_topic(
         {
             "Protocol": "email",
             "Endpoint": "ops@example.com",
-            "TopicArn": stack.resolve(stack.topics[Severity.TICKET].topic_arn),
+            "TopicArn": stack.resolve(stack.relay.topics[Severity.TICKET].topic_arn),
         },
     )
 
@@ -605,6 +608,7 @@ def test_outputs_for_the_storefront_and_on_call(synth: Synth) -> None:
         "OrdersQueueUrl",
         "OrdersQueueArn",
         "DeadLetterQueueUrl",
+        "ScheduledRunFailuresQueueUrl",
         "LedgerTableName",
         "PageTopicArn",
         "TicketTopicArn",
@@ -612,7 +616,7 @@ def test_outputs_for_the_storefront_and_on_call(synth: Synth) -> None:
     ):
         assert name in outputs
     synth.template.has_output(
-        "OrdersQueueUrl", {"Value": synth.resolve(synth.stack.orders_queue.queue_url)}
+        "OrdersQueueUrl", {"Value": synth.resolve(synth.stack.relay.orders_queue.queue_url)}
     )
 
 

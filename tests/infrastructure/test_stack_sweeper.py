@@ -11,17 +11,24 @@ from cfnlint.api import ManualArgs, lint
 
 from relay.names import POWERTOOLS_ENVIRONMENT, Metric
 from relay.settings import PollerSettings
-from stacks import relay_stack
+from stacks import relay_construct
 from stacks.alarms import alarm_name, alarm_specs
-from stacks.relay_stack import NAG_PACK
+from stacks.relay_construct import NAG_PACK
 from tests.infrastructure.synth_helpers import Synth, dumps
 from tests.infrastructure.test_stack_cfn_lint import IGNORED
-from tests.infrastructure.test_stack_resources import _common, _grants, _key, _ledger, _secret_arn
+from tests.infrastructure.test_stack_resources import (
+    _common,
+    _failed_runs,
+    _grants,
+    _key,
+    _ledger,
+    _secret_arn,
+)
 
 
 def _sweeper(synth: Synth) -> Any:
-    assert synth.stack.sweeper is not None
-    return synth.stack.sweeper
+    assert synth.stack.relay.sweeper is not None
+    return synth.stack.relay.sweeper
 
 
 def test_sweeper_is_python312_arm64_on_the_shared_asset_with_its_own_role_and_logs(
@@ -30,17 +37,17 @@ def test_sweeper_is_python312_arm64_on_the_shared_asset_with_its_own_role_and_lo
     stack = synth.stack
     sweeper = _sweeper(synth)
     props = synth.props(sweeper)
-    assert props["Handler"] == relay_stack.SWEEPER_HANDLER == "relay.handlers.sweeper.handler"
+    assert props["Handler"] == relay_construct.SWEEPER_HANDLER == "relay.handlers.sweeper.handler"
     assert props["Runtime"] == "python3.12"
     assert props["Architectures"] == ["arm64"]
     assert props["TracingConfig"] == {"Mode": "Active"}
     assert props["Timeout"] == 75
     assert props["MemorySize"] == synth.config.poller_memory_mb
-    assert props["Code"] == synth.props(stack.poller)["Code"]
-    # one runner is the lease item's job, not Lambda's (see relay_stack._sweeper)
+    assert props["Code"] == synth.props(stack.relay.poller)["Code"]
+    # one runner is the lease item's job, not Lambda's (see relay_construct._sweeper)
     assert "ReservedConcurrentExecutions" not in props
-    assert props["Role"] != synth.props(stack.poller)["Role"]
-    assert props["LoggingConfig"] != synth.props(stack.poller)["LoggingConfig"]
+    assert props["Role"] != synth.props(stack.relay.poller)["Role"]
+    assert props["LoggingConfig"] != synth.props(stack.relay.poller)["LoggingConfig"]
     synth.template.has_resource_properties(
         "AWS::Lambda::EventInvokeConfig",
         {"FunctionName": synth.resolve(sweeper.function_name), "MaximumRetryAttempts": 0},
@@ -50,7 +57,7 @@ def test_sweeper_is_python312_arm64_on_the_shared_asset_with_its_own_role_and_lo
 def test_sweeper_environment_is_the_pollers_with_the_sweep_on(synth: Synth) -> None:
     stack = synth.stack
     env = synth.props(_sweeper(synth))["Environment"]["Variables"]
-    assert env == synth.props(stack.poller)["Environment"]["Variables"]
+    assert env == synth.props(stack.relay.poller)["Environment"]["Variables"]
     for name, value in POWERTOOLS_ENVIRONMENT.items():
         assert env[name] == value, name
     assert env["SWEEP_ENABLED"] == "True"
@@ -61,7 +68,7 @@ def test_sweeper_environment_is_the_pollers_with_the_sweep_on(synth: Synth) -> N
     assert parsed.sweep_enabled is True
     assert parsed.foxreload_rate_limit_per_minute == synth.config.rate_limit_per_minute
     assert parsed.foxreload_time_scale == 1.0  # FoxReload's own clock in AWS
-    assert env["LEDGER_TABLE"] == synth.resolve(stack.ledger.table_name)
+    assert env["LEDGER_TABLE"] == synth.resolve(stack.relay.ledger.table_name)
 
 
 def test_sweeper_runs_every_minute_without_retries(synth: Synth) -> None:
@@ -91,15 +98,16 @@ def test_sweeper_runs_every_minute_without_retries(synth: Synth) -> None:
 def test_sweeper_may_do_exactly_what_its_code_calls(synth: Synth) -> None:
     stack = synth.stack
     sweeper = _sweeper(synth)
-    assert relay_stack.SWEEPER_LEDGER_ACTIONS == (
+    assert relay_construct.SWEEPER_LEDGER_ACTIONS == (
         "dynamodb:BatchGetItem",
         "dynamodb:GetItem",
         "dynamodb:UpdateItem",
     )
     expected = (
         _common(synth, sweeper)
-        | _ledger(synth, relay_stack.SWEEPER_LEDGER_ACTIONS)
-        | _key(synth, relay_stack.LEDGER_KEY_READ + relay_stack.LEDGER_KEY_WRITE)
+        | _failed_runs(synth)
+        | _ledger(synth, relay_construct.SWEEPER_LEDGER_ACTIONS)
+        | _key(synth, relay_construct.LEDGER_KEY_READ + relay_construct.LEDGER_KEY_WRITE)
         | {
             (a, _secret_arn(synth, name))
             for a in ("secretsmanager:GetSecretValue", "secretsmanager:DescribeSecret")
@@ -109,10 +117,11 @@ def test_sweeper_may_do_exactly_what_its_code_calls(synth: Synth) -> None:
     granted = _grants(synth, sweeper)
     assert granted == expected
     actions = {action for action, _ in granted}
-    assert not {a for a in actions if a.startswith("sqs:")}, "the sweeper never touches a queue"
+    # no order message: its only queue action is Lambda's delivery of a failed run
+    assert {g for g in granted if g[0].startswith("sqs:")} == _failed_runs(synth)
     assert "dynamodb:PutItem" not in actions
     # ... and the poller keeps GetItem + UpdateItem (the coordination items share its table)
-    poller_ddb = {a for a, _ in _grants(synth, stack.poller) if a.startswith("dynamodb:")}
+    poller_ddb = {a for a, _ in _grants(synth, stack.relay.poller) if a.startswith("dynamodb:")}
     assert poller_ddb == {"dynamodb:GetItem", "dynamodb:UpdateItem"}
 
 
@@ -129,9 +138,9 @@ def test_function_errors_alarm_watches_the_sweeper_too(synth: Synth) -> None:
         if "MetricStat" in q
     }
     expected = (
-        synth.stack.poller,
-        synth.stack.balance_monitor,
-        synth.stack.stuck_monitor,
+        synth.stack.relay.poller,
+        synth.stack.relay.balance_monitor,
+        synth.stack.relay.stuck_monitor,
         _sweeper(synth),
     )
     assert functions == {dumps(synth.resolve(f.function_name)) for f in expected}
@@ -168,29 +177,29 @@ def test_without_the_sweep_no_sweeper_resource_exists(no_sweep: tuple[Synth, Any
     synth, _report = no_sweep
     stack = synth.stack
     assert synth.config.sweep_enabled is False
-    assert stack.sweeper is None
+    assert stack.relay.sweeper is None
     functions = synth.resources("AWS::Lambda::Function").values()
     handlers = {f["Properties"]["Handler"] for f in functions}
     assert handlers == {
-        relay_stack.POLLER_HANDLER,
-        relay_stack.BALANCE_MONITOR_HANDLER,
-        relay_stack.STUCK_MONITOR_HANDLER,
+        relay_construct.POLLER_HANDLER,
+        relay_construct.BALANCE_MONITOR_HANDLER,
+        relay_construct.STUCK_MONITOR_HANDLER,
     }
     assert len(synth.resources("AWS::Events::Rule")) == 2
     assert len(synth.resources("AWS::IAM::Role")) == 3
     assert len(synth.resources("AWS::Logs::LogGroup")) == 3
     assert not [logical for logical in synth.raw["Resources"] if "Sweeper" in logical]
     text = dumps(synth.raw)
-    assert relay_stack.SWEEPER_HANDLER not in text
+    assert relay_construct.SWEEPER_HANDLER not in text
     # the sweeper's batch reads are gone with it: only the balance monitor's own stay
     batch_readers = [
         f.node.id
-        for f in (stack.poller, stack.balance_monitor, stack.stuck_monitor)
+        for f in (stack.relay.poller, stack.relay.balance_monitor, stack.relay.stuck_monitor)
         if "dynamodb:BatchGetItem" in {action for action, _ in _grants(synth, f)}
     ]
-    assert batch_readers == [stack.balance_monitor.node.id]
+    assert batch_readers == [stack.relay.balance_monitor.node.id]
     # the pollers know: per-order polls take the whole key, no coverage reads
-    env = synth.props(stack.poller)["Environment"]["Variables"]
+    env = synth.props(stack.relay.poller)["Environment"]["Variables"]
     assert env["SWEEP_ENABLED"] == "False"
     parsed = PollerSettings.from_env(
         {k: (v if isinstance(v, str) else "resolved-at-deploy") for k, v in env.items()}
@@ -205,7 +214,7 @@ def test_without_the_sweep_the_errors_alarm_watches_the_three_functions(
     (spec,) = [s for s in alarm_specs(synth.config) if s.id == "RelayFunctionErrors"]
     assert len(spec.metrics) == 3
     assert spec.expression == "FILL(errors0, 0) + FILL(errors1, 0) + FILL(errors2, 0)"
-    assert set(synth.stack.alarm_resource_names()) == {
+    assert set(synth.stack.relay.alarm_resource_names()) == {
         "orders_queue_name",
         "dead_letter_queue_name",
         "poller_function_name",

@@ -69,7 +69,7 @@ def test_synth_all_writes_every_environment_without_docker_or_credentials(
         assert (asset / "aws_lambda_powertools").is_dir()
         pinned = next(
             line.split("==")[1].strip()
-            for line in (ROOT / "requirements.txt").read_text().splitlines()
+            for line in (ROOT / "functions" / "requirements.txt").read_text().splitlines()
             if line.startswith("aws-lambda-powertools==")
         )
         assert (asset / f"aws_lambda_powertools-{pinned}.dist-info").is_dir()
@@ -77,6 +77,7 @@ def test_synth_all_writes_every_environment_without_docker_or_credentials(
         assert native, "expected at least one compiled wheel (wrapt)"
         assert all("cpython-312-aarch64-linux-gnu" in p.name for p in native), native
         assert not list(asset.rglob("__pycache__")), "bytecode would make the asset hash unstable"
+        assert not (asset / "requirements.txt").exists(), "the pins are installed, not shipped"
         report = json.loads((outdir / "validation-report.json").read_text())
         assert all(p["violations"] == [] for p in report["pluginReports"])
 

@@ -17,7 +17,7 @@ from moto import mock_aws
 from local_stack.storefront_receiver import StorefrontReceiver
 from relay.handlers import sweeper as sweeper_handler
 from simulator import FoxReloadSimulator, SimulatorConfig, TimingModel
-from stacks import relay_stack
+from stacks import relay_construct
 from tests.unit.service.relay_world import create_ledger_table
 
 pytestmark = pytest.mark.wire
@@ -97,7 +97,7 @@ def test_every_aws_call_of_a_sweeper_run_is_granted(recorded: tuple[list[str], A
     assert result["delivered"] > 0
     assert len(receiver.deliveries()) == result["delivered"]
 
-    granted_ddb = {a.removeprefix("dynamodb:") for a in relay_stack.SWEEPER_LEDGER_ACTIONS}
+    granted_ddb = {a.removeprefix("dynamodb:") for a in relay_construct.SWEEPER_LEDGER_ACTIONS}
     by_service: dict[str, set[str]] = {}
     for call in calls:
         service, operation = call.split(":")
