@@ -13,7 +13,6 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Annotated, NoReturn
 
-import click
 import typer
 from botocore.exceptions import BotoCoreError, ClientError
 from rich.console import Console
@@ -98,11 +97,16 @@ def error(message: str) -> None:
     print(f"error: {message}", file=sys.stderr)
 
 
+class Refused(typer.BadParameter):
+    """A command line that parses but asks for something contradictory or unsafe: a usage
+    error (exit 2) that says only why."""
+
+    def format_message(self) -> str:
+        return self.message
+
+
 def usage_error(ctx: typer.Context, message: str) -> NoReturn:
-    """A command line that parses but asks for something contradictory or unsafe (exit 2).
-    Shown as click shows a usage error (typer would show one raised here as a traceback)."""
-    click.UsageError(message, ctx=ctx).show()
-    raise typer.Exit(2)
+    raise Refused(message, ctx=ctx)
 
 
 def examples(*command_lines: str) -> str:
@@ -154,10 +158,14 @@ def poison_of(chosen: list[str]) -> list[str]:
 # --- output ----------------------------------------------------------------------------------
 
 
+PIPE_WIDTH = 200  # a table written to a file or a pipe is not squeezed into 80 columns
+
+
 def console() -> Console:
     """stdout. Untrusted text (bodies, details, ids) is always passed as rich.text.Text or with
     markup off, never as markup."""
-    return Console(highlight=False)
+    out = Console(highlight=False)
+    return out if out.is_terminal else Console(highlight=False, width=PIPE_WIDTH)
 
 
 def progress_console() -> Console:

@@ -169,16 +169,21 @@ class Hold:
         self,
         sqs: Any,
         queue_url: str,
-        visibility_seconds: int = PEEK_VISIBILITY_SECONDS,
+        visibility_seconds: int | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._sqs = sqs
         self._queue_url = queue_url
-        self._visibility = visibility_seconds
+        self._visibility = visibility_seconds or PEEK_VISIBILITY_SECONDS
         self._clock = clock
         self._held: dict[str, tuple[DeadLetter, float]] = {}  # message id -> (letter, hidden until)
         self._done: set[str] = set()  # moved or deleted during this scan
+        self.margin = min(EXTEND_MARGIN_SECONDS, self._visibility / 2)
         self.extensions = 0  # ChangeMessageVisibility entries sent to keep messages hidden
+
+    @property
+    def visibility(self) -> int:
+        return self._visibility
 
     def now(self) -> float:
         return self._clock()
@@ -246,7 +251,7 @@ def _scan(
             QueueUrl=queue_url,
             MaxNumberOfMessages=min(SQS_BATCH, limit - seen),
             WaitTimeSeconds=wait_seconds,
-            VisibilityTimeout=PEEK_VISIBILITY_SECONDS,
+            VisibilityTimeout=hold.visibility,
             MessageSystemAttributeNames=["All"],
             MessageAttributeNames=["All"],
         )

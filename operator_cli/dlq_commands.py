@@ -267,20 +267,22 @@ def run_list(target: Target, limit: int, reasons: list[str], *, as_json: bool = 
 
 
 def _letters_table(letters: list[DeadLetter]) -> Table:
-    table = Table(show_lines=False, pad_edge=False)
-    for column in ("order", "reason", "sent", "attempts", "last status", "first seen", "detail"):
-        table.add_column(column, overflow="fold")
+    """One row a dead letter; the raw fields (message id, first seen, body) are in --json."""
+    table = Table(pad_edge=False)
+    table.add_column("order", overflow="fold", min_width=12)
+    table.add_column("reason", overflow="fold")
+    table.add_column("dead-lettered", no_wrap=True)
+    table.add_column("tries", justify="right")
+    table.add_column("last status", overflow="fold")
+    table.add_column("detail", overflow="fold", ratio=1)
     for d in letters:
-        reason = d.reason or "(none: moved by maxReceiveCount)"
-        if d.is_poison:
-            reason += " (poison)"
+        reason = d.reason or "none (maxReceiveCount)"
         cells = (
-            d.order_id or f"? message {d.message_id}",
-            reason,
+            d.order_id or "-",
+            f"{reason} (poison)" if d.is_poison else reason,
             _when(d.sent_timestamp_ms),
             d.attempts or "-",
             d.last_status or "-",
-            _epoch_text(d.first_seen) or "-",
             f"{d.detail or '-'} [body {len(d.body.encode())} bytes]",
         )
         table.add_row(*(Text(cell) for cell in cells))  # Text: untrusted, never markup
