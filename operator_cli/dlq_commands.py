@@ -334,10 +334,17 @@ def run_redrive(
         )
     elif selection.whole_queue:
         print("local stack: moto has no StartMessageMoveTask; moving messages one by one")
+    if wait:
+        print("--wait: no move task to follow; the messages are moved before this returns")
     with scan_progress("redriving", _scan_total(target)) as progress:
         result = dead_letters.redrive(
             sqs, target.dlq_url, target.orders_queue_url, selection, SCAN_LIMIT, progress=progress
         )
+    return _report_redrive(result, selection)
+
+
+def _report_redrive(result: dead_letters.RedriveResult, selection: Selection) -> int:
+    """Print what moved and what did not; the exit code."""
     moved_ids = sorted({d.order_id or d.message_id for d in result.moved})
     print(f"redrove {len(result.moved)} message(s): {', '.join(moved_ids) or '-'}")
     print(f"left {result.kept} other message(s) in the DLQ")
@@ -353,9 +360,10 @@ def run_redrive(
     if selection.order_ids:
         missing = sorted(selection.order_ids - {d.order_id for d in result.moved})
         poison = {d.order_id for d in selection.skipped_poison}
-        if [m for m in missing if m not in poison]:
-            print(f"not found in the DLQ: {', '.join(m for m in missing if m not in poison)}")
-        if [m for m in missing if m in poison]:
+        absent = [m for m in missing if m not in poison]
+        if absent:
+            print(f"not found in the DLQ: {', '.join(absent)}")
+        if len(absent) < len(missing):
             print(f"poison, not redriven: {', '.join(m for m in missing if m in poison)}")
         if missing:
             code = 1
