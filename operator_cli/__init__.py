@@ -1,7 +1,7 @@
 """The relay's operator CLI: `python -m operator_cli [--env NAME | --local STATE_FILE] COMMAND`.
 
-See docs/operator-cli.md. Commands live in `*_commands.py` modules, each exposing
-`register(subparsers)`; `operator_cli.cli.COMMAND_MODULES` lists them.
+See docs/operator-cli.md. Commands live in `*_commands.py` modules (Typer), each exposing
+`register(app)`; `operator_cli.cli.COMMAND_MODULES` lists them.
 """
 
 import sys as _sys

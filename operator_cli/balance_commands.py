@@ -8,13 +8,15 @@ poller recorded since. Records are stored durably in the ledger table under '#ba
 
 from __future__ import annotations
 
-import argparse
 import json
 import time
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
-from typing import Any
+from typing import Annotated, Any
 
+import typer
+
+from operator_cli.common import EnvOption, LocalOption, examples, execute, remember_where
 from operator_cli.target import Target
 from relay.adapters.balance_store import BalanceStore
 from relay.adapters.spend_index import SpendIndex
@@ -26,44 +28,82 @@ from stacks.config import environment_config
 _MAX_DIGITS = 20
 
 
-def register(subparsers: Any) -> None:
-    balance = subparsers.add_parser(
-        "balance", help="record the FoxReload balance or a top-up; show the estimate"
-    )
-    commands = balance.add_subparsers(dest="balance_command", required=True, metavar="ACTION")
-
-    record = commands.add_parser(
-        "record", help="record the balance FoxReload shows now (resets the estimate's basis)"
-    )
-    record.add_argument("amount", metavar="AMOUNT", type=_amount)
-    record.add_argument("--note", help="free text kept with the record (who, where it was read)")
-    record.set_defaults(func=run_record, kind=RecordKind.BALANCE)
-
-    topup = commands.add_parser("topup", help="record a top-up just made (adds to the estimate)")
-    topup.add_argument("amount", metavar="AMOUNT", type=_amount)
-    topup.add_argument("--note", help="free text kept with the record (e.g. the transaction id)")
-    topup.set_defaults(func=run_record, kind=RecordKind.TOPUP)
-
-    show = commands.add_parser("show", help="the current estimate, 24 h spend, runway, records")
-    show.add_argument("--history", action="store_true", help="list every record ever stored")
-    show.add_argument("--json", action="store_true", help="print one JSON object")
-    show.set_defaults(func=run_show)
-
-
 def _amount(raw: str) -> Decimal:
     try:
         value = Decimal(raw)
     except InvalidOperation:
-        raise argparse.ArgumentTypeError(f"{raw!r} is not a number") from None
+        raise typer.BadParameter(f"{raw!r} is not a number") from None
     if not value.is_finite() or value < 0 or len(value.as_tuple().digits) > _MAX_DIGITS:
-        raise argparse.ArgumentTypeError(f"{raw!r} is not a valid non-negative amount")
+        raise typer.BadParameter(f"{raw!r} is not a valid non-negative amount")
     return value
 
 
-def run_record(args: argparse.Namespace, target: Target) -> int:
+AmountArg = Annotated[
+    Decimal,
+    typer.Argument(
+        metavar="AMOUNT",
+        parser=_amount,
+        help="A non-negative amount in the account's currency, e.g. 250.00.",
+        show_default=False,
+    ),
+]
+NoteOption = Annotated[str | None, typer.Option("--note", help="Free text kept with the record.")]
+
+
+def register(app: typer.Typer) -> None:
+    balance = typer.Typer(
+        help="Record the FoxReload balance or a top-up; show the estimate.",
+        no_args_is_help=True,
+        epilog=examples("--env prod balance show", "balance record 250.00 --env prod"),
+    )
+    app.add_typer(balance, name="balance")
+
+    @balance.callback()
+    def where(ctx: typer.Context, env: EnvOption = None, local: LocalOption = None) -> None:
+        remember_where(ctx, env, local)
+
+    @balance.command(epilog=examples('--env prod balance record 250.00 --note "dashboard, alice"'))
+    def record(
+        ctx: typer.Context,
+        amount: AmountArg,
+        note: NoteOption = None,
+        env: EnvOption = None,
+        local: LocalOption = None,
+    ) -> None:
+        """Record the balance FoxReload shows now (resets the estimate's basis)."""
+        execute(ctx, env, local, lambda t: run_record(t, RecordKind.BALANCE, amount, note))
+
+    @balance.command(epilog=examples('--env prod balance topup 500 --note "tx 0xabc123"'))
+    def topup(
+        ctx: typer.Context,
+        amount: AmountArg,
+        note: NoteOption = None,
+        env: EnvOption = None,
+        local: LocalOption = None,
+    ) -> None:
+        """Record a top-up just made (adds to the estimate)."""
+        execute(ctx, env, local, lambda t: run_record(t, RecordKind.TOPUP, amount, note))
+
+    @balance.command(
+        epilog=examples("--env prod balance show", "balance show --history --json --env prod")
+    )
+    def show(
+        ctx: typer.Context,
+        history: Annotated[
+            bool, typer.Option("--history", help="List every record ever stored.")
+        ] = False,
+        as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+        env: EnvOption = None,
+        local: LocalOption = None,
+    ) -> None:
+        """The current estimate, 24 h spend, runway, the low-balance rule, records."""
+        execute(ctx, env, local, lambda t: run_show(t, history=history, as_json=as_json))
+
+
+def run_record(target: Target, kind: RecordKind, amount: Decimal, note: str | None) -> int:
     store = BalanceStore(target.client("dynamodb"), target.ledger_table)
     try:
-        record, basis = store.record(args.kind, args.amount, note=args.note)
+        record, basis = store.record(kind, amount, note=note)
     except ValueError as exc:
         print(f"error: {exc}")
         return 2
@@ -73,7 +113,7 @@ def run_record(args: argparse.Namespace, target: Target) -> int:
     return 0
 
 
-def run_show(args: argparse.Namespace, target: Target) -> int:
+def run_show(target: Target, *, history: bool = False, as_json: bool = False) -> int:
     ddb = target.client("dynamodb")
     store = BalanceStore(ddb, target.ledger_table)
     state = store.state()
@@ -81,7 +121,7 @@ def run_show(args: argparse.Namespace, target: Target) -> int:
     spend = SpendIndex(ddb, target.ledger_table, keep_sums=False)
     multiple = _spend_multiple(target)
     check = check_balance(store, spend, time.time(), spend_multiple=multiple)
-    records = store.history() if args.history else list(state.recent)
+    records = store.history() if history else list(state.recent)
     report = check.report
     summary: dict[str, Any] = {
         "estimated_balance": None if report is None else str(report.balance),
@@ -97,7 +137,7 @@ def run_show(args: argparse.Namespace, target: Target) -> int:
         },
         "records": [_record_json(r) for r in records],
     }
-    if args.json:
+    if as_json:
         print(json.dumps(summary, indent=2))
         return 0
     _print_summary(summary, check.spend_24h, multiple)

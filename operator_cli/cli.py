@@ -1,55 +1,58 @@
-"""Argument parsing and dispatch for `python -m operator_cli`.
+"""The command line of `python -m operator_cli` (Typer), and `main()`.
 
-Each command module exposes
-
-    def register(subparsers: argparse._SubParsersAction) -> None
-
-which adds its subcommands and sets `func` on each with `parser.set_defaults(func=run)`, where
-`run(args: argparse.Namespace, target: operator_cli.target.Target) -> int` returns the exit code.
+Each command module exposes `register(app: typer.Typer) -> None`, which adds its commands (or a
+sub-app) to the root app; `COMMAND_MODULES` lists them. A command takes the shared `--env` /
+`--local` options (`operator_cli.common.EnvOption`, `LocalOption`), validates its input in typer
+callbacks, and ends with `common.execute(ctx, env, local, action)`, which resolves the target and
+turns `TargetError` and AWS client errors into a one-line message and exit code 2 / 1.
 """
 
 from __future__ import annotations
 
-import argparse
 import sys
 from collections.abc import Sequence
 
-from botocore.exceptions import BotoCoreError, ClientError
+import typer
 
 from operator_cli import balance_commands, dlq_commands, order_commands
-from operator_cli.target import LOCAL_STATE_ENV, TargetError, resolve
+from operator_cli.common import PROG, EnvOption, LocalOption, State, examples, remember_where
+from operator_cli.target import Target
 
 COMMAND_MODULES = (order_commands, dlq_commands, balance_commands)
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="python -m operator_cli",
-        description="Operate the FoxReload Delivery Relay on AWS or on the local stack.",
+def build_app() -> typer.Typer:
+    app = typer.Typer(
+        name=PROG,
+        help="Operate the FoxReload Delivery Relay on AWS (--env NAME) or on the local stack "
+        "(--local STATE_FILE). --env and --local may be given anywhere on the line.",
+        epilog=examples(
+            "--env prod dlq list",
+            "dlq redrive --all --env prod --wait",
+            "show 3f2b8c1e-9a4d-4c7b-8e21-5d6f7a8b9c0d --local /tmp/relay-state.json",
+        ),
+        no_args_is_help=True,
+        add_completion=False,
+        rich_markup_mode="rich",
+        pretty_exceptions_show_locals=False,  # locals may hold an API key
+        context_settings={"help_option_names": ["-h", "--help"]},
     )
-    where = parser.add_mutually_exclusive_group()
-    where.add_argument(
-        "--env", metavar="NAME", help="AWS: the environment in cdk.json (stack FoxReloadRelay-NAME)"
-    )
-    where.add_argument(
-        "--local",
-        metavar="STATE_FILE",
-        help=f"the local stack's state file (default: ${LOCAL_STATE_ENV})",
-    )
-    subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    @app.callback()
+    def where(ctx: typer.Context, env: EnvOption = None, local: LocalOption = None) -> None:
+        remember_where(ctx, env, local)
+
     for module in COMMAND_MODULES:
-        module.register(subparsers)
-    return parser
+        module.register(app)
+    return app
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+def main(argv: Sequence[str] | None = None, *, target: Target | None = None) -> int:
+    """Run one command line; the exit code. `target` skips resolution (tests)."""
+    args = list(sys.argv[1:] if argv is None else argv)
     try:
-        target = resolve(args.env, args.local)
-        return int(args.func(args, target))
-    except TargetError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    except (BotoCoreError, ClientError) as exc:
-        print(f"error: AWS call failed: {exc}", file=sys.stderr)
-        return 1
+        build_app()(args=args, prog_name=PROG, obj=State(target=target), standalone_mode=True)
+    except SystemExit as exc:
+        code = exc.code
+        return code if isinstance(code, int) else (0 if code is None else 1)
+    return 0

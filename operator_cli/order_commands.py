@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
-import argparse
 import json
 import time
 from datetime import UTC, datetime
-from typing import Any
+from typing import Annotated, Any
 
 import httpx
+import typer
 from boto3.dynamodb.types import TypeDeserializer
 
+from operator_cli import common
+from operator_cli.common import EnvOption, LocalOption, examples, execute
 from operator_cli.target import Target
 from relay.domain.foxreload_order import MalformedOrder, parse_order
 from relay.domain.order_message import canonical_order_id, is_valid_order_id
@@ -26,16 +28,62 @@ _EPOCH_FIELDS = {
 }
 
 
-def register(subparsers: Any) -> None:
-    enqueue = subparsers.add_parser("enqueue", help="send an order message, as a storefront does")
-    enqueue.add_argument("order_id", metavar="ORDER_ID")
-    enqueue.add_argument("--ref", help="storefront_ref to carry to the webhook")
-    enqueue.set_defaults(func=run_enqueue)
+def register(app: typer.Typer) -> None:
+    @app.command(
+        epilog=examples(
+            "--env prod enqueue 3f2b8c1e-9a4d-4c7b-8e21-5d6f7a8b9c0d --ref shop-10042",
+            "enqueue shop-order-7 --local /tmp/relay-state.json",
+        )
+    )
+    def enqueue(
+        ctx: typer.Context,
+        order_id: Annotated[
+            str,
+            typer.Argument(
+                metavar="ORDER_ID",
+                callback=_valid_as_typed,
+                help="FoxReload order id: a UUID or 1-64 of [A-Za-z0-9_-].",
+                show_default=False,
+            ),
+        ],
+        ref: Annotated[
+            str | None, typer.Option("--ref", help="storefront_ref to carry to the webhook.")
+        ] = None,
+        env: EnvOption = None,
+        local: LocalOption = None,
+    ) -> None:
+        """Send an order message (v1) to the orders queue, as a storefront does."""
+        execute(ctx, env, local, lambda target: run_enqueue(target, order_id, ref))
 
-    show = subparsers.add_parser("show", help="ledger state and live FoxReload status of one order")
-    show.add_argument("order_id", metavar="ORDER_ID", type=canonical_order_id)
-    show.add_argument("--json", action="store_true", help="print one JSON object")
-    show.set_defaults(func=run_show)
+    @app.command(
+        epilog=examples(
+            "--env prod show 3f2b8c1e-9a4d-4c7b-8e21-5d6f7a8b9c0d",
+            "show shop-order-7 --json --env prod",
+        )
+    )
+    def show(
+        ctx: typer.Context,
+        order_id: Annotated[
+            str,
+            typer.Argument(
+                metavar="ORDER_ID",
+                callback=common.order_id,
+                help="FoxReload order id (UUIDs in any case).",
+                show_default=False,
+            ),
+        ],
+        as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+        env: EnvOption = None,
+        local: LocalOption = None,
+    ) -> None:
+        """Ledger state and live FoxReload status of one order (never its codes)."""
+        execute(ctx, env, local, lambda target: run_show(target, order_id, as_json=as_json))
+
+
+def _valid_as_typed(value: str) -> str:
+    """Validated, but sent as typed: the relay itself canonicalises the id it reads."""
+    common.order_id(value)
+    return value
 
 
 def order_message_body(order_id: str, ref: str | None) -> str:
@@ -45,14 +93,14 @@ def order_message_body(order_id: str, ref: str | None) -> str:
     return json.dumps(body, separators=(",", ":"))
 
 
-def run_enqueue(args: argparse.Namespace, target: Target) -> int:
-    if not is_valid_order_id(args.order_id):
-        print("error: ORDER_ID must be a UUID or 1-64 of [A-Za-z0-9_-]")
+def run_enqueue(target: Target, order_id: str, ref: str | None) -> int:
+    if not is_valid_order_id(order_id):
+        print("error: invalid order id: ORDER_ID must be a UUID or 1-64 of [A-Za-z0-9_-]")
         return 2
     sent = target.client("sqs").send_message(
-        QueueUrl=target.orders_queue_url, MessageBody=order_message_body(args.order_id, args.ref)
+        QueueUrl=target.orders_queue_url, MessageBody=order_message_body(order_id, ref)
     )
-    print(f"enqueued order {args.order_id} as message {sent['MessageId']}")
+    print(f"enqueued order {order_id} as message {sent['MessageId']}")
     return 0
 
 
@@ -124,20 +172,17 @@ def live_status(target: Target, order_id: str) -> dict[str, Any]:
     }
 
 
-def run_show(args: argparse.Namespace, target: Target) -> int:
-    if not is_valid_order_id(args.order_id):
-        print("error: ORDER_ID must be a UUID or 1-64 of [A-Za-z0-9_-]")
+def run_show(target: Target, order_id: str, *, as_json: bool = False) -> int:
+    if not is_valid_order_id(order_id):
+        print("error: invalid order id: ORDER_ID must be a UUID or 1-64 of [A-Za-z0-9_-]")
         return 2
-    record = ledger_record(target, args.order_id)
-    live = live_status(target, args.order_id)
-    if args.json:
-        print(
-            json.dumps(
-                {"order_id": args.order_id, "ledger": record, "foxreload": live}, default=str
-            )
-        )
+    order_id = canonical_order_id(order_id)
+    record = ledger_record(target, order_id)
+    live = live_status(target, order_id)
+    if as_json:
+        print(json.dumps({"order_id": order_id, "ledger": record, "foxreload": live}, default=str))
         return 0
-    print(f"order {args.order_id}")
+    print(f"order {order_id}")
     print(
         "  ledger:" + ("  (no record: the relay has not seen this order)" if record is None else "")
     )

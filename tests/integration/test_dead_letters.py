@@ -27,7 +27,7 @@ def _letters_for(stack: LocalStack, order_ids: set[str]):
 
 
 def test_poison_messages_go_to_the_dlq_at_once_with_their_reason_and_body_intact(
-    stack: LocalStack, pollers: EsmRunner
+    stack: LocalStack, pollers: EsmRunner, state_file: Path
 ) -> None:
     assert stack.simulator is not None
     nonce = uuid.uuid4().hex
@@ -59,14 +59,21 @@ def test_poison_messages_go_to_the_dlq_at_once_with_their_reason_and_body_intact
     new_ids = {k for k, n in gets_after.items() if n != gets_before.get(k)}
     assert not new_ids & {"../x", "a;rm -rf /", "abc"}, "FoxReload was called with a bad id"
 
+    # the operator CLI filters by reason, refuses to redrive poison, and purges it
+    listed = operator_cli(state_file, "dlq", "list", "--reason", "unknown_version", "--json")
+    assert listed.returncode == 0, listed.stderr
+    rows = [json.loads(line) for line in listed.stdout.splitlines()]
+    assert {r["reason"] for r in rows} == {"unknown_version"}
+    assert json.dumps({"v": 9, "order_id": "abc", "nonce": nonce}) in {r["body"] for r in rows}
+    refused = operator_cli(state_file, "dlq", "redrive", "--reason", "not_json")
+    assert refused.returncode == 2 and "--include-poison" in refused.stderr
+
     # clean up: these stay dead, the DLQ is shared by the session
-    sqs = stack.client("sqs")
-    assert stack.resources is not None
-    for letter in dead_letters(stack):
-        if letter.body in poison:
-            sqs.delete_message(
-                QueueUrl=stack.resources.dlq_url, ReceiptHandle=letter.receipt_handle
-            )
+    reasons = ",".join(sorted(set(poison.values())))
+    purged = operator_cli(state_file, "dlq", "purge", "--reason", reasons, "--yes", "--json")
+    assert purged.returncode == 0, purged.stdout + purged.stderr
+    assert set(poison) <= {json.loads(line)["body"] for line in purged.stdout.splitlines()}
+    assert not [d for d in dead_letters(stack) if d.body in poison]
 
 
 def test_rejected_orders_listed_then_one_redriven_selectively_and_delivered(

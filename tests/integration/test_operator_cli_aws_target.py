@@ -109,8 +109,7 @@ def test_redrive_all_on_aws_starts_a_move_task_from_the_dlq_to_the_orders_queue(
         for name, url in (("dlq", target.dlq_url), ("orders", target.orders_queue_url))
     }
 
-    args = cli.build_parser().parse_args(["--env", "dev", "dlq", "redrive", "--all"])
-    assert args.func(args, target) == 0
+    assert cli.main(["--env", "dev", "dlq", "redrive", "--all"], target=target) == 0
 
     assert calls == [{"SourceArn": arn["dlq"], "DestinationArn": arn["orders"]}]
     out = capsys.readouterr().out

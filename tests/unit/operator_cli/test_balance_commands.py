@@ -9,7 +9,7 @@ from decimal import Decimal
 
 import pytest
 
-from operator_cli.cli import build_parser
+from operator_cli.cli import main
 from operator_cli.target import Target
 from relay.adapters.balance_store import BalanceStore
 from tests.unit.handlers.monitor_world import REGION, TABLE, aws, put_order
@@ -48,8 +48,7 @@ def charged_after_the_basis(target: Target, order_id: str, price: str) -> None:
 
 
 def cli(target: Target, *argv: str) -> int:
-    args = build_parser().parse_args(list(argv))
-    return int(args.func(args, target))
+    return main(list(argv), target=target)
 
 
 def test_record_then_show(target: Target, capsys: pytest.CaptureFixture[str]) -> None:
@@ -86,8 +85,7 @@ def test_show_without_records_says_what_to_do(
 
 @pytest.mark.parametrize("amount", ["abc", "-5", "NaN", "inf", "1" * 30])
 def test_bad_amounts_are_refused(target: Target, amount: str) -> None:
-    with pytest.raises(SystemExit):
-        build_parser().parse_args(["balance", "record", amount])
+    assert main(["balance", "record", amount]) == 2  # a usage error, before any target
 
 
 def test_zero_topup_is_refused(target: Target, capsys: pytest.CaptureFixture[str]) -> None:
