@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any, Final
 from botocore.exceptions import ClientError
 
 from relay.adapters.ledger import condition_failed, number
+from relay.domain.fair_budget import NEVER, FairState, Lane, LaneState
 from relay.domain.rate_budget import BucketState
 from relay.domain.storefront_breaker import BreakerState
 from relay.domain.sweep import Coverage
@@ -32,7 +33,7 @@ class StoredBreaker:
 
 @dataclass(frozen=True)
 class StoredBucket:
-    state: BucketState | None  # None: never written (a full bucket)
+    state: FairState | None  # None: never written (full buckets)
     version: int
 
 
@@ -43,28 +44,41 @@ class CoordinationTable:
 
     # -- shared request budget -------------------------------------------------------------
     def read_bucket(self) -> StoredBucket:
+        """The per-order pollers' two lanes (relay.domain.fair_budget), one item."""
         item = self._get(BUDGET_KEY)
-        if item is None:
-            return StoredBucket(None, 0)
-        state = BucketState(float(item["tokens"]["N"]), float(item["updated_at"]["N"]))
+        if item is None or "new_tokens" not in item:
+            return StoredBucket(None, 0 if item is None else int(item["version"]["N"]))
+        state = FairState(_lane_from(item, Lane.NEW), _lane_from(item, Lane.OLD))
         return StoredBucket(state, int(item["version"]["N"]))
 
-    def write_bucket(self, state: BucketState, expected_version: int) -> bool:
-        """Store the bucket if nobody wrote it since we read `expected_version`."""
-        condition = "attribute_not_exists(#v) OR #v = :expected"
+    def write_bucket(self, state: FairState, expected_version: int) -> bool:
+        """Store the lanes if nobody wrote them since we read `expected_version`."""
+        values: dict[str, Any] = {
+            ":next": {"N": str(expected_version + 1)},
+            ":expected": {"N": str(expected_version)},
+        }
+        sets = ["#v = :next"]
+        for lane in Lane:
+            lane_state = state.lane(lane)
+            prefix = lane.value
+            values[f":{prefix}t"] = {"N": number(lane_state.bucket.tokens)}
+            values[f":{prefix}u"] = {"N": number(lane_state.bucket.updated_at)}
+            # DynamoDB has no infinity: 0 stands for "never refused" (epoch 0 is long past).
+            starved = lane_state.starved_at if lane_state.starved_at > 0 else 0.0
+            values[f":{prefix}s"] = {"N": number(starved)}
+            sets += [
+                f"{prefix}_tokens = :{prefix}t",
+                f"{prefix}_updated_at = :{prefix}u",
+                f"{prefix}_starved_at = :{prefix}s",
+            ]
         try:
             self._db.update_item(
                 TableName=self._table,
                 Key=_key(BUDGET_KEY),
-                UpdateExpression="SET tokens = :t, updated_at = :u, #v = :next",
-                ConditionExpression=condition,
+                UpdateExpression="SET " + ", ".join(sets),
+                ConditionExpression="attribute_not_exists(#v) OR #v = :expected",
                 ExpressionAttributeNames={"#v": "version"},
-                ExpressionAttributeValues={
-                    ":t": {"N": number(state.tokens)},
-                    ":u": {"N": number(state.updated_at)},
-                    ":next": {"N": str(expected_version + 1)},
-                    ":expected": {"N": str(expected_version)},
-                },
+                ExpressionAttributeValues=values,
             )
         except ClientError as exc:
             if condition_failed(exc):
@@ -119,26 +133,35 @@ class CoordinationTable:
         item = self._get(COVERAGE_KEY)
         if item is None:
             return None
+        share = item.get("sweep_share")
         return Coverage(
             swept_at=float(item["swept_at"]["N"]),
             horizon=float(item["horizon"]["N"]),
             interval=float(item["interval"]["N"]),
+            sweep_share=None if share is None else float(share["N"]),
         )
 
     def write_coverage(self, coverage: Coverage) -> None:
         """Only ever moves forward: an older sweep finishing late cannot overwrite a newer one."""
+        values: dict[str, Any] = {
+            ":s": {"N": number(coverage.swept_at)},
+            ":h": {"N": number(coverage.horizon)},
+            ":i": {"N": number(coverage.interval)},
+        }
+        update = "SET swept_at = :s, horizon = :h, #i = :i"
+        if coverage.sweep_share is None:
+            update += " REMOVE sweep_share"
+        else:
+            values[":share"] = {"N": number(coverage.sweep_share)}
+            update += ", sweep_share = :share"
         try:
             self._db.update_item(
                 TableName=self._table,
                 Key=_key(COVERAGE_KEY),
-                UpdateExpression="SET swept_at = :s, horizon = :h, #i = :i",
+                UpdateExpression=update,
                 ConditionExpression="attribute_not_exists(swept_at) OR swept_at <= :s",
                 ExpressionAttributeNames={"#i": "interval"},
-                ExpressionAttributeValues={
-                    ":s": {"N": number(coverage.swept_at)},
-                    ":h": {"N": number(coverage.horizon)},
-                    ":i": {"N": number(coverage.interval)},
-                },
+                ExpressionAttributeValues=values,
             )
         except ClientError as exc:
             if not condition_failed(exc):
@@ -185,6 +208,15 @@ class CoordinationTable:
             "Item"
         )
         return None if item is None else dict(item)
+
+
+def _lane_from(item: dict[str, Any], lane: Lane) -> LaneState:
+    prefix = lane.value
+    starved = float(item[f"{prefix}_starved_at"]["N"])
+    return LaneState(
+        BucketState(float(item[f"{prefix}_tokens"]["N"]), float(item[f"{prefix}_updated_at"]["N"])),
+        starved_at=starved if starved > 0 else NEVER,
+    )
 
 
 def _key(value: str) -> dict[str, Any]:

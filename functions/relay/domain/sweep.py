@@ -101,6 +101,7 @@ class Coverage:
     swept_at: float  # when the sweep that published this started
     horizon: float  # orders created within this many seconds before swept_at were all read
     interval: float  # the planned time to the next sweep
+    sweep_share: float | None = None  # the sweeper's part of the key now (None: as configured)
 
 
 def plan_sweep(state: SweepState, config: SweepConfig, sweep_rate: float, now: float) -> SweepPlan:

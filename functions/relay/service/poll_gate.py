@@ -4,7 +4,10 @@ The API key allows about 100 requests a minute for everything the relay does. Pe
 take a token from one shared bucket (a DynamoDB item) before each request, so the relay paces
 itself instead of discovering the limit through 429s; a 429 empties the bucket, so every other
 invocation backs off too. With the sweeper running, per-order messages whose order it covers
-wait without any request, and the pollers keep only their share of the budget.
+wait without any request, and the pollers keep only their share of the budget: the share the
+sweeper published with its coverage (it lends the pollers more while they are refused tokens).
+Within that share, orders past the supplier deadline (redriven, or waiting through an outage)
+and new orders each have a guaranteed lane (relay.domain.fair_budget).
 """
 
 from __future__ import annotations
@@ -14,12 +17,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from relay.adapters.coordination import CoordinationTable
-from relay.domain.rate_budget import (
-    BudgetSplit,
-    Grant,
-    RateBudget,
-    back_off,
-)
+from relay.domain.fair_budget import FairBudget, FairGrant, Lane, lane_for
+from relay.domain.rate_budget import BudgetSplit, RateBudget
 from relay.domain.sweep import (
     Coverage,
     SweepConfig,
@@ -39,11 +38,13 @@ class Gate:
     reason: str = ""
 
 
-def budget_split(settings: PollerSettings) -> BudgetSplit:
+def budget_split(settings: PollerSettings, sweep_share: float | None = None) -> BudgetSplit:
+    """The key split between the sweeper and the pollers; `sweep_share` as the sweeper last
+    published it (None: the configured share, which is also its ceiling)."""
     return BudgetSplit.of(
         settings.foxreload_rate_limit_per_minute,
         burst=min(10.0, settings.foxreload_rate_limit_per_minute / 10),
-        sweep_share=settings.sweep_budget_share,
+        sweep_share=settings.sweep_budget_share if sweep_share is None else sweep_share,
     )
 
 
@@ -90,7 +91,8 @@ class PollGate:
         deferral = per_order_delay_when_swept(age, coverage, self.sweep, now) if fresh else None
         if deferral is not None and elapsed < give_up_after:
             return Gate(False, min(deferral, max(1.0, give_up_after - elapsed)), "swept")
-        grant = self.take(self.split.for_per_order(fresh), now)
+        budget = self.per_order_budget(coverage if fresh else None)
+        grant = self.take(budget, now, lane_for(age, give_up_after))
         if grant.granted:
             return Gate(True)
         if elapsed >= give_up_after:
@@ -98,6 +100,14 @@ class PollGate:
             return Gate(False, grant.wait, "budget")
         # Never sleep past the deadline: the last look happens at it (then waits for a token).
         return Gate(False, min(grant.wait, max(1.0, give_up_after - elapsed)), "budget")
+
+    def per_order_budget(self, fresh_coverage: Coverage | None) -> RateBudget:
+        """The whole key without a running sweep; else what the sweeper leaves the pollers."""
+        if fresh_coverage is None:
+            return self.split.whole
+        if fresh_coverage.sweep_share is None:
+            return self.split.per_order
+        return budget_split(self.settings, fresh_coverage.sweep_share).per_order
 
     def coverage(self, now: float) -> Coverage | None:
         cached = self._coverage
@@ -107,22 +117,24 @@ class PollGate:
         self._coverage = (value, now)
         return value
 
-    def take(self, budget: RateBudget, now: float) -> Grant:
+    def take(self, budget: RateBudget, now: float, lane: Lane = Lane.NEW) -> FairGrant:
         with self._bucket_lock:
-            return self._take(budget, self._now(now))
+            return self._take(FairBudget(budget), lane, self._now(now))
 
-    def _take(self, budget: RateBudget, now: float) -> Grant:
-        grant = Grant(False, budget.full(now), 1.0)
+    def _take(self, budget: FairBudget, lane: Lane, now: float) -> FairGrant:
+        grant = FairGrant(False, budget.full(now), 1.0)
         for _ in range(_WRITE_ATTEMPTS):
             stored = self.coordination.read_bucket()
             state = stored.state or budget.full(now)
-            grant = budget.take(state, now)
-            if not grant.granted:
-                return grant
+            grant = budget.take(state, lane, now)
+            # A refusal is stored too: the lane's demand is what keeps others from borrowing
+            # its tokens and what makes the sweeper lend the pollers more of the key.
             if self.coordination.write_bucket(grant.state, stored.version):
                 return grant
+            if not grant.granted:
+                return grant  # someone else wrote meanwhile: their write carries demand too
         # Lost the race every time: others are spending right now; try again in a moment.
-        return Grant(False, grant.state, 1.0 / budget.rate)
+        return FairGrant(False, grant.state, 1.0 / budget.lane_budget(lane).rate)
 
     def throttled(self, retry_after: float | None, now: float) -> None:
         """A 429: every per-order poller waits out Retry-After, not just this one."""
@@ -133,9 +145,9 @@ class PollGate:
         return given if self._clock is None else max(given, self._clock())
 
     def _throttled(self, retry_after: float | None, now: float) -> None:
-        budget = self.split.whole
+        budget = FairBudget(self.split.whole)
         for _ in range(_WRITE_ATTEMPTS):
             stored = self.coordination.read_bucket()
-            state = back_off(budget, stored.state or budget.full(now), retry_after or 1.0, now)
+            state = budget.back_off(stored.state or budget.full(now), retry_after or 1.0, now)
             if self.coordination.write_bucket(state, stored.version):
                 return

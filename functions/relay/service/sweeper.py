@@ -13,6 +13,7 @@ import asyncio
 from dataclasses import dataclass, field, replace
 
 from relay.domain.decision import EVENT_FOR_KIND
+from relay.domain.fair_budget import STARVED_MEMORY_SECONDS, next_sweep_share
 from relay.domain.foxreload_order import FoxOrder, MalformedOrder
 from relay.domain.order_message import canonical_order_id
 from relay.domain.order_page import OrderPage, parse_order_page
@@ -50,6 +51,7 @@ class Sweeper:
     def __init__(self, deps: RelayDeps) -> None:
         self.d = deps
         self.config = sweep_config(deps.settings)
+        self.share = deps.settings.sweep_budget_share  # the ceiling, lent out under demand
         self.budget = budget_split(deps.settings).sweeper
         self.bucket: BucketState | None = None
         self.state = SweepState()
@@ -75,6 +77,7 @@ class Sweeper:
                     # the sweep does not pause for a whole schedule period.
                     await asyncio.sleep(min(_LEASE_RETRY_SECONDS, max(0.0, until - d.clock())))
                     continue
+                await asyncio.to_thread(self.adapt_share, started)
                 plan = plan_sweep(self.state, self.config, self.budget.rate, started)
                 await self.sweep_once(plan, started, stats, until)
                 pause = started + plan.interval - d.clock()
@@ -106,9 +109,22 @@ class Sweeper:
                 finished = True
                 break
         coverage = coverage_after_sweep(plan, started, last.listed if last else (), finished)
+        coverage = replace(coverage, sweep_share=self.share)
         await asyncio.to_thread(d.coordination.write_coverage, coverage)
         stats.sweeps += 1
         stats.pages += pages_read
+
+    def adapt_share(self, now: float) -> None:
+        """Lend the per-order pollers part of the sweeper's share while they are refused tokens
+        (orders beyond the sweep's reach are waiting), and take it back once they are not."""
+        ceiling = self.d.settings.sweep_budget_share
+        stored = self.d.coordination.read_bucket().state
+        starved = stored is not None and stored.starved_since(now - STARVED_MEMORY_SECONDS)
+        share = next_sweep_share(self.share, starved, floor=ceiling / 2, ceiling=ceiling)
+        if share != self.share:
+            self.share = share
+            self.budget = budget_split(self.d.settings, share).sweeper
+            self.d.log.info("sweeper's share of the key now %.0f%%", share * 100)
 
     async def _read_page(
         self, number: int, plan: SweepPlan, until: float | None

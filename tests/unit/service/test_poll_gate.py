@@ -9,6 +9,7 @@ from dataclasses import replace
 import httpx
 
 from relay.adapters.coordination import CoordinationTable
+from relay.domain.fair_budget import FairState, Lane, LaneState
 from relay.domain.rate_budget import BucketState
 from relay.domain.sweep import Coverage
 from relay.names import Metric
@@ -26,8 +27,9 @@ def test_polls_beyond_the_budget_wait_instead_of_meeting_429s(world):
         records += world.receive()
     results = process(world, records)  # concurrently, as one invocation would
     reasons = [r.reason for r in results if isinstance(r, Rescheduled)]
-    burst = world.runtime.relay.gate.split.whole.burst
-    assert reasons.count("pending") == burst  # the bucket's burst, then pacing
+    # The bucket's burst, but for the token the other (OLD) lane keeps; then pacing.
+    burst = world.runtime.relay.gate.split.whole.burst - 1
+    assert reasons.count("pending") == burst
     assert reasons.count("budget") == len(ids) - burst
     assert world.metrics.counts[Metric.POLL_ATTEMPTS] == burst
     assert world.metrics.counts[Metric.BUDGET_WAITS] == len(ids) - burst
@@ -113,7 +115,7 @@ def test_no_budget_at_the_deadline_never_dead_letters_the_order_waits(world):
     [record] = world.receive()
     world.clock.now = record.sent_at + world.runtime.settings.give_up_after_seconds + 500
     # the bucket is empty for the next 20 minutes (a long back-off)
-    table.write_bucket(BucketState(0.0, world.clock.now + 1200), 0)
+    table.write_bucket(_empty(world.clock.now + 1200), 0)
     [waited] = process(world, [record])
     assert isinstance(waited, Rescheduled)
     assert waited.reason == "budget"
@@ -138,7 +140,9 @@ def test_a_sweep_cut_short_covers_nothing_and_returns_the_whole_budget(world):
     checked = gate.check(age=1.0, elapsed=1.0, now=world.clock.now)
     assert checked.poll
     grants = [gate.take(gate.split.whole, world.clock.now).granted for _ in range(12)]
-    assert grants.count(True) == gate.split.whole.burst - 1  # the whole key, not the 15 % share
+    # The whole key, not the 15 % share: all of its burst but the check's token and the one
+    # the other (OLD) lane keeps for itself.
+    assert grants.count(True) == gate.split.whole.burst - 2
 
 
 def test_a_take_that_waited_for_its_turn_counts_the_tokens_refilled_meanwhile(world):
@@ -146,8 +150,15 @@ def test_a_take_that_waited_for_its_turn_counts_the_tokens_refilled_meanwhile(wo
     budget = gate.split.whole
     start = world.clock.now
     coordination = CoordinationTable(world.ddb, world.table)
-    assert coordination.write_bucket(BucketState(0.0, start), 0)  # empty at `start`
-    world.clock.advance(2 / budget.rate)  # two tokens' worth of time passed while it waited
+    assert coordination.write_bucket(_empty(start), 0)  # empty at `start`
+    world.clock.advance(3 / budget.rate)  # a token and a half per lane passed while it waited
     grant = gate.take(budget, start)  # the caller read its clock before queueing for the lock
     assert grant.granted
-    assert grant.state.updated_at == world.clock.now
+    assert grant.state.lane(Lane.NEW).bucket.updated_at == world.clock.now
+
+
+def _empty(refill_from: float) -> FairState:
+    """Both lanes empty, refilling from `refill_from` (a back-off pushes that ahead)."""
+    return FairState(
+        LaneState(BucketState(0.0, refill_from)), LaneState(BucketState(0.0, refill_from))
+    )
