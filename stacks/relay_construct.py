@@ -73,7 +73,12 @@ SWEEPER_SCHEDULE_MINUTES = 1
 # and the coverage item. On a 429 it also empties the shared request budget so every poller
 # backs off (PollGate.throttled: GetItem of the budget item, then a conditional UpdateItem).
 POLLER_LEDGER_ACTIONS = ("dynamodb:GetItem", "dynamodb:UpdateItem")
-SWEEPER_LEDGER_ACTIONS = ("dynamodb:BatchGetItem", "dynamodb:GetItem", "dynamodb:UpdateItem")
+SWEEPER_LEDGER_ACTIONS = (
+    "dynamodb:BatchGetItem",
+    "dynamodb:GetItem",
+    "dynamodb:Query",
+    "dynamodb:UpdateItem",
+)
 # GetItem: the operator's basis; Query: the spend index; BatchGetItem: the kept sums of settled
 # hours. Writing those sums (PutItem) is granted only on their own keys (BALANCE_KEPT_SUM_KEYS).
 BALANCE_LEDGER_ACTIONS = ("dynamodb:BatchGetItem", "dynamodb:GetItem", "dynamodb:Query")
@@ -508,7 +513,7 @@ class FoxReloadRelay(Construct):
         assert role is not None
         # It only lists and reads orders at FoxReload and signs webhooks: no queue access (it
         # never touches a message; each order's own message still decides retries and the DLQ).
-        self._grant_ledger(role, SWEEPER_LEDGER_ACTIONS)
+        self._grant_ledger(role, SWEEPER_LEDGER_ACTIONS, indexes=[Ledger.ACCEPTED_INDEX])
         self.api_key_secret.grant_read(role)
         self.webhook_secret.grant_read(role)
         self._schedule("SweeperSchedule", sweeper, SWEEPER_SCHEDULE_MINUTES)

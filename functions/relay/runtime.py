@@ -17,6 +17,7 @@ from botocore.config import Config
 from relay.adapters.coordination import CoordinationTable
 from relay.adapters.foxreload_client import FoxReloadClient, Timeouts
 from relay.adapters.ledger import LedgerTable
+from relay.adapters.ledger_queries import LedgerQueries
 from relay.adapters.order_queue import OrderQueue
 from relay.adapters.secrets import SecretCache
 from relay.adapters.webhook_sink import WebhookSink
@@ -108,6 +109,7 @@ class PollerRuntime:
             invalidate_webhook_secret=lambda: secrets.invalidate(settings.sink_webhook_secret),
             metrics=PowertoolsMetrics(metrics),
             log=logger,
+            unfinished_between=LedgerQueries(dynamodb, settings.ledger_table).unfinished_between,
         )
         return cls(settings=settings, relay=OrderRelay(deps))
 

@@ -9,7 +9,7 @@ from typing import Any
 
 from cfnlint.api import ManualArgs, lint
 
-from relay.names import POWERTOOLS_ENVIRONMENT, Metric
+from relay.names import POWERTOOLS_ENVIRONMENT, Ledger, Metric
 from relay.settings import PollerSettings
 from stacks import relay_construct
 from stacks.alarms import alarm_name, alarm_specs
@@ -101,12 +101,14 @@ def test_sweeper_may_do_exactly_what_its_code_calls(synth: Synth) -> None:
     assert relay_construct.SWEEPER_LEDGER_ACTIONS == (
         "dynamodb:BatchGetItem",
         "dynamodb:GetItem",
+        "dynamodb:Query",
         "dynamodb:UpdateItem",
     )
     expected = (
         _common(synth, sweeper)
         | _failed_runs(synth)
-        | _ledger(synth, relay_construct.SWEEPER_LEDGER_ACTIONS)
+        # Query: is anything within the sweep's reach in flight (the acceptance-time index)
+        | _ledger(synth, relay_construct.SWEEPER_LEDGER_ACTIONS, index=Ledger.ACCEPTED_INDEX)
         | _key(synth, relay_construct.LEDGER_KEY_READ + relay_construct.LEDGER_KEY_WRITE)
         | {
             (a, _secret_arn(synth, name))

@@ -15,6 +15,7 @@ import pytest
 from moto import mock_aws
 
 from local_stack.storefront_receiver import StorefrontReceiver
+from relay.adapters.ledger import LedgerTable
 from relay.handlers import sweeper as sweeper_handler
 from simulator import FoxReloadSimulator, SimulatorConfig, TimingModel
 from stacks import relay_construct
@@ -85,11 +86,9 @@ def test_every_aws_call_of_a_sweeper_run_is_granted(recorded: tuple[list[str], A
     ours = [sim.create_order()["id"] for _ in range(12)]
     sim.create_order()  # not ours: listed, looked up, skipped
     now = time.time()
-    for order_id in ours:
-        ledger.put_item(
-            TableName="ledger",
-            Item={"order_id": {"S": order_id}, "accepted_at": {"N": f"{now:.3f}"}},
-        )
+    table = LedgerTable(ledger, "ledger", ttl_days=30)
+    for order_id in ours:  # accepted, as the poller's first sight records them
+        table.touch(order_id, now, None, now)
     time.sleep(4)  # TimingModel.fast(): every order terminal within 3.5 s
 
     result = sweeper_handler.handler({}, _Context(run_seconds=8))  # type: ignore[arg-type]
@@ -103,7 +102,7 @@ def test_every_aws_call_of_a_sweeper_run_is_granted(recorded: tuple[list[str], A
         service, operation = call.split(":")
         by_service.setdefault(service, set()).add(operation)
     # the run exercised what the grants are for (so the check below is not vacuous) ...
-    assert {"BatchGetItem", "UpdateItem"} <= by_service["dynamodb"]
+    assert {"BatchGetItem", "Query", "UpdateItem"} <= by_service["dynamodb"]
     # ... and nothing beyond them: the ledger actions, the two secrets, no queue at all
     assert by_service["dynamodb"] <= granted_ddb, by_service["dynamodb"] - granted_ddb
     assert by_service.get("secretsmanager", set()) <= {"GetSecretValue", "DescribeSecret"}

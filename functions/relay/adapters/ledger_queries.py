@@ -1,4 +1,5 @@
-"""Read-only queries over the ledger's acceptance-time index, for the stuck-order monitor.
+"""Read-only queries over the ledger's acceptance-time index, for the stuck-order monitor and
+the sweeper (which sleeps while nothing it could find is in flight).
 
 The index `by-accepted-hour` (names.Ledger) is partitioned by the UTC hour of acceptance
 ("YYYYMMDDHH") and sorted by `accepted_at`, so "orders accepted in (start, end]" is one Query per
@@ -41,6 +42,10 @@ class LedgerQueries:
                 found = [order for part in parts for order in part]
         unique = {order.order_id: order for order in found if start < order.accepted_at <= end}
         return sorted(unique.values(), key=lambda o: (o.accepted_at, o.order_id))
+
+    def unfinished_between(self, start: float, end: float) -> int:
+        """How many orders accepted in (start, end] have no outcome yet (the sweeper's work)."""
+        return sum(1 for order in self.accepted_between(start, end) if order.outcome is None)
 
     def _query_bucket(self, bucket: str, start: float, end: float) -> Iterator[LedgerOrder]:
         names = {f"#p{i}": name for i, name in enumerate(_PROJECTED)}

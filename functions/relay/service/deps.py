@@ -47,3 +47,5 @@ class RelayDeps:
     rand: Callable[[], float] = random.random
     new_owner: Callable[[], str] = field(default=lambda: uuid.uuid4().hex)
     policy: Policy | None = None
+    # Orders accepted in (start, end] with no outcome yet; None: assume some (always sweep).
+    unfinished_between: Callable[[float, float], int] | None = None

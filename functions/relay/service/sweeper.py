@@ -36,6 +36,8 @@ from relay.service.poll_gate import PollGate, budget_split, sweep_config
 _CONCURRENT_DELIVERIES = 10
 _REMEMBERED_DONE = 5000
 _LEASE_RETRY_SECONDS = 2.0
+# How often a running sweeper asks the ledger whether anything it could find is still in flight.
+IN_FLIGHT_CHECK_SECONDS = 30.0
 _KIND_OF_STATUS = {"completed": Kind.COMPLETED, "failed": Kind.FAILED, "cancelled": Kind.CANCELLED}
 
 
@@ -45,6 +47,7 @@ class SweepStats:
     pages: int = 0
     delivered: int = 0
     outcomes: dict[str, int] = field(default_factory=dict)
+    idle: bool = False  # the run ended early: nothing in flight
 
 
 class Sweeper:
@@ -65,9 +68,19 @@ class Sweeper:
         """Sweep until `until` (epoch seconds), holding the single-sweeper lease."""
         stats = SweepStats()
         d = self.d
+        checked_at: float | None = None
         try:
             while d.clock() < until:
                 started = d.clock()
+                if checked_at is None or started - checked_at >= IN_FLIGHT_CHECK_SECONDS:
+                    checked_at = started
+                    if not await asyncio.to_thread(self.anything_in_flight, started):
+                        # Nothing a sweep could find: no listing, and the run ends early. The
+                        # coverage goes stale, so any order accepted meanwhile is polled per
+                        # order with the whole key until the next scheduled run sweeps again.
+                        d.log.info("nothing in flight within the sweep's reach; sweeper idle")
+                        stats.idle = True
+                        break
                 lease_until = started + self.config.max_interval * 3 + 30
                 held = await asyncio.to_thread(
                     d.coordination.hold_sweeper_lease, self.owner, started, lease_until
@@ -113,6 +126,14 @@ class Sweeper:
         await asyncio.to_thread(d.coordination.write_coverage, coverage)
         stats.sweeps += 1
         stats.pages += pages_read
+
+    def anything_in_flight(self, now: float) -> bool:
+        """Are orders the sweep could cover (accepted within its horizon) still unfinished?"""
+        unfinished = self.d.unfinished_between
+        if unfinished is None:
+            return True
+        reach = self.config.max_horizon + self.config.max_interval
+        return unfinished(now - reach, now) > 0
 
     def adapt_share(self, now: float) -> None:
         """Lend the per-order pollers part of the sweeper's share while they are refused tokens
