@@ -1,29 +1,33 @@
-"""Wiring: settings → AWS clients, HTTP clients, adapters and the OrderRelay, once per process."""
+"""Wiring, once per process: settings → AWS clients, HTTP clients and adapters, one function per
+dependency set. Every handler builds what it needs here: the poller and the sweeper the same
+`RelayDeps` (`build_relay_deps`), the monitors `BalanceDeps` and `StuckDeps`."""
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
 
 import boto3
 import httpx
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
-from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from botocore.config import Config
 
+from relay.adapters.balance_endpoint import BalanceEndpoint
+from relay.adapters.balance_store import BalanceStore
 from relay.adapters.coordination import CoordinationTable
 from relay.adapters.foxreload_client import FoxReloadClient, Timeouts
 from relay.adapters.ledger import LedgerTable
 from relay.adapters.ledger_queries import LedgerQueries
 from relay.adapters.order_queue import OrderQueue
 from relay.adapters.secrets import SecretCache
+from relay.adapters.spend_index import SpendIndex
 from relay.adapters.webhook_sink import WebhookSink
+from relay.monitor_settings import MonitorSettings
 from relay.names import Metric
 from relay.service.deps import RelayDeps
-from relay.service.order_relay import OrderRelay, QueueRecord
+from relay.service.order_relay import OrderRelay
 from relay.settings import PollerSettings
 
 _BOTO_CONFIG = Config(
@@ -69,57 +73,93 @@ class PollerRuntime:
 
     @classmethod
     def from_env(cls, env: Mapping[str, str], logger: Logger, metrics: Metrics) -> PollerRuntime:
-        settings = PollerSettings.from_env(env)
-        secrets = SecretCache(
-            lambda: boto3.client("secretsmanager", config=_BOTO_CONFIG),
-            on_stale=lambda _secret_id: deps.metrics.count(Metric.SECRET_STALE_READS),
-        )
-        timeouts = Timeouts(settings.http_connect_timeout, settings.http_read_timeout)
-        fox_http = LoopBoundClient(
-            lambda: httpx.AsyncClient(
-                timeout=timeouts.httpx(),
-                limits=httpx.Limits(max_connections=20, max_keepalive_connections=10),
-                follow_redirects=False,
-            )
-        )
-        sink_http = LoopBoundClient(
-            lambda: httpx.AsyncClient(timeout=settings.webhook_timeout, follow_redirects=False)
-        )
-        foxreload = FoxReloadClient(
-            settings.foxreload_base_url,
-            api_key=lambda: secrets.get(settings.foxreload_api_key_secret),
-            invalidate_key=lambda: secrets.invalidate(settings.foxreload_api_key_secret),
-            http=fox_http,
-            timeouts=timeouts,
-            clock=lambda: deps.clock(),  # noqa: PLW0108 - late-bound: tests swap deps.clock
-        )
-        dynamodb = boto3.client("dynamodb", config=_BOTO_CONFIG)
-        deps = RelayDeps(
-            settings=settings,
-            foxreload=foxreload,
-            sink=WebhookSink(settings.sink_webhook_url, sink_http),
-            ledger=LedgerTable(dynamodb, settings.ledger_table, settings.ledger_ttl_days),
-            coordination=CoordinationTable(dynamodb, settings.ledger_table),
-            queue=OrderQueue(
-                boto3.client("sqs", config=_BOTO_CONFIG),
-                settings.orders_queue_url,
-                settings.dlq_url,
-            ),
-            webhook_secret=lambda: secrets.get(settings.sink_webhook_secret),
-            invalidate_webhook_secret=lambda: secrets.invalidate(settings.sink_webhook_secret),
-            metrics=PowertoolsMetrics(metrics),
-            log=logger,
-            unfinished_between=LedgerQueries(dynamodb, settings.ledger_table).unfinished_between,
-        )
-        return cls(settings=settings, relay=OrderRelay(deps))
+        deps = build_relay_deps(env, logger, metrics)
+        return cls(settings=deps.settings, relay=OrderRelay(deps))
 
 
-def queue_record(record: SQSRecord) -> QueueRecord:
-    attrs: Any = record.attributes
-    return QueueRecord(
-        message_id=record.message_id,
-        receipt_handle=record.receipt_handle,
-        body=record.body or "",
-        receive_count=int(attrs.approximate_receive_count or 1),
-        sent_at=int(attrs.sent_timestamp) / 1000.0,
+def build_relay_deps(env: Mapping[str, str], logger: Logger, metrics: Metrics) -> RelayDeps:
+    """What the poller's OrderRelay and the sweeper share: one set per process."""
+    settings = PollerSettings.from_env(env)
+    secrets = SecretCache(
+        lambda: boto3.client("secretsmanager", config=_BOTO_CONFIG),
+        on_stale=lambda _secret_id: deps.metrics.count(Metric.SECRET_STALE_READS),
     )
+    timeouts = Timeouts(settings.http_connect_timeout, settings.http_read_timeout)
+    fox_http = LoopBoundClient(
+        lambda: httpx.AsyncClient(
+            timeout=timeouts.httpx(),
+            limits=httpx.Limits(max_connections=20, max_keepalive_connections=10),
+            follow_redirects=False,
+        )
+    )
+    sink_http = LoopBoundClient(
+        lambda: httpx.AsyncClient(timeout=settings.webhook_timeout, follow_redirects=False)
+    )
+    foxreload = FoxReloadClient(
+        settings.foxreload_base_url,
+        api_key=lambda: secrets.get(settings.foxreload_api_key_secret),
+        invalidate_key=lambda: secrets.invalidate(settings.foxreload_api_key_secret),
+        http=fox_http,
+        timeouts=timeouts,
+        clock=lambda: deps.clock(),  # noqa: PLW0108 - late-bound: tests swap deps.clock
+    )
+    dynamodb = boto3.client("dynamodb", config=_BOTO_CONFIG)
+    deps = RelayDeps(
+        settings=settings,
+        foxreload=foxreload,
+        sink=WebhookSink(settings.sink_webhook_url, sink_http),
+        ledger=LedgerTable(dynamodb, settings.ledger_table, settings.ledger_ttl_days),
+        coordination=CoordinationTable(dynamodb, settings.ledger_table),
+        queue=OrderQueue(
+            boto3.client("sqs", config=_BOTO_CONFIG),
+            settings.orders_queue_url,
+            settings.dlq_url,
+        ),
+        webhook_secret=lambda: secrets.get(settings.sink_webhook_secret),
+        invalidate_webhook_secret=lambda: secrets.invalidate(settings.sink_webhook_secret),
+        metrics=PowertoolsMetrics(metrics),
+        log=logger,
+        unfinished_between=LedgerQueries(dynamodb, settings.ledger_table).unfinished_between,
+    )
+    return deps
+
+
+@dataclass(frozen=True)
+class StuckDeps:
+    settings: MonitorSettings
+    queries: LedgerQueries
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> StuckDeps:
+        settings = MonitorSettings.from_env(env)
+        return cls(settings, LedgerQueries(boto3.client("dynamodb"), settings.ledger_table))
+
+
+@dataclass(frozen=True)
+class BalanceDeps:
+    settings: MonitorSettings
+    store: BalanceStore
+    spend: SpendIndex
+    endpoint: BalanceEndpoint | None
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> BalanceDeps:
+        settings = MonitorSettings.from_env(env)
+        dynamodb = boto3.client("dynamodb")
+        endpoint = None
+        url = settings.balance_url
+        if url is not None:
+            secret_id = settings.foxreload_api_key_secret
+            keys = SecretCache(lambda: boto3.client("secretsmanager"))
+            endpoint = BalanceEndpoint(
+                url,
+                api_key=lambda: keys.get(secret_id),
+                timeout=settings.http_timeout,
+                forget_api_key=lambda: keys.invalidate(secret_id),
+            )
+        return cls(
+            settings=settings,
+            store=BalanceStore(dynamodb, settings.ledger_table),
+            spend=SpendIndex(dynamodb, settings.ledger_table, settings.spend_settle_seconds),
+            endpoint=endpoint,
+        )

@@ -68,7 +68,7 @@ def test_sweep_delivers_every_accepted_terminal_order_once_and_skips_the_rest(pa
     time.sleep(4)  # TimingModel.fast(): everything terminal within 3.5 s
 
     sweeper = Sweeper(runtime.relay.d)
-    stats = asyncio.run(sweeper.run(until=time.time() + 3))
+    stats = asyncio.run(sweeper.run(until=time.time() + 5))
 
     delivered = receiver.delivered_order_ids()
     assert set(delivered) == set(ours)
@@ -103,7 +103,9 @@ def test_sweep_respects_the_ages_on_foxreloads_clock(parts):
     settings = replace(runtime.relay.d.settings, foxreload_time_scale=1.0)
     runtime.relay.d.settings = settings
     sim.advance(3600)  # FoxReload's clock is now an hour ahead of ours
-    sim.create_order()
+    order_id = sim.create_order()["id"]
+    now = time.time()
+    runtime.relay.d.ledger.touch(order_id, now, None, now)  # in flight: the sweeper wakes
     sweeper = Sweeper(runtime.relay.d)
     asyncio.run(sweeper.run(until=time.time() + 1))
     assert sweeper.state.seconds_per_page is not None

@@ -12,20 +12,14 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any
 
-import boto3
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from relay.adapters.balance_endpoint import BalanceEndpoint, BalanceReadError
-from relay.adapters.balance_store import BalanceStore
-from relay.adapters.secrets import SecretCache
-from relay.adapters.spend_index import SpendIndex
-from relay.monitor_settings import MonitorSettings
+from relay.adapters.balance_endpoint import BalanceReadError
 from relay.names import TRACED_MODULES
+from relay.runtime import BalanceDeps
 from relay.service.monitors import check_balance, publish_balance
 
 logger = Logger()
@@ -33,43 +27,13 @@ metrics = Metrics()
 tracer = Tracer(patch_modules=TRACED_MODULES)
 
 
-@dataclass(frozen=True)
-class BalanceRuntime:
-    settings: MonitorSettings
-    store: BalanceStore
-    spend: SpendIndex
-    endpoint: BalanceEndpoint | None
-
-    @classmethod
-    def from_env(cls, env: Mapping[str, str]) -> BalanceRuntime:
-        settings = MonitorSettings.from_env(env)
-        dynamodb = boto3.client("dynamodb")
-        endpoint = None
-        url = settings.balance_url
-        if url is not None:
-            secret_id = settings.foxreload_api_key_secret
-            keys = SecretCache(lambda: boto3.client("secretsmanager"))
-            endpoint = BalanceEndpoint(
-                url,
-                api_key=lambda: keys.get(secret_id),
-                timeout=settings.http_timeout,
-                forget_api_key=lambda: keys.invalidate(secret_id),
-            )
-        return cls(
-            settings=settings,
-            store=BalanceStore(dynamodb, settings.ledger_table),
-            spend=SpendIndex(dynamodb, settings.ledger_table, settings.spend_settle_seconds),
-            endpoint=endpoint,
-        )
+_runtime: BalanceDeps | None = None
 
 
-_runtime: BalanceRuntime | None = None
-
-
-def runtime() -> BalanceRuntime:
+def runtime() -> BalanceDeps:
     global _runtime  # noqa: PLW0603 - one runtime per cold start, built on first use
     if _runtime is None:
-        _runtime = BalanceRuntime.from_env(os.environ)
+        _runtime = BalanceDeps.from_env(os.environ)
     return _runtime
 
 

@@ -21,8 +21,8 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from relay.domain.order_message import OrderMessage, parse_order_message
 from relay.names import TRACED_MODULES
-from relay.runtime import PollerRuntime, queue_record
-from relay.service.order_relay import Rescheduled
+from relay.runtime import PollerRuntime
+from relay.service.order_relay import QueueRecord, Rescheduled
 from relay.settings import POLLER_END_MARGIN_SECONDS
 
 logger = Logger()
@@ -62,6 +62,18 @@ async def record_handler(record: SQSRecord, lambda_context: LambdaContext | None
 def handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
     return async_process_partial_response(
         event=event, record_handler=record_handler, processor=processor, context=context
+    )
+
+
+def queue_record(record: SQSRecord) -> QueueRecord:
+    """The SQS record as the relay reads it (receive count and enqueue time included)."""
+    attrs: Any = record.attributes
+    return QueueRecord(
+        message_id=record.message_id,
+        receipt_handle=record.receipt_handle,
+        body=record.body or "",
+        receive_count=int(attrs.approximate_receive_count or 1),
+        sent_at=int(attrs.sent_timestamp) / 1000.0,
     )
 
 

@@ -11,27 +11,24 @@ import os
 import time
 from typing import Any, Final
 
-import boto3
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from relay.adapters.ledger_queries import LedgerQueries
-from relay.monitor_settings import MonitorSettings
 from relay.names import TRACED_MODULES
+from relay.runtime import StuckDeps
 from relay.service.monitors import check_stuck, publish_stuck
 
 logger = Logger()
 metrics = Metrics()
 tracer = Tracer(patch_modules=TRACED_MODULES)
 _LOGGED_IDS: Final = 20
-_runtime: tuple[MonitorSettings, LedgerQueries] | None = None
+_runtime: StuckDeps | None = None
 
 
-def runtime() -> tuple[MonitorSettings, LedgerQueries]:
+def runtime() -> StuckDeps:
     global _runtime  # noqa: PLW0603 - one runtime per cold start, built on first use
     if _runtime is None:
-        settings = MonitorSettings.from_env(os.environ)
-        _runtime = (settings, LedgerQueries(boto3.client("dynamodb"), settings.ledger_table))
+        _runtime = StuckDeps.from_env(os.environ)
     return _runtime
 
 
@@ -39,8 +36,9 @@ def runtime() -> tuple[MonitorSettings, LedgerQueries]:
 @metrics.log_metrics
 @tracer.capture_lambda_handler(capture_response=False)
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    settings, queries = runtime()
-    report = check_stuck(queries, time.time(), settings.stuck_window_seconds)
+    deps = runtime()
+    settings = deps.settings
+    report = check_stuck(deps.queries, time.time(), settings.stuck_window_seconds)
     publish_stuck(report, metrics)
     summary: dict[str, Any] = {
         "window_start": report.window.start,

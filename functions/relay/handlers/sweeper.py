@@ -11,7 +11,7 @@ from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from relay.names import TRACED_MODULES
-from relay.runtime import PollerRuntime
+from relay.runtime import build_relay_deps
 from relay.service.sweeper import Sweeper
 from relay.settings import SWEEPER_END_MARGIN_SECONDS
 
@@ -27,8 +27,7 @@ _MARGIN_SECONDS = SWEEPER_END_MARGIN_SECONDS
 def sweeper() -> Sweeper:
     global _sweeper  # noqa: PLW0603 - one sweeper per cold start: it keeps what it learned
     if _sweeper is None:
-        runtime = PollerRuntime.from_env(os.environ, logger, metrics)
-        _sweeper = Sweeper(runtime.relay.d)
+        _sweeper = Sweeper(build_relay_deps(os.environ, logger, metrics))
     return _sweeper
 
 

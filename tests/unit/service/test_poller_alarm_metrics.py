@@ -4,10 +4,14 @@ with the same namespace, name and dimensions. The monitors' half is in tests/uni
 from __future__ import annotations
 
 import json
+import time
 
 import httpx
 import pytest
 
+from relay.adapters.coordination import CoordinationTable
+from relay.domain.fair_budget import FairState, LaneState
+from relay.domain.rate_budget import BucketState
 from relay.handlers import poller
 from relay.names import Metric
 from relay.runtime import PollerRuntime
@@ -64,8 +68,11 @@ def test_every_poller_alarm_watches_an_emitted_metric(real_handler, capsys):
     world.storefront.statuses = [503] * 5
     _run(world, {f"down-{n}": fox_reply(f"down-{n}", "completed", ("C3",)) for n in range(5)})
     refused.update(emf_metrics(capsys.readouterr().out))
-    # More orders than the burst holds: the request budget runs dry and the rest wait.
-    _run(world, {f"wait-{n}": fox_reply(f"wait-{n}", "processing") for n in range(10)})
+    # The request budget has run dry (a 429's back-off, say): the orders wait for tokens.
+    coordination = CoordinationTable(world.ddb, world.table)
+    dry = LaneState(BucketState(0.0, time.time() + 600))
+    assert coordination.write_bucket(FairState(dry, dry), coordination.read_bucket().version)
+    _run(world, {f"wait-{n}": fox_reply(f"wait-{n}", "processing") for n in range(3)})
     waited = emf_metrics(capsys.readouterr().out)
     assert Metric.BACKLOG_AGE_SECONDS in waited
     emitted = {**waited, **refused, **emitted}
