@@ -132,6 +132,12 @@ class Ledger:
     SPEND_INDEX_PARTITION: Final = "charged_hour"
     SPEND_INDEX_SORT: Final = "terminal_seen_at"
     SPEND_INDEX_ATTRIBUTES: Final = ("total_price",)
+    # Sparse index over the storefront's reference, for the operator CLI (`show --ref`): only
+    # orders whose message carried a storefront_ref are in it. Keys only: the CLI reads each
+    # item it finds. Partition = storefront_ref, sort = accepted_at.
+    STOREFRONT_REF_INDEX: Final = "by-storefront-ref"
+    STOREFRONT_REF_INDEX_PARTITION: Final = "storefront_ref"
+    STOREFRONT_REF_INDEX_SORT: Final = "accepted_at"
     # The balance monitor's per-hour spend sums for hours that can no longer change, at
     # "#spend-hour#YYYYMMDDHH" (relay.adapters.spend_index).
     SPEND_HOUR_PREFIX: Final = "#spend-hour#"
@@ -154,6 +160,11 @@ class Ledger:
     WEBHOOK_REJECTED_AT: Final = "webhook_rejected_at"  # the storefront refused it for good
     DEAD_LETTERED_AT: Final = "dead_lettered_at"
     DEAD_LETTER_REASON: Final = "dead_letter_reason"
+    # The newest webhook attempts (relay.domain.attempt_log), oldest first: a list of maps
+    # {n, at, actor, status | failure, ms}, rewritten whole with each attempt; and the number
+    # of the newest one (the operator's conditional append reads it).
+    ATTEMPT_LOG: Final = "attempt_log"
+    LAST_ATTEMPT: Final = "last_attempt"
     # Non-key attributes the stuck-order monitor reads through ACCEPTED_INDEX: the index must
     # project at least these (projection INCLUDE with this list, or ALL).
     ACCEPTED_INDEX_ATTRIBUTES: Final = (
