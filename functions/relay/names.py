@@ -144,6 +144,9 @@ class Ledger:
     # Item attributes (an order's item; keys starting with '#' are reserved for non-order items,
     # which can never collide with a valid order id).
     STOREFRONT_REF: Final = "storefront_ref"
+    # An index key cannot be the empty string: an empty storefront_ref (valid in the message) is
+    # kept as this flag instead, so the webhook still echoes "" whoever delivers it.
+    STOREFRONT_REF_EMPTY: Final = "storefront_ref_empty"
     ACCEPTED_AT: Final = "accepted_at"  # epoch seconds: SentTimestamp of the first message seen
     ACCEPTED_HOUR: Final = "accepted_hour"  # "YYYYMMDDHH" (UTC) of accepted_at
     CHARGED_HOUR: Final = "charged_hour"  # "YYYYMMDDHH" (UTC) of terminal_seen_at, if charged

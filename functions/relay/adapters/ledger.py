@@ -111,10 +111,14 @@ class LedgerTable:
             "SET #acc = if_not_exists(#acc, :acc), #hour = if_not_exists(#hour, :hour), "
             "#exp = :exp, #last = :acc"
         )
-        if storefront_ref is not None:
+        if storefront_ref:
             names["#ref"] = LedgerNames.STOREFRONT_REF
             values[":ref"] = {"S": storefront_ref}
             update += ", #ref = if_not_exists(#ref, :ref)"
+        elif storefront_ref is not None:  # "" cannot be a key of the storefront_ref index
+            names["#noref"] = LedgerNames.STOREFRONT_REF_EMPTY
+            values[":true"] = {"BOOL": True}
+            update += ", #noref = if_not_exists(#noref, :true)"
         response = self._db.update_item(
             TableName=self._table,
             Key=self._key(order_id),
@@ -508,12 +512,19 @@ def _n(item: dict[str, Any], name: str) -> float | None:
     return None if value is None else float(value["N"])
 
 
+def _storefront_ref(item: dict[str, Any]) -> str | None:
+    ref = _s(item, LedgerNames.STOREFRONT_REF)
+    if ref is None and LedgerNames.STOREFRONT_REF_EMPTY in item:
+        return ""
+    return ref
+
+
 def _record(order_id: str, item: dict[str, Any]) -> OrderRecord:
     attempts = _n(item, "attempts")
     return OrderRecord(
         order_id=order_id,
         accepted_at=_n(item, LedgerNames.ACCEPTED_AT),
-        storefront_ref=_s(item, LedgerNames.STOREFRONT_REF),
+        storefront_ref=_storefront_ref(item),
         outcome=_s(item, LedgerNames.OUTCOME),
         outcome_at=_n(item, LedgerNames.OUTCOME_AT),
         terminal_seen_at=_n(item, LedgerNames.TERMINAL_SEEN_AT),
