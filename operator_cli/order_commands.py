@@ -74,7 +74,7 @@ def register(app: typer.Typer) -> None:
         order_id: Annotated[
             str | None,
             typer.Argument(
-                metavar="[ORDER_ID]",
+                metavar="ORDER_ID",
                 callback=_optional_order_id,
                 help="FoxReload order id (UUIDs in any case).",
                 show_default=False,
@@ -115,7 +115,7 @@ def register(app: typer.Typer) -> None:
         order_ids: Annotated[
             list[str],
             typer.Argument(
-                metavar="ORDER_ID...",
+                metavar="ORDER_ID",
                 callback=common.order_ids,
                 help="FoxReload order ids (UUIDs in any case) of terminal orders.",
                 show_default=False,
