@@ -74,7 +74,8 @@ def dlq_attributes() -> dict[str, str]:
 
 
 def ledger_table_definition(table_name: str) -> dict[str, Any]:
-    """CreateTable arguments: key schema and both indexes (accepted hour, spend) of names.Ledger."""
+    """CreateTable arguments: key schema and the indexes (accepted hour, spend, storefront ref)
+    of names.Ledger."""
     return {
         "TableName": table_name,
         "BillingMode": "PAY_PER_REQUEST",
@@ -84,6 +85,7 @@ def ledger_table_definition(table_name: str) -> dict[str, Any]:
             {"AttributeName": Ledger.ACCEPTED_INDEX_SORT, "AttributeType": "N"},
             {"AttributeName": Ledger.SPEND_INDEX_PARTITION, "AttributeType": "S"},
             {"AttributeName": Ledger.SPEND_INDEX_SORT, "AttributeType": "N"},
+            {"AttributeName": Ledger.STOREFRONT_REF_INDEX_PARTITION, "AttributeType": "S"},
         ],
         "KeySchema": [{"AttributeName": Ledger.PARTITION_KEY, "KeyType": "HASH"}],
         "GlobalSecondaryIndexes": [
@@ -105,6 +107,14 @@ def ledger_table_definition(table_name: str) -> dict[str, Any]:
                     "ProjectionType": "INCLUDE",
                     "NonKeyAttributes": list(Ledger.SPEND_INDEX_ATTRIBUTES),
                 },
+            },
+            {
+                "IndexName": Ledger.STOREFRONT_REF_INDEX,
+                "KeySchema": [
+                    {"AttributeName": Ledger.STOREFRONT_REF_INDEX_PARTITION, "KeyType": "HASH"},
+                    {"AttributeName": Ledger.STOREFRONT_REF_INDEX_SORT, "KeyType": "RANGE"},
+                ],
+                "Projection": {"ProjectionType": "KEYS_ONLY"},
             },
         ],
     }

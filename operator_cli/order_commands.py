@@ -1,7 +1,8 @@
-"""`enqueue ORDER_ID` and `show ORDER_ID`."""
+"""`enqueue ORDER_ID`, `show ORDER_ID | --ref REF` and `redeliver ORDER_ID...`."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 from datetime import UTC, datetime
@@ -12,12 +13,18 @@ import typer
 from boto3.dynamodb.types import TypeDeserializer
 
 from operator_cli import common
-from operator_cli.common import EnvOption, LocalOption, examples, execute
-from operator_cli.target import Target
+from operator_cli.common import EnvOption, LocalOption, examples, execute, usage_error
+from operator_cli.redeliver import Redelivery, Refusal, redeliver_all
+from operator_cli.target import Target, TargetError
+from relay.adapters.ledger import LedgerTable, attempts_of
+from relay.domain.attempt_log import Attempt
 from relay.domain.foxreload_order import MalformedOrder, parse_order
 from relay.domain.order_message import canonical_order_id, is_valid_order_id
 from relay.names import Ledger
 
+# The order message's storefront_ref (README, contract 1) is at most 256 characters; an empty
+# one is never in the storefront_ref index.
+MAX_STOREFRONT_REF_LENGTH = 256
 _EPOCH_FIELDS = {
     Ledger.ACCEPTED_AT,
     Ledger.LEASE_UNTIL,
@@ -59,25 +66,82 @@ def register(app: typer.Typer) -> None:
         epilog=examples(
             "--env prod show 3f2b8c1e-9a4d-4c7b-8e21-5d6f7a8b9c0d",
             "show shop-order-7 --json --env prod",
+            "show --ref shop-10042 --env prod",
         )
     )
     def show(
         ctx: typer.Context,
         order_id: Annotated[
-            str,
+            str | None,
             typer.Argument(
                 metavar="ORDER_ID",
-                callback=common.order_id,
+                callback=_optional_order_id,
                 help="FoxReload order id (UUIDs in any case).",
                 show_default=False,
             ),
-        ],
-        as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+        ] = None,
+        ref: Annotated[
+            str | None,
+            typer.Option(
+                "--ref",
+                metavar="STOREFRONT_REF",
+                callback=_storefront_ref,
+                help="Find the orders by the storefront's reference instead (storefront_ref).",
+                show_default=False,
+            ),
+        ] = None,
+        as_json: Annotated[
+            bool, typer.Option("--json", help="Print one JSON object (a line per order).")
+        ] = False,
         env: EnvOption = None,
         local: LocalOption = None,
     ) -> None:
-        """Ledger state and live FoxReload status of one order (never its codes)."""
+        """Ledger state, attempt log and live FoxReload status of an order (never its codes)."""
+        if (order_id is None) == (ref is None):
+            usage_error(ctx, "give either ORDER_ID or --ref STOREFRONT_REF")
+        if ref is not None:
+            execute(ctx, env, local, lambda target: run_show_ref(target, ref, as_json=as_json))
+        assert order_id is not None
         execute(ctx, env, local, lambda target: run_show(target, order_id, as_json=as_json))
+
+    @app.command(
+        epilog=examples(
+            "--env prod redeliver 3f2b8c1e-9a4d-4c7b-8e21-5d6f7a8b9c0d",
+            "redeliver shop-order-7 shop-order-8 --local /tmp/relay-state.json",
+        )
+    )
+    def redeliver(
+        ctx: typer.Context,
+        order_ids: Annotated[
+            list[str],
+            typer.Argument(
+                metavar="ORDER_ID",
+                callback=common.order_ids,
+                help="FoxReload order ids (UUIDs in any case) of terminal orders.",
+                show_default=False,
+            ),
+        ],
+        env: EnvOption = None,
+        local: LocalOption = None,
+    ) -> None:
+        """Send a terminal order's webhook again: same webhook-id / Idempotency-Key, same body
+        (codes re-read from FoxReload), logged with actor operator. Refuses orders that are not
+        terminal, saying why."""
+        unique = list(dict.fromkeys(order_ids))
+        execute(ctx, env, local, lambda target: run_redeliver(target, unique))
+
+
+def _optional_order_id(value: str | None) -> str | None:
+    return None if value is None else common.order_id(value)
+
+
+def _storefront_ref(value: str | None) -> str | None:
+    """As the order message's contract says: a string of 1 to 256 characters."""
+    if value is not None and not 0 < len(value) <= MAX_STOREFRONT_REF_LENGTH:
+        raise typer.BadParameter(
+            f"a storefront_ref is 1-{MAX_STOREFRONT_REF_LENGTH} characters (got {len(value)})"
+        )
+    return value
 
 
 def _valid_as_typed(value: str) -> str:
@@ -119,6 +183,9 @@ def ledger_record(target: Target, order_id: str) -> dict[str, Any] | None:
     deserializer = TypeDeserializer()
     out: dict[str, Any] = {}
     for name, value in sorted(item.items()):
+        if name == Ledger.ATTEMPT_LOG:
+            out[name] = [_attempt_json(a) for a in attempts_of(item)]
+            continue
         plain = deserializer.deserialize(value)
         if name in _EPOCH_FIELDS and plain is not None:
             plain = datetime.fromtimestamp(float(plain), UTC).isoformat().replace("+00:00", "Z")
@@ -126,6 +193,21 @@ def ledger_record(target: Target, order_id: str) -> dict[str, Any] | None:
             plain = float(plain) if plain % 1 else int(plain)
         out[name] = plain
     return out
+
+
+def _iso(epoch: float) -> str:
+    return datetime.fromtimestamp(epoch, UTC).isoformat().replace("+00:00", "Z")
+
+
+def _attempt_json(attempt: Attempt) -> dict[str, Any]:
+    return {
+        "n": attempt.number,
+        "at": _iso(attempt.at),
+        "actor": attempt.actor,
+        "status": attempt.status_code,
+        "failure": attempt.failure,
+        "latency_ms": attempt.latency_ms,
+    }
 
 
 def live_status(target: Target, order_id: str) -> dict[str, Any]:
@@ -186,8 +268,8 @@ def run_show(target: Target, order_id: str, *, as_json: bool = False) -> int:
     print(
         "  ledger:" + ("  (no record: the relay has not seen this order)" if record is None else "")
     )
-    for name, value in (record or {}).items():
-        print(f"    {name}: {value}")
+    if record is not None:
+        _print_ledger(record)
     print("  FoxReload (live):")
     if live.get("balance_signal"):
         print(
@@ -204,3 +286,63 @@ def run_show(target: Target, order_id: str, *, as_json: bool = False) -> int:
         error = f", error: {item['error']}" if item["error"] else ""
         print(f"    item {item['item_id']}: {item['codes']} code(s){error}")
     return 0
+
+
+def _print_ledger(record: dict[str, Any]) -> None:
+    """The ledger item's attributes, then its attempt log (newest last)."""
+    for name, value in record.items():
+        if name != Ledger.ATTEMPT_LOG:
+            print(f"    {name}: {value}")
+    attempts = record.get(Ledger.ATTEMPT_LOG) or []
+    print("  webhook attempts (newest last):" + ("" if attempts else "  none yet"))
+    for a in attempts:
+        answer = f"HTTP {a['status']}" if a["status"] is not None else a["failure"]
+        print(f"    #{a['n']} {a['at']} {a['actor']}: {answer} in {a['latency_ms']} ms")
+
+
+def run_show_ref(target: Target, ref: str, *, as_json: bool = False) -> int:
+    """Every order whose message carried this storefront_ref (the by-storefront-ref index)."""
+    ledger = LedgerTable(target.client("dynamodb"), target.ledger_table)
+    order_ids = ledger.order_ids_for_ref(ref)
+    if not order_ids:
+        message = f"no order with storefront_ref {ref!r} in the ledger"
+        if as_json:
+            print(json.dumps({"storefront_ref": ref, "orders": []}))
+        else:
+            print(message + " (the relay has not received a message carrying it)")
+        return 1
+    if not as_json:
+        print(f"storefront_ref {ref!r}: {len(order_ids)} order(s)")
+    for order_id in order_ids:
+        run_show(target, order_id, as_json=as_json)
+    return 0
+
+
+def run_redeliver(target: Target, order_ids: list[str]) -> int:
+    if not target.webhook_url or not target.webhook_secret:
+        raise TargetError(f"{target.kind} target {target.name!r} has no storefront webhook URL")
+    ledger = LedgerTable(target.client("dynamodb"), target.ledger_table)
+
+    def report(order_id: str, result: Redelivery | Refusal) -> None:
+        if isinstance(result, Refusal):
+            print(f"order {order_id}: refused: {result}")
+            return
+        a = result.attempt
+        tail = "; outcome recorded" if result.outcome_recorded else ""
+        print(
+            f"order {order_id}: sent {result.event} (webhook-id {result.idempotency_key}): "
+            f"{a.answer} in {a.latency_ms} ms, {result.verdict.value} "
+            f"(attempt #{a.number}, actor {a.actor}){tail}"
+        )
+
+    return asyncio.run(
+        redeliver_all(
+            ledger,
+            target.foxreload_base_url,
+            target.api_key(),
+            target.webhook_url,
+            target.webhook_secret_value(),
+            order_ids,
+            report,
+        )
+    )

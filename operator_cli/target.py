@@ -1,7 +1,8 @@
 """Where the commands act: a deployed stack (`--env NAME`) or the local stack (`--local FILE`).
 
-A `Target` is all a command needs: boto3 clients, the queue URLs/ARNs, the ledger table, and the
-FoxReload API (base URL + the Secrets Manager id of its key). On AWS the resources come from the
+A `Target` is all a command needs: boto3 clients, the queue URLs/ARNs, the ledger table, the
+FoxReload API (base URL + the Secrets Manager id of its key) and the storefront webhook (URL + the
+Secrets Manager id of its signing secret). On AWS the resources come from the
 CloudFormation stack `FoxReloadRelay-<env>` (its outputs, else its physical resources); on the
 local stack from the JSON state file `python -m local_stack` writes.
 """
@@ -51,6 +52,9 @@ class Target:
     ledger_table: str
     foxreload_base_url: str
     api_key_secret: str
+    # The storefront's webhook URL and the Secrets Manager id of the signing secret (`redeliver`)
+    webhook_url: str = ""
+    webhook_secret: str = ""
     endpoints: Mapping[str, str] = field(default_factory=dict)  # local only
     extra: Mapping[str, Any] = field(default_factory=dict)  # the rest of the local state file
     _clients: dict[str, Any] = field(default_factory=dict, repr=False)
@@ -77,6 +81,10 @@ class Target:
         value = self.client("secretsmanager").get_secret_value(SecretId=self.api_key_secret)
         return str(value["SecretString"])
 
+    def webhook_secret_value(self) -> str:
+        value = self.client("secretsmanager").get_secret_value(SecretId=self.webhook_secret)
+        return str(value["SecretString"])
+
 
 def local_target(state_file: str | os.PathLike[str]) -> Target:
     path = Path(state_file)
@@ -97,6 +105,8 @@ def local_target(state_file: str | os.PathLike[str]) -> Target:
         ledger_table=res["ledger_table"],
         foxreload_base_url=state["foxreload_base_url"],
         api_key_secret=res["api_key_secret"],
+        webhook_url=state.get("receiver_url", ""),
+        webhook_secret=res.get("webhook_secret", ""),
         endpoints=state["endpoints"],
         extra=state,
     )
@@ -127,6 +137,8 @@ def aws_target(env_name: str) -> Target:
         ledger_table=str(found["ledger_table"]),
         foxreload_base_url=config.foxreload_base_url,
         api_key_secret=config.api_key_secret_name,
+        webhook_url=config.webhook_url,
+        webhook_secret=config.webhook_secret_name,
     )
 
 

@@ -88,6 +88,13 @@ STUCK_LEDGER_ACTIONS = ("dynamodb:GetItem", "dynamodb:Query")
 LEDGER_KEY_READ = ("kms:Decrypt", "kms:DescribeKey")
 LEDGER_KEY_WRITE = ("kms:Encrypt", "kms:GenerateDataKey")
 
+# Saved CloudWatch Logs Insights queries (Logs Insights → Saved queries, folder
+# FoxReloadRelay-<name>). An Insights query takes no parameter: the journey query's placeholder
+# is replaced by the order id before running it (docs/runbook.md).
+ORDER_ID_PLACEHOLDER = "PASTE-ORDER-ID"
+JOURNEY_QUERY = "one-order-journey"
+DEAD_LETTERS_QUERY = "dead-letters-by-reason"
+
 _RETENTION_DAYS: Mapping[int, logs.RetentionDays] = {
     1: logs.RetentionDays.ONE_DAY,
     3: logs.RetentionDays.THREE_DAYS,
@@ -182,6 +189,7 @@ class FoxReloadRelay(Construct):
         # SWEEP_ENABLED (from the same config) is false, so per-order polls get the whole key.
         self.sweeper = self._sweeper() if config.sweep_enabled else None
         self.balance_monitor, self.stuck_monitor = self._monitors()
+        self.queries = self._saved_queries()
         self.topics = self._topics()
         self.alarms = RelayAlarms(
             self,
@@ -291,6 +299,18 @@ class FoxReloadRelay(Construct):
             ),
             projection_type=dynamodb.ProjectionType.INCLUDE,
             non_key_attributes=list(Ledger.SPEND_INDEX_ATTRIBUTES),
+        )
+        # Sparse (only orders whose message carried a storefront_ref), keys only: the operator
+        # CLI's `show --ref` finds the order ids here and reads each item.
+        table.add_global_secondary_index(
+            index_name=Ledger.STOREFRONT_REF_INDEX,
+            partition_key=dynamodb.Attribute(
+                name=Ledger.STOREFRONT_REF_INDEX_PARTITION, type=dynamodb.AttributeType.STRING
+            ),
+            sort_key=dynamodb.Attribute(
+                name=Ledger.STOREFRONT_REF_INDEX_SORT, type=dynamodb.AttributeType.NUMBER
+            ),
+            projection_type=dynamodb.ProjectionType.KEYS_ONLY,
         )
         return key, table
 
@@ -554,6 +574,52 @@ class FoxReloadRelay(Construct):
         self._schedule("BalanceSchedule", balance, cfg.balance_check_minutes)
         self._schedule("StuckSchedule", stuck, STUCK_CHECK_MINUTES)
         return balance, stuck
+
+    # -- saved log queries ----------------------------------------------------------------------
+
+    def _saved_queries(self) -> dict[str, logs.QueryDefinition]:
+        """"One order's journey": every line carrying the order id, from the poller (each of
+        its lines carries `order_id`) and the sweeper (its webhook attempt lines do), oldest
+        first. "Dead letters by reason": the poller's dead-letter lines counted by reason (only
+        the poller dead-letters)."""
+        poller_logs = self.poller.log_group
+        groups = [poller_logs] + ([self.sweeper.log_group] if self.sweeper else [])
+        folder = self.config.stack_name
+        journey = logs.QueryDefinition(
+            self,
+            "OrderJourneyQuery",
+            query_definition_name=f"{folder}/{JOURNEY_QUERY}",
+            log_groups=groups,
+            query_string=logs.QueryString(
+                fields=[
+                    "@timestamp",
+                    "@log",
+                    "level",
+                    "message",
+                    "actor",
+                    "attempt",
+                    "webhook_status",
+                    "webhook_failure",
+                    "latency_ms",
+                ],
+                filter_statements=[f'order_id = "{ORDER_ID_PLACEHOLDER}"'],
+                sort="@timestamp asc",
+                limit=1000,
+            ),
+        )
+        dead_letters = logs.QueryDefinition(
+            self,
+            "DeadLettersQuery",
+            query_definition_name=f"{folder}/{DEAD_LETTERS_QUERY}",
+            log_groups=[poller_logs],
+            query_string=logs.QueryString(
+                filter_statements=["message like /^dead-lettered: /"],
+                parse_statements=['message "dead-lettered: *: *" as reason, detail'],
+                stats="count(*) as dead_letters, latest(order_id) as example_order by reason",
+                sort="dead_letters desc",
+            ),
+        )
+        return {JOURNEY_QUERY: journey, DEAD_LETTERS_QUERY: dead_letters}
 
     # -- alerting -------------------------------------------------------------------------------
 

@@ -132,12 +132,21 @@ class Ledger:
     SPEND_INDEX_PARTITION: Final = "charged_hour"
     SPEND_INDEX_SORT: Final = "terminal_seen_at"
     SPEND_INDEX_ATTRIBUTES: Final = ("total_price",)
+    # Sparse index over the storefront's reference, for the operator CLI (`show --ref`): only
+    # orders whose message carried a storefront_ref are in it. Keys only: the CLI reads each
+    # item it finds. Partition = storefront_ref, sort = accepted_at.
+    STOREFRONT_REF_INDEX: Final = "by-storefront-ref"
+    STOREFRONT_REF_INDEX_PARTITION: Final = "storefront_ref"
+    STOREFRONT_REF_INDEX_SORT: Final = "accepted_at"
     # The balance monitor's per-hour spend sums for hours that can no longer change, at
     # "#spend-hour#YYYYMMDDHH" (relay.adapters.spend_index).
     SPEND_HOUR_PREFIX: Final = "#spend-hour#"
     # Item attributes (an order's item; keys starting with '#' are reserved for non-order items,
     # which can never collide with a valid order id).
     STOREFRONT_REF: Final = "storefront_ref"
+    # An index key cannot be the empty string: an empty storefront_ref (valid in the message) is
+    # kept as this flag instead, so the webhook still echoes "" whoever delivers it.
+    STOREFRONT_REF_EMPTY: Final = "storefront_ref_empty"
     ACCEPTED_AT: Final = "accepted_at"  # epoch seconds: SentTimestamp of the first message seen
     ACCEPTED_HOUR: Final = "accepted_hour"  # "YYYYMMDDHH" (UTC) of accepted_at
     CHARGED_HOUR: Final = "charged_hour"  # "YYYYMMDDHH" (UTC) of terminal_seen_at, if charged
@@ -154,6 +163,11 @@ class Ledger:
     WEBHOOK_REJECTED_AT: Final = "webhook_rejected_at"  # the storefront refused it for good
     DEAD_LETTERED_AT: Final = "dead_lettered_at"
     DEAD_LETTER_REASON: Final = "dead_letter_reason"
+    # The newest webhook attempts (relay.domain.attempt_log), oldest first: a list of maps
+    # {n, at, actor, status | failure, ms}, rewritten whole with each attempt; and the number
+    # of the newest one (the operator's conditional append reads it).
+    ATTEMPT_LOG: Final = "attempt_log"
+    LAST_ATTEMPT: Final = "last_attempt"
     # Non-key attributes the stuck-order monitor reads through ACCEPTED_INDEX: the index must
     # project at least these (projection INCLUDE with this list, or ALL).
     ACCEPTED_INDEX_ATTRIBUTES: Final = (

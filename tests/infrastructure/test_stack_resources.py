@@ -170,6 +170,7 @@ def test_ledger_indexes_for_the_monitors(synth: Synth) -> None:
         Ledger.ACCEPTED_INDEX_SORT: "N",
         Ledger.SPEND_INDEX_PARTITION: "S",
         Ledger.SPEND_INDEX_SORT: "N",
+        Ledger.STOREFRONT_REF_INDEX_PARTITION: "S",
     }
     assert props["GlobalSecondaryIndexes"] == [
         {
@@ -188,6 +189,15 @@ def test_ledger_indexes_for_the_monitors(synth: Synth) -> None:
                 {"AttributeName": Ledger.SPEND_INDEX_SORT, "KeyType": "RANGE"},
             ],
             "Projection": {"ProjectionType": "INCLUDE", "NonKeyAttributes": ["total_price"]},
+        },
+        {
+            # sparse: only orders whose message carried a storefront_ref; the CLI reads the items
+            "IndexName": Ledger.STOREFRONT_REF_INDEX,
+            "KeySchema": [
+                {"AttributeName": Ledger.STOREFRONT_REF_INDEX_PARTITION, "KeyType": "HASH"},
+                {"AttributeName": Ledger.STOREFRONT_REF_INDEX_SORT, "KeyType": "RANGE"},
+            ],
+            "Projection": {"ProjectionType": "KEYS_ONLY"},
         },
     ]
 

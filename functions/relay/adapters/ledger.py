@@ -5,17 +5,22 @@ the webhook with a stable Idempotency-Key → `mark_terminal` records the outcom
 still owning the lease, or on nobody having recorded an outcome). A crash anywhere leaves either
 a recorded outcome or a lease that expires and is taken over by the next attempt. Codes are never
 written here.
+
+The attempt log (relay.domain.attempt_log) rides on the writes that already end an attempt:
+`claim` returns the current log, and `mark_terminal` / `release` write it back with the new entry
+(the whole bounded list, rewritten), so logging costs no extra request.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from enum import Enum
 from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
+from relay.domain.attempt_log import Attempt
 from relay.domain.hours import hour_bucket
 from relay.names import Ledger as LedgerNames
 
@@ -42,6 +47,7 @@ class Claim:
     lease_until: float | None = None
     outcome: str | None = None
     terminal_seen_at: float | None = None
+    attempt_log: tuple[Attempt, ...] = ()  # the item's log as the claim found it
 
 
 @dataclass(frozen=True)
@@ -59,6 +65,8 @@ class OrderRecord:
     last_status: str | None
     last_message_at: float | None = None
     webhook_rejected_at: float | None = None
+    outcome_event: str | None = None
+    attempt_log: tuple[Attempt, ...] = ()
 
     def rejected_before(self, sent_at: float) -> bool:
         """The storefront refused this order's webhook for good after `sent_at`: a message sent
@@ -103,10 +111,14 @@ class LedgerTable:
             "SET #acc = if_not_exists(#acc, :acc), #hour = if_not_exists(#hour, :hour), "
             "#exp = :exp, #last = :acc"
         )
-        if storefront_ref is not None:
+        if storefront_ref:
             names["#ref"] = LedgerNames.STOREFRONT_REF
             values[":ref"] = {"S": storefront_ref}
             update += ", #ref = if_not_exists(#ref, :ref)"
+        elif storefront_ref is not None:  # "" cannot be a key of the storefront_ref index
+            names["#noref"] = LedgerNames.STOREFRONT_REF_EMPTY
+            values[":true"] = {"BOOL": True}
+            update += ", #noref = if_not_exists(#noref, :true)"
         response = self._db.update_item(
             TableName=self._table,
             Key=self._key(order_id),
@@ -209,6 +221,7 @@ class LedgerTable:
             ClaimStatus.CLAIMED,
             lease_until=until,
             terminal_seen_at=_n(new, LedgerNames.TERMINAL_SEEN_AT),
+            attempt_log=attempts_of(new),
         )
 
     def note_terminal(
@@ -248,12 +261,14 @@ class LedgerTable:
         total_price: float | None,
         cancel_reason: str | None,
         last_status: str,
+        attempts: Sequence[Attempt] | None = None,
     ) -> bool:
         """Record the outcome once the storefront accepted the webhook.
 
         Conditional on still owning the lease, or on no outcome being recorded yet: the webhook
         was accepted, so the order is delivered even if our lease lapsed meanwhile. False means
-        another worker recorded it first (it is done either way).
+        another worker recorded it first (it is done either way). `attempts`: the attempt log to
+        store with it (the claim's log plus this attempt).
         """
         names = {
             "#outcome": LedgerNames.OUTCOME,
@@ -279,6 +294,8 @@ class LedgerTable:
             names["#reason"] = LedgerNames.CANCEL_REASON
             values[":reason"] = {"S": cancel_reason}
             sets.append("#reason = :reason")
+        if attempts is not None:
+            sets += _log_actions(attempts, names, values)
         try:
             self._db.update_item(
                 TableName=self._table,
@@ -294,19 +311,22 @@ class LedgerTable:
             raise
         return True
 
-    def release(self, order_id: str, owner: str) -> None:
-        """Give the lease back after a webhook that did not go through, so a retry need not wait."""
+    def release(self, order_id: str, owner: str, attempts: Sequence[Attempt] | None = None) -> None:
+        """Give the lease back after a webhook that did not go through, so a retry need not wait;
+        with `attempts`, store that attempt log in the same write."""
+        names = {"#owner": LedgerNames.LEASE_OWNER, "#until": LedgerNames.LEASE_UNTIL}
+        values: dict[str, Any] = {":owner": {"S": owner}}
+        update = "REMOVE #owner, #until"
+        if attempts is not None:
+            update = "SET " + ", ".join(_log_actions(attempts, names, values)) + " " + update
         try:
             self._db.update_item(
                 TableName=self._table,
                 Key=self._key(order_id),
-                UpdateExpression="REMOVE #owner, #until",
+                UpdateExpression=update,
                 ConditionExpression="#owner = :owner",
-                ExpressionAttributeNames={
-                    "#owner": LedgerNames.LEASE_OWNER,
-                    "#until": LedgerNames.LEASE_UNTIL,
-                },
-                ExpressionAttributeValues={":owner": {"S": owner}},
+                ExpressionAttributeNames=names,
+                ExpressionAttributeValues=values,
             )
         except ClientError as exc:
             if not condition_failed(exc):
@@ -343,6 +363,48 @@ class LedgerTable:
             ExpressionAttributeNames=names,
             ExpressionAttributeValues=values,
         )
+
+    def record_attempts(
+        self, order_id: str, attempts: Sequence[Attempt], after: int | None
+    ) -> bool:
+        """Store the attempt log of an attempt made without the lease (an operator's
+        redelivery), conditional on the log still ending at attempt number `after` (None: no
+        attempt yet): False means another attempt was logged meanwhile (read again, retry)."""
+        names = {"#acc": LedgerNames.ACCEPTED_AT}
+        values: dict[str, Any] = {}
+        sets = _log_actions(attempts, names, values)
+        if after is None:
+            condition = "attribute_exists(#acc) AND attribute_not_exists(#lastn)"
+        else:
+            condition = "attribute_exists(#acc) AND #lastn = :after"
+            values[":after"] = {"N": str(after)}
+        try:
+            self._db.update_item(
+                TableName=self._table,
+                Key=self._key(order_id),
+                UpdateExpression="SET " + ", ".join(sets),
+                ConditionExpression=condition,
+                ExpressionAttributeNames=names,
+                ExpressionAttributeValues=values,
+            )
+        except ClientError as exc:
+            if condition_failed(exc):
+                return False
+            raise
+        return True
+
+    def order_ids_for_ref(self, storefront_ref: str) -> list[str]:
+        """The orders whose message carried this storefront reference, oldest first."""
+        request: dict[str, Any] = {
+            "TableName": self._table,
+            "IndexName": LedgerNames.STOREFRONT_REF_INDEX,
+            "KeyConditionExpression": "#ref = :ref",
+            "ExpressionAttributeNames": {"#ref": LedgerNames.STOREFRONT_REF_INDEX_PARTITION},
+            "ExpressionAttributeValues": {":ref": {"S": storefront_ref}},
+        }
+        return [
+            str(item[LedgerNames.PARTITION_KEY]["S"]) for item in all_items(self._db.query, request)
+        ]
 
     @staticmethod
     def _key(order_id: str) -> dict[str, Any]:
@@ -387,6 +449,54 @@ def _terminal_sight(
     return names, values, sets
 
 
+def _log_actions(
+    attempts: Sequence[Attempt], names: dict[str, str], values: dict[str, Any]
+) -> list[str]:
+    """SET actions writing the whole attempt log and the number of its newest entry."""
+    names["#log"] = LedgerNames.ATTEMPT_LOG
+    names["#lastn"] = LedgerNames.LAST_ATTEMPT
+    values[":log"] = {"L": [_attempt_item(a) for a in attempts]}
+    values[":lastn"] = {"N": str(max((a.number for a in attempts), default=0))}
+    return ["#log = :log", "#lastn = :lastn"]
+
+
+def _attempt_item(attempt: Attempt) -> dict[str, Any]:
+    entry: dict[str, Any] = {
+        "n": {"N": str(attempt.number)},
+        "at": {"N": number(attempt.at)},
+        "actor": {"S": attempt.actor},
+        "ms": {"N": str(attempt.latency_ms)},
+    }
+    if attempt.status_code is not None:
+        entry["status"] = {"N": str(attempt.status_code)}
+    else:
+        entry["failure"] = {"S": attempt.failure or "connection"}
+    return {"M": entry}
+
+
+def attempts_of(item: Mapping[str, Any]) -> tuple[Attempt, ...]:
+    """The attempt log stored in a ledger item (low-level attribute values), oldest first."""
+    stored = item.get(LedgerNames.ATTEMPT_LOG, {}).get("L", [])
+    out: list[Attempt] = []
+    for value in stored:
+        entry = value.get("M", {})
+        try:
+            status = entry.get("status")
+            out.append(
+                Attempt(
+                    number=int(entry["n"]["N"]),
+                    at=float(entry["at"]["N"]),
+                    actor=str(entry["actor"]["S"]),
+                    status_code=None if status is None else int(status["N"]),
+                    failure=None if "failure" not in entry else str(entry["failure"]["S"]),
+                    latency_ms=int(entry.get("ms", {}).get("N", "0")),
+                )
+            )
+        except (KeyError, TypeError, ValueError):
+            continue  # an entry this version cannot read is skipped, never fatal
+    return tuple(sorted(out, key=lambda a: a.number))
+
+
 def number(value: float) -> str:
     """A DynamoDB number: epoch seconds and prices to the millisecond / tenth of a cent."""
     return f"{value:.3f}"
@@ -402,12 +512,19 @@ def _n(item: dict[str, Any], name: str) -> float | None:
     return None if value is None else float(value["N"])
 
 
+def _storefront_ref(item: dict[str, Any]) -> str | None:
+    ref = _s(item, LedgerNames.STOREFRONT_REF)
+    if ref is None and LedgerNames.STOREFRONT_REF_EMPTY in item:
+        return ""
+    return ref
+
+
 def _record(order_id: str, item: dict[str, Any]) -> OrderRecord:
     attempts = _n(item, "attempts")
     return OrderRecord(
         order_id=order_id,
         accepted_at=_n(item, LedgerNames.ACCEPTED_AT),
-        storefront_ref=_s(item, LedgerNames.STOREFRONT_REF),
+        storefront_ref=_storefront_ref(item),
         outcome=_s(item, LedgerNames.OUTCOME),
         outcome_at=_n(item, LedgerNames.OUTCOME_AT),
         terminal_seen_at=_n(item, LedgerNames.TERMINAL_SEEN_AT),
@@ -418,4 +535,6 @@ def _record(order_id: str, item: dict[str, Any]) -> OrderRecord:
         last_status=_s(item, LedgerNames.LAST_STATUS),
         last_message_at=_n(item, LedgerNames.LAST_MESSAGE_AT),
         webhook_rejected_at=_n(item, LedgerNames.WEBHOOK_REJECTED_AT),
+        outcome_event=_s(item, LedgerNames.OUTCOME_EVENT),
+        attempt_log=attempts_of(item),
     )

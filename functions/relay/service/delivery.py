@@ -1,7 +1,8 @@
 """Deliver one terminal order exactly once: claim the lease → signed webhook → record outcome.
 
 Shared by the per-order poller and the completion sweeper, so both keep the same guarantee: one
-webhook while a lease is live, the same Idempotency-Key on any repeat after a crash.
+webhook while a lease is live, the same Idempotency-Key on any repeat after a crash. Each send is
+logged in the order's attempt log (who, when, the answer, how long) by the write that ends it.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from enum import Enum
 
 from relay.adapters.ledger import ClaimStatus
 from relay.adapters.webhook_sink import SinkResult
+from relay.domain.attempt_log import Attempt, appended, new_attempt
 from relay.domain.balance import CHARGED_EVENTS
 from relay.domain.foxreload_order import FoxOrder
 from relay.domain.storefront_breaker import Admission, BreakerState, Verdict, park_delay
@@ -66,11 +68,14 @@ class Delivery:
         first_seen: float,
         until: float | None = None,
         admission: Admission | None = None,
+        *,
+        actor: str,
     ) -> DeliveryResult:
         """`seen_at`: when this worker saw the order terminal; `first_seen`: when it was
         accepted (the storefront's first message), for TimeToDeliverSeconds; `until`: the
         caller's own end (its Lambda time): no send starts that could not finish by then;
-        `admission`: the storefront breaker's word, when the caller already asked for it."""
+        `admission`: the storefront breaker's word, when the caller already asked for it;
+        `actor`: who is delivering (relay.domain.attempt_log.Actor), for the attempt log."""
         d = self.d
         if until is not None and until - d.clock() < MIN_SEND_SECONDS:
             return DeliveryResult(Outcome.NO_TIME, event)
@@ -111,6 +116,7 @@ class Delivery:
             return DeliveryResult(Outcome.NOT_OURS, event)
         # occurred_at: the stored first terminal sight, so every attempt sends the same body
         first_terminal = claim.terminal_seen_at or seen_at
+        sent_at = d.clock()
         try:
             sent = await self._send(
                 secret, order, event, storefront_ref, claimed_at, until, first_terminal
@@ -119,7 +125,38 @@ class Delivery:
             # Whatever went wrong (or cancelled us), the lease must not outlive this attempt.
             await asyncio.shield(asyncio.to_thread(d.ledger.release, order.id, owner))
             raise
-        return await self._after_send(sent, order, event, owner, first_terminal, first_seen)
+        attempt = new_attempt(
+            claim.attempt_log,
+            at=sent_at,
+            actor=actor,
+            status_code=sent.status_code,
+            failure=sent.failure,
+            latency_seconds=sent.latency_seconds,
+        )
+        self._log_attempt(order.id, event, attempt)
+        attempts = appended(claim.attempt_log, attempt)
+        return await self._after_send(
+            sent, order, event, owner, first_terminal, first_seen, attempts
+        )
+
+    def _log_attempt(self, order_id: str, event: str, attempt: Attempt) -> None:
+        """One line per webhook attempt, with the order id as a key whoever made it (the
+        sweeper's lines carry no order id otherwise): "one order's journey" finds it."""
+        self.d.log.info(
+            "webhook attempt %d of %s: %s in %d ms",
+            attempt.number,
+            event,
+            attempt.answer,
+            attempt.latency_ms,
+            extra={
+                "order_id": order_id,
+                "actor": attempt.actor,
+                "attempt": attempt.number,
+                "webhook_status": attempt.status_code,
+                "webhook_failure": attempt.failure,
+                "latency_ms": attempt.latency_ms,
+            },
+        )
 
     async def _after_send(
         self,
@@ -129,6 +166,7 @@ class Delivery:
         owner: str,
         first_terminal: float,
         first_seen: float,
+        attempts: tuple[Attempt, ...],
     ) -> DeliveryResult:
         d = self.d
         if sent.long_back_off:
@@ -138,8 +176,8 @@ class Delivery:
         if breaker.is_open:
             d.metrics.count(Metric.STOREFRONT_UNAVAILABLE)
         if sent.verdict is SinkVerdict.ACCEPTED:
-            return await self._record(order, event, owner, first_terminal, first_seen)
-        await asyncio.to_thread(d.ledger.release, order.id, owner)
+            return await self._record(order, event, owner, first_terminal, first_seen, attempts)
+        await asyncio.to_thread(d.ledger.release, order.id, owner, attempts)
         if sent.verdict is SinkVerdict.REJECTED:
             await asyncio.to_thread(d.ledger.record_rejection, order.id, d.clock(), order.status)
             return DeliveryResult(Outcome.REJECTED, event, status_code=sent.status_code)
@@ -198,7 +236,13 @@ class Delivery:
         return await d.sink.send(request, budget_seconds=max(0.1, budget))
 
     async def _record(
-        self, order: FoxOrder, event: str, owner: str, seen_at: float, first_seen: float
+        self,
+        order: FoxOrder,
+        event: str,
+        owner: str,
+        seen_at: float,
+        first_seen: float,
+        attempts: tuple[Attempt, ...],
     ) -> DeliveryResult:
         d = self.d
         accepted = d.clock()
@@ -211,6 +255,7 @@ class Delivery:
             order.total_price,
             order.cancel_reason,
             order.status,
+            attempts,
         )
         if not marked:  # another worker recorded it first; the storefront dedups by key
             d.metrics.count(Metric.DUPLICATE_SUPPRESSED)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import random
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -19,7 +19,13 @@ from relay.settings import PollerSettings
 
 
 class LogSink(Protocol):
-    def info(self, msg: str, *args: object, stacklevel: int = ...) -> None: ...
+    def info(
+        self,
+        msg: str,
+        *args: object,
+        stacklevel: int = ...,
+        extra: Mapping[str, object] | None = ...,
+    ) -> None: ...
 
     def warning(self, msg: str, *args: object, stacklevel: int = ...) -> None: ...
 

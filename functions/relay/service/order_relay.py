@@ -12,6 +12,7 @@ import asyncio
 from dataclasses import dataclass
 
 from relay.adapters.order_queue import DeadLetterReason
+from relay.domain.attempt_log import Actor
 from relay.domain.decision import (
     DeadLetter,
     Deliver,
@@ -184,7 +185,14 @@ class OrderRelay:
         admission: Admission | None = None,
     ) -> str:
         result = await self.delivery.deliver(
-            order, event, ctx.message.storefront_ref, seen_at, ctx.first_seen, until, admission
+            order,
+            event,
+            ctx.message.storefront_ref,
+            seen_at,
+            ctx.first_seen,
+            until,
+            admission,
+            actor=Actor.POLLER,
         )
         if result.outcome is Outcome.DELIVERED:
             return event

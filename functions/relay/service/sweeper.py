@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass, field, replace
 
+from relay.domain.attempt_log import Actor
 from relay.domain.decision import EVENT_FOR_KIND
 from relay.domain.fair_budget import STARVED_MEMORY_SECONDS, next_sweep_share
 from relay.domain.foxreload_order import FoxOrder, MalformedOrder
@@ -244,7 +245,7 @@ class Sweeper:
         now = d.clock()
         d.metrics.count(Metric.SWEEP_FOUND)
         result = await self.delivery.deliver(
-            order, event, storefront_ref, now, accepted_at or now, until
+            order, event, storefront_ref, now, accepted_at or now, until, actor=Actor.SWEEPER
         )
         stats.outcomes[result.outcome.value] = stats.outcomes.get(result.outcome.value, 0) + 1
         if result.outcome in (Outcome.DELIVERED, Outcome.ALREADY_DONE, Outcome.REJECTED):

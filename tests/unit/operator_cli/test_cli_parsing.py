@@ -53,6 +53,7 @@ def test_every_command_is_listed_with_an_example_in_its_help(
     assert {" ".join(c) for c in commands} >= {
         "enqueue",
         "show",
+        "redeliver",
         "dlq list",
         "dlq redrive",
         "dlq purge",
@@ -80,6 +81,8 @@ def test_every_command_is_listed_with_an_example_in_its_help(
         ["dlq", "list", "--env=prod", "--json"],
         ["dlq", "redrive", UUID, "--env", "prod", "shop-order-7"],
         ["show", UUID, "--env", "prod"],
+        ["show", "--ref", "shop-10042", "--env", "prod"],
+        ["redeliver", UUID, "--env", "prod", "shop-order-7"],
         ["balance", "show", "--env", "prod", "--json"],
     ],
 )
@@ -107,6 +110,7 @@ def test_local_after_the_command_and_conflicts(
         ["enqueue", "a;rm -rf /"],
         ["dlq", "redrive", UUID, "not an id"],
         ["show", "x" * 65],
+        ["redeliver", UUID, "../x"],
     ],
 )
 def test_an_invalid_order_id_is_reported_as_such_before_any_aws_call(
@@ -138,6 +142,11 @@ def test_an_invalid_order_id_is_reported_as_such_before_any_aws_call(
         (["dlq", "purge", "--reason", "none", "--yes"], "--force"),
         (["dlq", "purge", "--reason", "not_json"], "--yes"),
         (["balance", "record", "-5"], "AMOUNT"),
+        (["show"], "either ORDER_ID or --ref"),
+        (["show", UUID, "--ref", "shop-1"], "either ORDER_ID or --ref"),
+        (["show", "--ref", "r" * 257], "1-256 characters"),
+        (["show", "--ref", ""], "1-256 characters"),
+        (["redeliver"], "ORDER_ID"),
     ],
 )
 def test_unsafe_or_contradictory_lines_are_refused_before_any_aws_call(
