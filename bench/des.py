@@ -448,13 +448,7 @@ class Simulation:
                 return "parked", park_delay(admission.state, now, self.rng.random())
         if order.terminal_seen is None:
             order.terminal_seen = now  # the claim stores the first terminal sight
-        self.count(now, "webhooks")
-        accepted = not self.storefront_down(now + extra)
-        if self.breaker_cfg is not None:
-            was_open = self.breaker.is_open
-            self.breaker = after_delivery(self.breaker, self.breaker_cfg, accepted, now)
-            self.breaker_opens += self.breaker.is_open and not was_open
-        if not accepted:
+        if not self.send(now, extra):
             self.count(now, "webhook_failures")
             self.count(now, "ledger_writes")  # claim, then release
             return "retry_later", 0.0
@@ -470,6 +464,16 @@ class Simulation:
         if order.final == "completed" and self.window_start <= order.delivered_at < self.window_end:
             self.window_deliveries += 1
         return "delivered", 0.0
+
+    def send(self, now: float, extra: float) -> bool:
+        """The webhook, and the storefront's answer recorded on the breaker."""
+        self.count(now, "webhooks")
+        accepted = not self.storefront_down(now + extra)
+        if self.breaker_cfg is not None:
+            was_open = self.breaker.is_open
+            self.breaker = after_delivery(self.breaker, self.breaker_cfg, accepted, now)
+            self.breaker_opens += self.breaker.is_open and not was_open
+        return accepted
 
     def dead_letter(self, order: Order, now: float, reason: str) -> None:
         order.state = 2
@@ -526,6 +530,11 @@ class Simulation:
                 return
         if self.sweep_cfg is not None and self.swept(order, now, elapsed):
             return
+        self.poll(order, now, timing, admission)
+
+    def poll(self, order: Order, now: float, timing: Timing, admission: Admission | None) -> None:
+        """OrderRelay._poll after the sweep check: a token, one GET, the outcome table."""
+        elapsed = timing.elapsed
         grant = self.take_order_token(order, now)
         if grant is not None and not grant.granted:
             self.count(now, "budget_deferrals")
@@ -553,9 +562,10 @@ class Simulation:
             self.act(order, now, after_wait(timing, wait, "parked"))
         else:
             assert order.terminal_seen is not None
-            since_terminal = now - order.terminal_seen
-            retry = after_webhook_retry(timing, self.limits, since_terminal, None, self.rng.random())
-            self.act(order, now, retry)
+            since = now - order.terminal_seen
+            self.act(
+                order, now, after_webhook_retry(timing, self.limits, since, None, self.rng.random())
+            )
 
     def touch(self, order: Order, now: float) -> bool:
         """The ledger touch of the sweep-enabled handler. True when the order is done."""
@@ -632,7 +642,18 @@ class Simulation:
                 self.known.add(idx)
                 continue
             found.append(order)
-        # The sweeper delivers a page's finds concurrently, `sweep_concurrency` at a time.
+        self.sweep_deliver(found, now)
+        width = self.env.sweep_concurrency
+        spent = self.env.api_latency + math.ceil(len(found) / width) * self.env.webhook_latency
+        self.count(now, "sweeper_seconds", spent)
+        if next_page_needed(page, run.plan, run.pages_read, now):
+            self.at(now + spent, 3, run)
+            return
+        self.coverage = coverage_after_sweep(run.plan, run.started, page, finished=True)
+        self.at(max(run.started + run.plan.interval, now + spent), 2)
+
+    def sweep_deliver(self, found: list[Order], now: float) -> None:
+        """The sweeper delivers a page's finds concurrently, `sweep_concurrency` at a time."""
         width = self.env.sweep_concurrency
         for j, order in enumerate(found):
             breaker = self.breaker
@@ -642,13 +663,6 @@ class Simulation:
             if self.attempt(order, now, via_sweep=True, extra=extra)[0] == "delivered":
                 self.known.add(order.idx)
             # parked / retry later: the order's own message decides
-        spent = self.env.api_latency + math.ceil(len(found) / width) * self.env.webhook_latency
-        self.count(now, "sweeper_seconds", spent)
-        if next_page_needed(page, run.plan, run.pages_read, now):
-            self.at(now + spent, 3, run)
-            return
-        self.coverage = coverage_after_sweep(run.plan, run.started, page, finished=True)
-        self.at(max(run.started + run.plan.interval, now + spent), 2)
 
     def list_page(self, now: float, page: int, plan: SweepPlan) -> list[ListedOrder]:
         """GET /api/orders/?status=&page=&limit=: newest first by createdAt, statuses as of now."""
