@@ -1,6 +1,6 @@
 """`make bench` / `python -m bench`: run everything, print the tables, write JSON.
 
-python -m bench                 # the full run (about 2-3 minutes on 2 cores)
+python -m bench                 # the full run (~5 min of CPU: ~3 min on 2 idle cores)
 python -m bench --quick         # shorter simulated windows, for a smoke check
 python -m bench --skip-handler  # only the simulation and the cost table
 python -m bench --stress-full   # the stress scenarios at full size (4 h outage at 5,000/h too)
