@@ -1,8 +1,11 @@
 """`make bench` / `python -m bench`: run everything, print the tables, write JSON.
 
-python -m bench                 # the full run (about 2-3 minutes on 2 cores)
+python -m bench                 # the full run (~5 min of CPU: ~3 min on 2 idle cores)
 python -m bench --quick         # shorter simulated windows, for a smoke check
 python -m bench --skip-handler  # only the simulation and the cost table
+python -m bench --stress-full   # the stress scenarios at full size (4 h outage at 5,000/h too)
+python -m bench --no-stress     # without the stress scenarios
+python -m bench --capacity 34000  # overload scenarios around this load, no capacity search
 """
 
 from __future__ import annotations
@@ -17,7 +20,14 @@ from pathlib import Path
 from typing import Any
 
 from bench import cold_start, handler_cost
-from bench.run import check_targets, configuration, fmt, run_all
+from bench.run import (
+    check_targets,
+    configuration,
+    find_capacity,
+    fmt,
+    run_all,
+    run_scenarios,
+)
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -27,6 +37,14 @@ def main(argv: list[str] | None = None) -> int:
     started = time.monotonic()
     rows = run_all(args.quick, args.seed, args.processes)
     targets = check_targets(rows)
+    capacity = None
+    stress = None
+    if not args.no_stress:
+        if args.capacity:
+            capacity = {"sustained_load": args.capacity, "probes": [], "given": True}
+        else:
+            capacity = find_capacity(args.seed)
+        stress = run_scenarios(args.stress_full, capacity["sustained_load"], args.processes)
     handler = None if args.skip_handler else handler_cost.measure()
     cold = None if args.skip_handler else cold_start.measure(args.cold_runs)
     report = {
@@ -36,6 +54,9 @@ def main(argv: list[str] | None = None) -> int:
         "seed": args.seed,
         "runs": rows,
         "targets": targets,
+        "capacity": capacity,
+        "scenarios": stress,
+        "stress_full": args.stress_full,
         "handler_batch_cost": handler,
         "cold_start": cold,
         "configuration": configuration(),
@@ -63,6 +84,9 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--cold-runs", type=int, default=11)
     p.add_argument("--skip-handler", action="store_true", help="no handler/cold-start parts")
     p.add_argument("--out", default=str(RESULTS))
+    p.add_argument("--stress-full", action="store_true", help="every stress scenario full size")
+    p.add_argument("--no-stress", action="store_true", help="skip the stress scenarios")
+    p.add_argument("--capacity", type=int, default=0, help="sustained load: skip the search")
     return p.parse_args(argv)
 
 
@@ -145,6 +169,63 @@ def print_report(report: dict[str, Any]) -> None:
         f"{report['configuration']['prices_as_of']})"
     )
     print(cost_table(rows))
+    if report.get("scenarios"):
+        print_stress(report)
+
+
+def print_stress(report: dict[str, Any]) -> None:
+    cap = report["capacity"]
+    how = "given" if cap.get("given") else "found by bisection, 30 min windows"
+    print(
+        f"\n## 7. Stress scenarios (relay, default population, one 100 req/min key; largest "
+        f"sustained load {cap['sustained_load']:.0f}/h, {how})"
+    )
+    print(stress_table(report["scenarios"]))
+
+
+def stress_table(rows: list[dict[str, Any]]) -> str:
+    out = []
+    for r in rows:
+        reasons = r["dead_letter_reasons"]
+        out.append(
+            [
+                r["scenario"],
+                f"{r['dead_lettered']} ({reasons.get('poison', 0)} poison, "
+                f"{reasons.get('deadline', 0)} pending at deadline, "
+                f"{r['unexpected_dead_letters']} other)",
+                str(r["dead_lettered_completed_at_foxreload"]),
+                str(r["duplicate_deliveries"]),
+                str(r["backlog_at_recovery"]),
+                hms(r["drain_seconds"]),
+                hms(r["drain_bound_seconds"]),
+                f"{fmt(r['drain_over_bound'])}x",
+                hms(r["peak_backlog_age_seconds"]),
+                str(r["open_at_end"]),
+            ]
+        )
+    return table(
+        [
+            "scenario",
+            "dead-lettered",
+            "of them completed at FoxReload",
+            "duplicates",
+            "backlog at recovery",
+            "drain time",
+            "bound (backlog / 1.5 req/s)",
+            "drain / bound",
+            "peak backlog age",
+            "still open",
+        ],
+        out,
+    )
+
+
+def hms(seconds: float) -> str:
+    if seconds is None or math.isnan(seconds):
+        return "not drained"
+    if seconds < 3600:
+        return f"{seconds / 60:.1f} min"
+    return f"{seconds / 3600:.2f} h"
 
 
 def throughput_table(rows: list[dict[str, Any]]) -> str:

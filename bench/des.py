@@ -6,6 +6,11 @@ and `clip_to_deadline` (SQS whole-second visibility), the sweep planner and page
 (`relay.domain.sweep`), the rate-budget arithmetic (`relay.domain.rate_budget`), and the API's
 limiter (`simulator.ratelimit.SlidingWindowLimiter`, the one the FoxReload simulator serves with).
 
+Stress scenarios (`Stress`) add a storefront outage (webhooks refused), an overload and a mass
+redrive; the storefront circuit breaker (`relay.domain.storefront_breaker`: admit, after_delivery,
+park_delay), the webhook retry (`after_webhook_retry`) and the waits (`after_wait`) are the
+relay's own functions, sequenced as `OrderRelay.process` and `Delivery.deliver` sequence them.
+
 What is modelled: the population (bench/population.py), SQS/ESM pickup latency, API and webhook
 latency, list-index lag, the ledger (an in-memory claim: a terminal order is delivered once,
 whoever finds it first), and AWS request counts for the cost table. One seeded RNG stream draws
@@ -18,19 +23,43 @@ import heapq
 import math
 import random
 import statistics
-from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from bench.population import PopulationModel
-from relay.domain.decision import Deliver, Limits, Reschedule, Timing, after_wait, decide
+from relay.domain.decision import (
+    DeadLetter,
+    Deliver,
+    Limits,
+    Reschedule,
+    Timing,
+    after_wait,
+    after_webhook_retry,
+    decide,
+)
+from relay.domain.fair_budget import (
+    STARVED_MEMORY_SECONDS,
+    FairBudget,
+    FairGrant,
+    FairState,
+    lane_for,
+    next_sweep_share,
+)
 from relay.domain.poll_outcome import Kind, PollOutcome
 from relay.domain.rate_budget import (
-    BucketState,
     BudgetSplit,
     RateBudget,
     budget_within_limit,
 )
 from relay.domain.schedule import Policy, clip_to_deadline, visibility_timeout
+from relay.domain.storefront_breaker import (
+    Admission,
+    BreakerConfig,
+    BreakerState,
+    Verdict,
+    admit,
+    after_delivery,
+    park_delay,
+)
 from relay.domain.sweep import (
     Coverage,
     ListedOrder,
@@ -65,6 +94,7 @@ class Environment:
     auth_failure_delay: float = 120.0
     budget_burst: float = 10.0  # the relay's own bucket: burst + rate x 60 s <= the limit
     sweep_concurrency: int = 10  # webhooks the sweeper sends at once
+    delivery_window: float = 86400.0  # webhook retries, from the first terminal sight
 
 
 @dataclass(frozen=True)
@@ -77,11 +107,44 @@ class Mode:
 
 
 @dataclass(frozen=True)
+class Stress:
+    """An incident on top of a steady load: a storefront outage, an overload, a mass redrive.
+
+    The run warms up at the steady load until `start`; the incident lasts until `recovery`;
+    arrivals at the steady load go on until every order that was deliverable at recovery has
+    ended (plus `tail`), at most until `max_duration`.
+    """
+
+    name: str
+    start: float = 900.0
+    outage: float = 0.0  # the storefront answers every webhook with a 5xx for this long
+    overload_rate: float = 0.0  # orders/hour during [start, start + overload)
+    overload: float = 0.0
+    redrive: int = 0  # dead letters moved back onto the orders queue from `start`
+    redrive_per_minute: float = 5000.0  # console "system optimized" move: thousands a minute
+    redrive_poison_share: float = 0.01  # bodies that were poison the first time too
+    redrive_never_share: float = 0.03  # orders FoxReload still shows pending
+    redrive_age: float = 2 * 86400.0  # the redriven orders were created this long before
+    breaker: BreakerConfig | None = field(default_factory=BreakerConfig)  # None: no breaker
+    tail: float = 900.0
+    max_duration: float = 40 * 3600.0
+
+    @property
+    def redrive_seconds(self) -> float:
+        return 60.0 * self.redrive / self.redrive_per_minute if self.redrive else 0.0
+
+    @property
+    def recovery(self) -> float:
+        return self.start + max(self.outage, self.overload, self.redrive_seconds)
+
+
+@dataclass(frozen=True)
 class RunSpec:
     arrivals_per_hour: float
     warmup: float  # seconds of arrivals before the measurement window
     measure: float  # seconds of the measurement window (arrivals stop at its end)
     seed: int = 20261127
+    stress: Stress | None = None
 
 
 @dataclass
@@ -103,6 +166,8 @@ class Counters:
     sweeps: int = 0
     sweep_pages: int = 0
     sweeper_seconds: float = 0.0  # wall time of sweeps (pages + webhooks), for Lambda GB-s
+    webhook_failures: int = 0  # webhooks the storefront did not take (outage)
+    parked: int = 0  # receives parked by the open storefront breaker (no API request)
 
 
 @dataclass(slots=True)
@@ -118,6 +183,12 @@ class Order:
     detected_at: float = math.nan
     delivered_at: float = math.nan
     via_sweep: bool = False
+    terminal_seen: float | None = None  # the ledger's first terminal sight (a claim or a park)
+    ended_at: float = math.nan  # delivered, notified or dead-lettered
+    accepted_webhooks: int = 0  # webhooks the storefront accepted for this order
+    dlq_reason: str = ""
+    poison: bool = False
+    redriven: bool = False
 
 
 @dataclass
@@ -149,6 +220,7 @@ class Result:
     sweep_interval_mean: float = 0.0
     sweep_horizon_mean: float = 0.0
     sweep_period_mean: float = 0.0
+    stress: dict[str, object] | None = None
 
 
 class Simulation:
@@ -162,11 +234,14 @@ class Simulation:
         self.arrival_rng = random.Random(spec.seed + 1)
         self.rng = random.Random(spec.seed + 2)
         self.limiter = SlidingWindowLimiter(env.limit_per_minute, 60.0)
-        self.limits = Limits(env.give_up_after, env.not_found_grace, env.auth_failure_delay)
+        self.limits = Limits(
+            env.give_up_after, env.not_found_grace, env.auth_failure_delay, env.delivery_window
+        )
         self.events: list[tuple[float, int, int, object]] = []
         self.seq = 0
-        self.orders: list[Order] = []
-        self.open: set[int] = set()
+        self.orders: list[Order] = []  # the storefront's orders, in creation order (the list)
+        self.redriven: list[Order] = []  # old orders moved back from the DLQ (not on the list)
+        self.open: dict[int, Order] = {}
         self.window_start = spec.warmup
         self.window_end = spec.warmup + spec.measure
         self.total = Counters()
@@ -190,69 +265,151 @@ class Simulation:
         elif mode.budget:
             self.order_budget = budget_within_limit(env.limit_per_minute, env.budget_burst)
         self.sweep_bucket = self.sweep_budget.full(0.0) if self.sweep_budget else None
-        self.order_bucket: BucketState | None = (
-            self.order_budget.full(0.0) if self.order_budget else None
+        # The per-order pollers' shared item: two lanes (relay.domain.fair_budget), and the
+        # sweeper's current share of the key, lent to the pollers while they are refused.
+        self.order_bucket: FairState | None = (
+            FairBudget(self.order_budget).full(0.0) if self.order_budget else None
         )
+        self.sweep_share = mode.sweep_share
+        # stress scenarios: the storefront breaker (one shared state) and the incident
+        self.stress = spec.stress
+        self.breaker_cfg = self.stress.breaker if self.stress is not None else None
+        self.breaker: BreakerState = BreakerState()
+        self.breaker_opens = 0
+        self.arrivals_end = self.window_end
+        self.drain: set[int] = set()  # deliverable at recovery, not ended yet
+        self.backlog_at_recovery = 0
+        self.drained_at = math.nan
+        self.sample_every = 60.0
+        if self.stress is not None:
+            self.arrivals_end = self.stress.max_duration
+            self.sample_every = 300.0
 
     # -- event plumbing -------------------------------------------------------------------
     def at(self, when: float, kind: int, payload: object = None) -> None:
         self.seq += 1
         heapq.heappush(self.events, (when, self.seq, kind, payload))
 
-    def counters(self, now: float) -> Iterator[Counters]:
-        yield self.total
-        if self.window_start <= now < self.window_end:
-            yield self.window
-
     def count(self, now: float, name: str, amount: float = 1) -> None:
-        for c in self.counters(now):
-            setattr(c, name, getattr(c, name) + amount)
+        total = self.total
+        setattr(total, name, getattr(total, name) + amount)
+        if self.window_start <= now < self.window_end:
+            window = self.window
+            setattr(window, name, getattr(window, name) + amount)
 
     # -- the run --------------------------------------------------------------------------
     def run(self) -> Result:
-        self.at(self.next_arrival_gap(), 0)
+        self.at(self.next_arrival_gap(0.0), 0)
         self.at(60.0, 4)
         if self.sweep_cfg is not None:
             self.at(0.0, 2)
+        if self.stress is not None:
+            self.at(self.stress.recovery, 5)
+            if self.stress.redrive:
+                self.at(self.stress.start, 6, 0)
         handlers = (
             self.on_arrival,
             self.on_receive,
             self.on_sweep_start,
             self.on_sweep_page,
             self.on_sample,
+            self.on_recovery,
+            self.on_redrive,
         )
         hard_stop = self.window_end + self.env.give_up_after + 600.0
+        if self.stress is not None:
+            hard_stop = self.stress.max_duration + self.env.give_up_after + 3600.0
         while self.events:
             now, _, kind, payload = heapq.heappop(self.events)
             if now > hard_stop:
                 break
-            if now >= self.window_end and not self.open and kind != 0:
+            if now >= self.arrivals_end and not self.open and kind not in (0, 5, 6):
                 break
             handlers[kind](now, payload)
         return self.result()
 
-    def next_arrival_gap(self) -> float:
-        return self.arrival_rng.expovariate(self.spec.arrivals_per_hour / 3600.0)
+    def rate_at(self, now: float) -> float:
+        s = self.stress
+        if s is not None and s.overload and s.start <= now < s.start + s.overload:
+            return s.overload_rate
+        return self.spec.arrivals_per_hour
+
+    def next_arrival_gap(self, now: float) -> float:
+        return self.arrival_rng.expovariate(self.rate_at(now) / 3600.0)
 
     def on_arrival(self, now: float, _: object) -> None:
-        if now >= self.window_end:
+        if now >= self.arrivals_end:
             return
         term_after, final = self.pop.draw(self.pop_rng)
         order = Order(
             len(self.orders), now - self.pop.create_to_enqueue, now, now + term_after, final
         )
         self.orders.append(order)
-        self.open.add(order.idx)
+        self.open[order.idx] = order
         self.at(now + self.pickup(), 1, order)
-        self.at(now + self.next_arrival_gap(), 0)
+        self.at(now + self.next_arrival_gap(now), 0)
+
+    # -- stress incidents -----------------------------------------------------------------
+    def storefront_down(self, now: float) -> bool:
+        s = self.stress
+        return s is not None and s.outage > 0 and s.start <= now < s.start + s.outage
+
+    def on_redrive(self, now: float, k: object) -> None:
+        """One dead letter moved back onto the orders queue (a new message, a fresh deadline).
+        Its order is old (not on the sweeper's pages) and long over at FoxReload, or still
+        pending there, or the body is poison."""
+        s = self.stress
+        assert s is not None and isinstance(k, int)
+        u = self.pop_rng.random()
+        created = now - s.redrive_age
+        final: str | None
+        if u < s.redrive_never_share:
+            term_at, final = math.inf, None
+        else:
+            final = None
+            while final is None:
+                _, final = self.pop.draw(self.pop_rng)
+            term_at = created + 60.0
+        poison = s.redrive_never_share <= u < s.redrive_never_share + s.redrive_poison_share
+        if poison:  # no order id to read: nothing is known about the order
+            term_at, final = math.inf, None
+        order = Order(-1 - k, created, now, term_at, final, registered=True, redriven=True)
+        order.poison = poison
+        self.redriven.append(order)
+        self.open[order.idx] = order
+        self.at(now + self.pickup(), 1, order)
+        if k + 1 < s.redrive:
+            self.at(now + 60.0 / s.redrive_per_minute, 6, k + 1)
+
+    def on_recovery(self, now: float, _: object) -> None:
+        """The incident is over: what is deliverable now and not delivered is the backlog."""
+        self.drain = {
+            i for i, o in self.open.items() if o.term_at <= now and not o.poison and o.state == 0
+        }
+        self.backlog_at_recovery = len(self.drain)
+        self.check_drained(now)
+
+    def ended(self, order: Order, now: float) -> None:
+        order.ended_at = now
+        self.open.pop(order.idx, None)
+        if self.drain:
+            self.drain.discard(order.idx)
+            self.check_drained(now)
+
+    def check_drained(self, now: float) -> None:
+        if self.drain or not math.isnan(self.drained_at):
+            return
+        assert self.stress is not None
+        self.drained_at = now
+        self.arrivals_end = min(self.arrivals_end, now + self.stress.tail)
 
     def pickup(self) -> float:
         return self.rng.uniform(self.env.esm_pickup_min, self.env.esm_pickup_max)
 
     def on_sample(self, now: float, _: object) -> None:
-        waiting = sum(1 for i in self.open if self.orders[i].term_at <= now)
+        waiting = sum(1 for o in self.open.values() if o.term_at <= now)
         self.backlog.append((now, waiting))
-        self.at(now + 60.0, 4)
+        self.at(now + self.sample_every, 4)
 
     # -- FoxReload ------------------------------------------------------------------------
     def api(self, now: float) -> float | None:
@@ -270,25 +427,67 @@ class Simulation:
         return PENDING
 
     # -- delivery (the ledger claim makes it exactly-once) ---------------------------------
-    def deliver(self, order: Order, now: float, via_sweep: bool, extra: float = 0.0) -> None:
+    def admit(self, now: float) -> Admission:
+        """The storefront breaker's word (relay.service.storefront_guard.admit)."""
+        assert self.breaker_cfg is not None
+        admission = admit(self.breaker, self.breaker_cfg, now)
+        if admission.verdict is Verdict.PROBE:
+            self.breaker = admission.state  # this delivery took the probe slot
+        return admission
+
+    def attempt(
+        self,
+        order: Order,
+        now: float,
+        via_sweep: bool,
+        extra: float = 0.0,
+        admission: Admission | None = None,
+    ) -> tuple[str, float]:
+        """relay.service.delivery.Delivery.deliver: (outcome, wait when parked)."""
         if order.state != 0:
             self.claims_refused += 1  # the ledger claim fails: someone delivered it already
-            return
+            return "already_done", 0.0
+        if self.breaker_cfg is not None:
+            if admission is None:
+                admission = self.admit(now)
+            if admission.verdict is Verdict.PARK:
+                if order.terminal_seen is None:  # note_terminal: starts the delivery window
+                    order.terminal_seen = now
+                    self.count(now, "ledger_writes")
+                return "parked", park_delay(admission.state, now, self.rng.random())
+        if order.terminal_seen is None:
+            order.terminal_seen = now  # the claim stores the first terminal sight
+        if not self.send(now, extra):
+            self.count(now, "webhook_failures")
+            self.count(now, "ledger_writes")  # claim, then release
+            return "retry_later", 0.0
+        order.accepted_webhooks += 1
         order.state = 1
         order.detected_at = now
         order.delivered_at = now + self.env.api_latency + self.env.webhook_latency + extra
         order.via_sweep = via_sweep
-        self.open.discard(order.idx)
+        self.ended(order, order.delivered_at)
         self.count(now, "ledger_writes", 2)  # claim + mark
-        self.count(now, "webhooks")
         if via_sweep:
             self.count(now, "sweep_webhooks")
         if order.final == "completed" and self.window_start <= order.delivered_at < self.window_end:
             self.window_deliveries += 1
+        return "delivered", 0.0
 
-    def dead_letter(self, order: Order, now: float) -> None:
+    def send(self, now: float, extra: float) -> bool:
+        """The webhook, and the storefront's answer recorded on the breaker."""
+        self.count(now, "webhooks")
+        accepted = not self.storefront_down(now + extra)
+        if self.breaker_cfg is not None:
+            was_open = self.breaker.is_open
+            self.breaker = after_delivery(self.breaker, self.breaker_cfg, accepted, now)
+            self.breaker_opens += self.breaker.is_open and not was_open
+        return accepted
+
+    def dead_letter(self, order: Order, now: float, reason: str) -> None:
         order.state = 2
-        self.open.discard(order.idx)
+        order.dlq_reason = reason
+        self.ended(order, now)
         self.count(now, "dlq_sends")
         self.count(now, "deletes")
 
@@ -297,57 +496,123 @@ class Simulation:
         self.at(now + delay + self.pickup(), 1, order)
 
     # -- the per-order poller -------------------------------------------------------------
+    def take_order_token(self, order: Order, now: float) -> FairGrant | None:
+        """Every per-order poll's token, from the order's lane of the shared per-order budget
+        (relay.service.poll_gate.PollGate); None: this mode polls without a budget. The one
+        place the per-order budget is asked."""
+        if self.order_budget is None or self.order_bucket is None:
+            return None
+        budget = self.order_budget
+        if self.split is not None and self.sweep_cfg is not None:
+            running = self.coverage is not None and coverage_is_fresh(
+                self.coverage, self.sweep_cfg, now
+            )
+            budget = self.split.whole
+            if running and self.coverage is not None:
+                share = self.coverage.sweep_share or self.mode.sweep_share
+                budget = BudgetSplit.of(
+                    self.env.limit_per_minute, self.env.budget_burst, share
+                ).per_order
+        lane = lane_for(now - order.created, self.env.give_up_after)
+        grant = FairBudget(budget).take(self.order_bucket, lane, now)
+        self.order_bucket = grant.state
+        self.count(now, "budget_writes")
+        return grant
+
+    def adapt_sweep_share(self, now: float) -> None:
+        """relay.service.sweeper.Sweeper.adapt_share, before each sweep."""
+        ceiling = self.mode.sweep_share
+        starved = self.order_bucket is not None and self.order_bucket.starved_since(
+            now - STARVED_MEMORY_SECONDS
+        )
+        share = next_sweep_share(self.sweep_share, starved, floor=ceiling / 2, ceiling=ceiling)
+        if share != self.sweep_share:
+            self.sweep_share = share
+            split = BudgetSplit.of(self.env.limit_per_minute, self.env.budget_burst, share)
+            self.sweep_budget = split.sweeper
+
     def on_receive(self, now: float, order: Order) -> None:
+        """relay.service.order_relay.OrderRelay.process for one message."""
         order.receives += 1
         self.count(now, "receives")
+        if order.poison:
+            self.dead_letter(order, now, "poison")
+            return
         elapsed = now - order.enq
         timing = Timing(order.receives - 1, elapsed, self.env.api_latency)
         if self.sweep_cfg is not None:
             self.count(now, "coverage_reads")  # the sweeper's heartbeat (cacheable)
-            if self.covered_skip(order, now, elapsed):
+            if self.touch(order, now):
                 return
         elif order.receives == 1:
             self.count(now, "ledger_writes")  # the `accepted` record, as in every mode
-        if self.order_budget is not None and self.order_bucket is not None:
-            budget = self.order_budget
-            if self.split is not None and self.sweep_cfg is not None:
-                running = self.coverage is not None and coverage_is_fresh(
-                    self.coverage, self.sweep_cfg, now
-                )
-                budget = self.split.for_per_order(running)
-            grant = budget.take(self.order_bucket, now)
-            self.order_bucket = grant.state
-            self.count(now, "budget_writes")
-            if not grant.granted:
-                self.count(now, "budget_deferrals")
-                # As PollGate and OrderRelay: a refused token never dead-letters; the
-                # message waits for the token (until the deadline's last look, before it),
-                # paced by its age.
-                wait = grant.wait
-                if elapsed < self.env.give_up_after:
-                    wait = min(wait, max(1.0, self.env.give_up_after - elapsed))
-                self.act(order, now, after_wait(timing, wait + self.rng.random(), "budget"))
+        admission = None
+        if self.breaker_cfg is not None and order.terminal_seen is not None:
+            # Seen terminal before: the breaker decides before any request is spent.
+            admission = self.admit(now)
+            if admission.verdict is Verdict.PARK:
+                self.count(now, "parked")
+                wait = park_delay(admission.state, now, self.rng.random())
+                self.act(order, now, after_wait(timing, wait, "parked", self.rng.random()))
                 return
+        if self.sweep_cfg is not None and self.swept(order, now, elapsed):
+            return
+        self.poll(order, now, timing, admission)
+
+    def poll(self, order: Order, now: float, timing: Timing, admission: Admission | None) -> None:
+        """OrderRelay._poll after the sweep check: a token, one GET, the outcome table."""
+        elapsed = timing.elapsed
+        grant = self.take_order_token(order, now)
+        if grant is not None and not grant.granted:
+            self.count(now, "budget_deferrals")
+            # As PollGate and OrderRelay: a refused token never dead-letters; the
+            # message waits for the token (until the deadline's last look, before it),
+            # paced by its age.
+            wait = grant.wait
+            if elapsed < self.env.give_up_after:
+                wait = min(wait, max(1.0, self.env.give_up_after - elapsed))
+            self.act(
+                order,
+                now,
+                after_wait(timing, wait + self.rng.random(), "budget", self.rng.random()),
+            )
+            return
         retry_after = self.api(now)
         if retry_after is None:
             outcome = self.outcome_of(order, now)
         else:
             outcome = PollOutcome(Kind.THROTTLED, status="429", retry_after=retry_after)
-        self.act(
-            order, now, decide(outcome, timing, self.limits, self.mode.policy, self.rng.random())
-        )
+        action = decide(outcome, timing, self.limits, self.mode.policy, self.rng.random())
+        if not isinstance(action, Deliver):
+            self.act(order, now, action)
+            return
+        result, wait = self.attempt(order, now, via_sweep=False, admission=admission)
+        if result in ("delivered", "already_done"):
+            self.count(now, "deletes")
+        elif result == "parked":
+            self.act(order, now, after_wait(timing, wait, "parked", self.rng.random()))
+        else:
+            assert order.terminal_seen is not None
+            since = now - order.terminal_seen
+            self.act(
+                order, now, after_webhook_retry(timing, self.limits, since, None, self.rng.random())
+            )
 
-    def covered_skip(self, order: Order, now: float, elapsed: float) -> bool:
-        """The sweep-enabled handler's first steps. True when the receive ends here."""
-        assert self.sweep_cfg is not None
+    def touch(self, order: Order, now: float) -> bool:
+        """The ledger touch of the sweep-enabled handler. True when the order is done."""
         if not order.registered:
             order.registered = True
             self.count(now, "ledger_writes")  # the `accepted` record
-        else:
-            self.count(now, "ledger_reads")  # is it delivered already?
-            if order.state != 0:
-                self.count(now, "deletes")
-                return True
+            return False
+        self.count(now, "ledger_reads")  # is it delivered already?
+        if order.state != 0:
+            self.count(now, "deletes")
+            return True
+        return False
+
+    def swept(self, order: Order, now: float, elapsed: float) -> bool:
+        """PollGate's first step: the sweep covers the order, wait without a request."""
+        assert self.sweep_cfg is not None
         if elapsed >= self.env.give_up_after:
             return False  # the deadline's last look polls (or dead-letters) as usual
         wait = per_order_delay_when_swept(now - order.created, self.coverage, self.sweep_cfg, now)
@@ -358,17 +623,18 @@ class Simulation:
         return True
 
     def act(self, order: Order, now: float, action: object) -> None:
-        if isinstance(action, Deliver):
-            self.deliver(order, now, via_sweep=False)
-            self.count(now, "deletes")
-        elif isinstance(action, Reschedule):
+        if isinstance(action, Deliver):  # not reached: deliveries go through attempt()
+            raise AssertionError("a delivery is attempted, not acted on")
+        if isinstance(action, Reschedule):
             self.reschedule(order, now, action.delay)
         else:
-            self.dead_letter(order, now)
+            assert isinstance(action, DeadLetter)
+            self.dead_letter(order, now, action.reason)
 
     # -- the sweeper ----------------------------------------------------------------------
     def on_sweep_start(self, now: float, _: object) -> None:
         assert self.sweep_cfg is not None and self.sweep_budget is not None
+        self.adapt_sweep_share(now)
         plan = plan_sweep(self.sweep_state, self.sweep_cfg, self.sweep_budget.rate, now)
         if self.window_start <= now < self.window_end:
             self.plans.append(plan)
@@ -388,7 +654,10 @@ class Simulation:
         self.count(now, "sweep_pages")
         retry_after = self.api(now)
         if retry_after is not None:  # not expected: the budget stays within the limit
-            self.coverage = coverage_after_sweep(run.plan, run.started, [], finished=False)
+            self.coverage = replace(
+                coverage_after_sweep(run.plan, run.started, [], finished=False),
+                sweep_share=self.sweep_share,
+            )
             self.at(now + retry_after, 2)
             return
         run.pages_read += 1
@@ -404,26 +673,50 @@ class Simulation:
             order = self.orders[idx]
             if not order.registered:
                 continue  # not accepted by the relay yet (or not ours): look again next sweep
-            self.known.add(idx)
-            if order.state == 0:
-                found.append(order)
-        # The sweeper delivers a page's finds concurrently, `sweep_concurrency` at a time.
+            if order.state != 0:
+                self.known.add(idx)
+                continue
+            found.append(order)
+        self.sweep_deliver(found, now)
         width = self.env.sweep_concurrency
-        for j, order in enumerate(found):
-            self.deliver(order, now, via_sweep=True, extra=(j // width) * self.env.webhook_latency)
         spent = self.env.api_latency + math.ceil(len(found) / width) * self.env.webhook_latency
         self.count(now, "sweeper_seconds", spent)
         if next_page_needed(page, run.plan, run.pages_read, now):
             self.at(now + spent, 3, run)
             return
-        self.coverage = coverage_after_sweep(run.plan, run.started, page, finished=True)
+        self.coverage = replace(
+            coverage_after_sweep(run.plan, run.started, page, finished=True),
+            sweep_share=self.sweep_share,
+        )
         self.at(max(run.started + run.plan.interval, now + spent), 2)
+
+    def sweep_deliver(self, found: list[Order], now: float) -> None:
+        """The sweeper delivers a page's finds concurrently, `sweep_concurrency` at a time."""
+        width = self.env.sweep_concurrency
+        for j, order in enumerate(found):
+            breaker = self.breaker
+            if self.breaker_cfg is not None and breaker.is_open and now < breaker.next_probe_at:
+                continue  # the storefront is down: the order's own message parks it
+            extra = (j // width) * self.env.webhook_latency
+            if self.attempt(order, now, via_sweep=True, extra=extra)[0] == "delivered":
+                self.known.add(order.idx)
+            # parked / retry later: the order's own message decides
 
     def list_page(self, now: float, page: int, plan: SweepPlan) -> list[ListedOrder]:
         """GET /api/orders/?status=&page=&limit=: newest first by createdAt, statuses as of now."""
         visible_at = now - self.env.list_lag
         out: list[ListedOrder] = []
         skip = (page - 1) * plan.page_limit
+        if plan.status_filter is None:
+            # Orders arrive in creation order and none is created after `now`: a page is a
+            # slice, newest first.
+            top = len(self.orders) - 1 - skip
+            for i in range(top, max(-1, top - plan.page_limit), -1):
+                order = self.orders[i]
+                done = order.final is not None and order.term_at <= visible_at
+                status = order.final if done and order.final is not None else "processing"
+                out.append(ListedOrder(str(i), status, order.created))
+            return out
         for i in range(len(self.orders) - 1, -1, -1):
             order = self.orders[i]
             if order.created > now:
@@ -491,7 +784,52 @@ class Simulation:
             sweep_interval_mean=statistics.fmean(p.interval for p in plans),
             sweep_horizon_mean=statistics.fmean(p.horizon for p in plans),
             sweep_period_mean=period,
+            stress=self.stress_summary() if self.stress is not None else None,
         )
+
+    def stress_summary(self) -> dict[str, object]:
+        """Every order of the run (not only a window's): how the incident ended for them."""
+        s = self.stress
+        assert s is not None
+        everyone = self.orders + self.redriven
+        reasons: dict[str, int] = {}
+        completed_dead = dead_terminal = 0
+        peak_age = 0.0
+        for o in everyone:
+            if o.state == 2:
+                reasons[o.dlq_reason] = reasons.get(o.dlq_reason, 0) + 1
+                if o.final is not None and o.term_at <= o.ended_at:
+                    dead_terminal += 1  # terminal at FoxReload when it was dead-lettered
+                    completed_dead += o.final == "completed"
+            if o.state != 0 and not o.poison and o.term_at <= o.ended_at:
+                # how long the relay held an order it could have delivered
+                peak_age = max(peak_age, o.ended_at - max(o.term_at, o.enq))
+        usable = budget_within_limit(self.env.limit_per_minute, self.env.budget_burst).rate
+        drain = self.drained_at - s.recovery
+        return {
+            "orders": len(everyone),
+            "redriven": len(self.redriven),
+            "delivered": sum(1 for o in everyone if o.state == 1),
+            "dead_lettered": sum(reasons.values()),
+            "dead_letter_reasons": reasons,
+            "dead_lettered_terminal_at_foxreload": dead_terminal,
+            "dead_lettered_completed_at_foxreload": completed_dead,
+            "duplicate_deliveries": sum(max(0, o.accepted_webhooks - 1) for o in everyone),
+            "open_at_end": len(self.open),
+            "backlog_at_recovery": self.backlog_at_recovery,
+            "usable_rate": usable,
+            "drain_bound_seconds": self.backlog_at_recovery / usable,
+            "drain_seconds": drain,
+            "peak_backlog_age_seconds": peak_age,
+            "recovery_at": s.recovery,
+            "simulated_seconds": max((o.ended_at for o in everyone if o.state), default=0.0),
+            "api_requests": self.total.api_requests,
+            "api_429": self.total.api_429,
+            "webhook_failures": self.total.webhook_failures,
+            "parked_receives": self.total.parked,
+            "breaker_opens": self.breaker_opens,
+            "budget_deferrals": self.total.budget_deferrals,
+        }
 
 
 def percentile(values: list[float], q: float) -> float:

@@ -130,8 +130,16 @@ def after_webhook_retry(
     return Reschedule(visibility_timeout(delay, timing.seconds_since_receive), "webhook_retry")
 
 
-def after_wait(timing: Timing, wait: float, why: str) -> Reschedule:
+def after_wait(timing: Timing, wait: float, why: str, rand: float = 0.0) -> Reschedule:
     """Come back after `wait` (a lease another worker holds, a request budget to refill, a
-    parked delivery), paced by the message's age so long waits are received rarely."""
-    delay = paced(min(wait, MAX_WAIT_SECONDS), timing.elapsed)
+    parked delivery), paced by the message's age so long waits are received rarely.
+
+    The age floor is stretched by up to half (`rand` in [0, 1]): thousands of messages of one
+    age (a redrive, a backlog after an outage) would otherwise come back in step, in waves
+    that leave the request budget idle between them. Only ever longer than the floor, so the
+    receive bound (retry_pacing.receive_bound) still holds."""
+    spread = 1.0 + 0.5 * min(max(rand, 0.0), 1.0)
+    delay = max(
+        paced(min(wait, MAX_WAIT_SECONDS), timing.elapsed), paced(0.0, timing.elapsed) * spread
+    )
     return Reschedule(visibility_timeout(delay, timing.seconds_since_receive), why)

@@ -157,7 +157,9 @@ class OrderRelay:
         self.d.metrics.count(Metric.STOREFRONT_UNAVAILABLE)
         timing = self._timing(ctx, now)
         wait = park_delay(breaker, now, self.d.rand())
-        return await self._reschedule(ctx.record, after_wait(timing, wait, "parked"), None)
+        return await self._reschedule(
+            ctx.record, after_wait(timing, wait, "parked", self.d.rand()), None
+        )
 
     async def _wait_at_gate(self, ctx: _Context, wait: float, reason: str) -> str:
         """No poll now: the sweep covers the order, or the request budget is spent. Running out
@@ -171,7 +173,7 @@ class OrderRelay:
         else:
             self.d.metrics.count(Metric.BUDGET_WAITS)
             self.d.metrics.seconds(Metric.BACKLOG_AGE_SECONDS, timing.elapsed)
-            action = after_wait(timing, delay, reason)
+            action = after_wait(timing, delay, reason, self.d.rand())
         return await self._reschedule(ctx.record, action, None)
 
     async def _deliver(
@@ -202,18 +204,20 @@ class OrderRelay:
         if result.outcome is Outcome.BUSY:
             wait = max(1.0, (result.lease_until or self.d.clock()) - self.d.clock())
             return await self._reschedule(
-                ctx.record, after_wait(timing, wait, "lease_busy"), order.status
+                ctx.record, after_wait(timing, wait, "lease_busy", self.d.rand()), order.status
             )
         if result.outcome is Outcome.PARKED:
             wait = result.retry_after or self.delivery.guard.config.probe_interval
             return await self._reschedule(
-                ctx.record, after_wait(timing, wait, "parked"), order.status
+                ctx.record, after_wait(timing, wait, "parked", self.d.rand()), order.status
             )
         if result.outcome in (Outcome.NO_TIME, Outcome.NOT_OURS):
             # Out of invocation time (or the ledger lost the item): look again in a moment.
             wait = 1.0 + 4.0 * self.d.rand()
             return await self._reschedule(
-                ctx.record, after_wait(timing, wait, result.outcome.value), order.status
+                ctx.record,
+                after_wait(timing, wait, result.outcome.value, self.d.rand()),
+                order.status,
             )
         if result.outcome is Outcome.REJECTED:
             why = DeadLetter(

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import random
+
 from hypothesis import given
 from hypothesis import strategies as st
 
+from relay.domain.decision import MAX_WAIT_SECONDS, Timing, after_wait
 from relay.domain.retry_pacing import (
     PACE_CAP_SECONDS,
     PACE_FRACTION,
@@ -58,3 +61,28 @@ def test_paced_retries_never_exceed_the_receive_bound(deadline, window, draws):
 def test_the_default_settings_fit_sqs_max_receive_count():
     assert receive_bound(900.0, 86400.0, 4.5) <= 1000
     assert receive_bound(900.0, 12 * 86400.0, 4.5) > 1000  # which synth then refuses
+
+
+@given(
+    age=st.floats(min_value=0.0, max_value=86_400.0),
+    wait=st.floats(min_value=0.0, max_value=2_000.0),
+    rand=st.floats(min_value=0.0, max_value=1.0),
+)
+def test_a_wait_is_never_shorter_than_the_age_floor_and_stretches_it_by_at_most_half(
+    age: float, wait: float, rand: float
+) -> None:
+    action = after_wait(Timing(0, age, 0.0), wait, "budget", rand)
+    floor = paced(0.0, age)
+    assert action.delay >= max(floor, min(wait, MAX_WAIT_SECONDS)) - 1.0  # whole seconds
+    assert action.delay <= max(floor * 1.5, min(wait, MAX_WAIT_SECONDS)) + 1.0
+
+
+def test_a_redriven_backlog_of_one_age_comes_back_spread_out() -> None:
+    """5,000 messages of the same age waiting for budget do not return in one wave."""
+    rng = random.Random(7)
+    delays = {
+        after_wait(Timing(0, 3600.0, 0.0), 1.0, "budget", rng.random()).delay for _ in range(500)
+    }
+    floor = paced(0.0, 3600.0)
+    assert min(delays) >= floor - 1
+    assert max(delays) - min(delays) >= 0.4 * floor  # spread over about half the floor
