@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 
 from bench.population import PopulationModel
 from relay.domain.decision import Deliver, Limits, Reschedule, Timing, after_wait, decide
+from relay.domain.events import TerminalStatus, for_status
 from relay.domain.poll_outcome import Kind, PollOutcome
 from relay.domain.rate_budget import (
     BucketState,
@@ -47,7 +48,6 @@ from relay.domain.sweep import (
 )
 from simulator.ratelimit import SlidingWindowLimiter
 
-KIND_OF = {"completed": Kind.COMPLETED, "failed": Kind.FAILED, "cancelled": Kind.CANCELLED}
 PENDING = PollOutcome(Kind.PENDING, status="processing")
 KEY = "relay"
 
@@ -266,7 +266,9 @@ class Simulation:
 
     def outcome_of(self, order: Order, now: float) -> PollOutcome:
         if order.final is not None and now >= order.term_at:
-            return PollOutcome(KIND_OF[order.final], status=order.final)
+            terminal = for_status(order.final)
+            assert terminal is not None  # the population ends orders in terminal statuses only
+            return PollOutcome(terminal.kind, status=order.final)
         return PENDING
 
     # -- delivery (the ledger claim makes it exactly-once) ---------------------------------
@@ -283,7 +285,8 @@ class Simulation:
         self.count(now, "webhooks")
         if via_sweep:
             self.count(now, "sweep_webhooks")
-        if order.final == "completed" and self.window_start <= order.delivered_at < self.window_end:
+        in_window = self.window_start <= order.delivered_at < self.window_end
+        if order.final == TerminalStatus.COMPLETED and in_window:
             self.window_deliveries += 1
 
     def dead_letter(self, order: Order, now: float) -> None:
@@ -451,7 +454,7 @@ class Simulation:
         delivered = notified = dead = completed_dead = lost = 0
         for o in measured:
             if o.state == 1:
-                if o.final == "completed":
+                if o.final == TerminalStatus.COMPLETED:
                     delivered += 1
                     det.append(o.detected_at - o.term_at)
                     ttd.append(o.delivered_at - o.term_at)
@@ -459,7 +462,8 @@ class Simulation:
                     notified += 1
             elif o.state == 2:
                 dead += 1
-                if o.final == "completed" and o.term_at < o.enq + self.env.give_up_after:
+                in_time = o.term_at < o.enq + self.env.give_up_after
+                if o.final == TerminalStatus.COMPLETED and in_time:
                     completed_dead += 1
                     det.append(math.inf)
                     ttd.append(math.inf)

@@ -1,10 +1,10 @@
 """The delivery ledger in DynamoDB: one item per order, conditional writes only.
 
-Exactly-once protocol (design.md): `claim` takes a lease (absent, or expired) → the caller sends
-the webhook with a stable Idempotency-Key → `mark_terminal` records the outcome (conditional on
-still owning the lease, or on nobody having recorded an outcome). A crash anywhere leaves either
-a recorded outcome or a lease that expires and is taken over by the next attempt. Codes are never
-written here.
+Exactly-once protocol (README, "How it works"): `claim` takes a lease (absent, or expired) →
+the caller sends the webhook with a stable Idempotency-Key → `mark_terminal` records the outcome
+(conditional on still owning the lease, or on nobody having recorded an outcome). A crash
+anywhere leaves either a recorded outcome or a lease that expires and is taken over by the next
+attempt. Codes are never written here.
 """
 
 from __future__ import annotations
@@ -16,17 +16,12 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
+from relay.domain.events import for_event
 from relay.domain.hours import hour_bucket
 from relay.names import Ledger as LedgerNames
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
-
-_OUTCOME_FOR_EVENT = {
-    "order.delivered": "delivered",
-    "order.failed": "failed",
-    "order.cancelled": "cancelled",
-}
 
 
 class ClaimStatus(Enum):
@@ -67,7 +62,8 @@ class OrderRecord:
 
 
 def outcome_for_event(event: str) -> str:
-    return _OUTCOME_FOR_EVENT[event]
+    """The ledger's `outcome` for a webhook event (relay.domain.events)."""
+    return for_event(event).outcome.value
 
 
 class LedgerTable:

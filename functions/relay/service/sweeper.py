@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass, field, replace
 
-from relay.domain.decision import EVENT_FOR_KIND
+from relay.domain.events import for_status
 from relay.domain.foxreload_order import FoxOrder, MalformedOrder
 from relay.domain.order_message import canonical_order_id
 from relay.domain.order_page import OrderPage, parse_order_page
@@ -35,7 +35,6 @@ from relay.service.poll_gate import PollGate, budget_split, sweep_config
 _CONCURRENT_DELIVERIES = 10
 _REMEMBERED_DONE = 5000
 _LEASE_RETRY_SECONDS = 2.0
-_KIND_OF_STATUS = {"completed": Kind.COMPLETED, "failed": Kind.FAILED, "cancelled": Kind.CANCELLED}
 
 
 @dataclass
@@ -203,7 +202,9 @@ class Sweeper:
             if refreshed is None:
                 return
             order = refreshed
-        event = EVENT_FOR_KIND[_KIND_OF_STATUS[order.status]]
+        terminal = for_status(order.status)
+        assert terminal is not None  # listed terminal, or re-read and found terminal
+        event = terminal.event
         now = d.clock()
         d.metrics.count(Metric.SWEEP_FOUND)
         result = await self.delivery.deliver(
