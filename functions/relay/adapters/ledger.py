@@ -19,6 +19,7 @@ from botocore.exceptions import ClientError
 from relay.domain.events import for_event
 from relay.domain.hours import hour_bucket
 from relay.names import Ledger as LedgerNames
+from relay.settings import DEFAULT_LEDGER_TTL_DAYS
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -67,7 +68,9 @@ def outcome_for_event(event: str) -> str:
 
 
 class LedgerTable:
-    def __init__(self, client: DynamoDBClient, table_name: str, ttl_days: int = 90) -> None:
+    def __init__(
+        self, client: DynamoDBClient, table_name: str, ttl_days: int = DEFAULT_LEDGER_TTL_DAYS
+    ) -> None:
         self._db = client
         self._table = table_name
         self._ttl_seconds = ttl_days * 86400
