@@ -94,7 +94,9 @@ def _reply(status: str) -> HttpReply:
 
 
 def _order(row: Terminal) -> FoxOrder:
-    return FoxOrder("o-1", row.status.value, (OrderItem("1", ("CODE-1",), None),), 1.5, None, None, None)
+    return FoxOrder(
+        "o-1", row.status.value, (OrderItem("1", ("CODE-1",), None),), 1.5, None, None, None
+    )
 
 
 @ROWS
