@@ -154,7 +154,7 @@ def print_report(report: dict[str, Any]) -> None:
     if heavy:
         print("\n## 3b. Sensitivity: heavy-tail population (9% long tail, 1.5% never complete)")
         print(throughput_table(heavy))
-    print("\n## 4. Targets (issue 6)")
+    print("\n## 4. Targets")
     print(
         table(
             ["target", "met", "value"],

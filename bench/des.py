@@ -36,6 +36,7 @@ from relay.domain.decision import (
     after_webhook_retry,
     decide,
 )
+from relay.domain.events import TerminalStatus, for_status
 from relay.domain.fair_budget import (
     STARVED_MEMORY_SECONDS,
     FairBudget,
@@ -76,7 +77,6 @@ from relay.domain.sweep import (
 )
 from simulator.ratelimit import SlidingWindowLimiter
 
-KIND_OF = {"completed": Kind.COMPLETED, "failed": Kind.FAILED, "cancelled": Kind.CANCELLED}
 PENDING = PollOutcome(Kind.PENDING, status="processing")
 KEY = "relay"
 
@@ -423,7 +423,9 @@ class Simulation:
 
     def outcome_of(self, order: Order, now: float) -> PollOutcome:
         if order.final is not None and now >= order.term_at:
-            return PollOutcome(KIND_OF[order.final], status=order.final)
+            terminal = for_status(order.final)
+            assert terminal is not None  # the population ends orders in terminal statuses only
+            return PollOutcome(terminal.kind, status=order.final)
         return PENDING
 
     # -- delivery (the ledger claim makes it exactly-once) ---------------------------------
@@ -470,7 +472,8 @@ class Simulation:
         self.count(now, "ledger_writes", 2)  # claim + mark
         if via_sweep:
             self.count(now, "sweep_webhooks")
-        if order.final == "completed" and self.window_start <= order.delivered_at < self.window_end:
+        in_window = self.window_start <= order.delivered_at < self.window_end
+        if order.final == TerminalStatus.COMPLETED and in_window:
             self.window_deliveries += 1
         return "delivered", 0.0
 
@@ -744,7 +747,7 @@ class Simulation:
         delivered = notified = dead = completed_dead = lost = 0
         for o in measured:
             if o.state == 1:
-                if o.final == "completed":
+                if o.final == TerminalStatus.COMPLETED:
                     delivered += 1
                     det.append(o.detected_at - o.term_at)
                     ttd.append(o.delivered_at - o.term_at)
@@ -752,7 +755,8 @@ class Simulation:
                     notified += 1
             elif o.state == 2:
                 dead += 1
-                if o.final == "completed" and o.term_at < o.enq + self.env.give_up_after:
+                in_time = o.term_at < o.enq + self.env.give_up_after
+                if o.final == TerminalStatus.COMPLETED and in_time:
                     completed_dead += 1
                     det.append(math.inf)
                     ttd.append(math.inf)

@@ -23,9 +23,12 @@ import math
 import random
 from dataclasses import asdict, dataclass, replace
 
-COMPLETED = "completed"
-FAILED = "failed"
-CANCELLED = "cancelled"
+from relay.domain.events import TerminalStatus
+
+# How an order ends: FoxReload's terminal statuses, as the relay names them.
+COMPLETED = TerminalStatus.COMPLETED
+FAILED = TerminalStatus.FAILED
+CANCELLED = TerminalStatus.CANCELLED
 
 
 @dataclass(frozen=True)

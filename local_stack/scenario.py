@@ -23,15 +23,13 @@ import httpx
 from local_stack.emf import function_logs, metric_totals
 from local_stack.stack import RELAY_API_KEY, STOREFRONT_API_KEY, LocalStack
 from operator_cli.dead_letters import DeadLetter, peek
+from relay.domain.events import TERMINAL_STATUSES, TERMINALS, Event, LedgerOutcome
 from relay.names import Metric
 from simulator.catalog import PRODUCTS
 
-TERMINAL_EVENTS = {
-    "order.delivered": "delivered",
-    "order.failed": "failed",
-    "order.cancelled": "cancelled",
-}
-OUTCOMES = ("delivered", "failed", "cancelled", "dead-lettered", "lost")
+# A terminal webhook at the receiver -> the order's outcome in the report (the ledger's word).
+TERMINAL_EVENTS = {row.event.value: row.outcome.value for row in TERMINALS}
+OUTCOMES = (*TERMINAL_EVENTS.values(), "dead-lettered", "lost")
 CHEAP_PRODUCTS = tuple(p.id for p in PRODUCTS if p.price < 30)
 
 
@@ -150,7 +148,7 @@ class Report:
 
     @property
     def requests_per_delivered(self) -> float | None:
-        delivered = self.outcomes.get("delivered", 0)
+        delivered = self.outcomes.get(LedgerOutcome.DELIVERED, 0)
         return self.api_requests / delivered if delivered else None
 
     @property
@@ -236,7 +234,7 @@ def wait_for_outcomes(
         terminal = _terminal_outcomes(stack, ids)
         depths = stack.queue_depths()
         if on_progress is not None:
-            delivered = sum(1 for o in terminal.values() if o == "delivered")
+            delivered = sum(1 for o in terminal.values() if o == LedgerOutcome.DELIVERED)
             on_progress(
                 Progress(
                     total=len(ids),
@@ -338,14 +336,12 @@ def _timings_and_codes(
         if terminal_at is not None:
             became_terminal = now_real - (now_sim - terminal_at) / scale
             lag.append(max(0.0, delivery.received_at - became_terminal))
-        if delivery.event == "order.delivered" and _delivered_codes(delivery) != _expected_codes(
+        if delivery.event == Event.DELIVERED and _delivered_codes(delivery) != _expected_codes(
             sim.order(order_id)
         ):
             mismatches.append(order_id)
     return lag, ttd, mismatches
 
-
-TERMINAL_STATUSES = frozenset({"completed", "failed", "cancelled"})
 
 
 def _delivered_codes(delivery: Any) -> list[list[str]]:

@@ -144,11 +144,11 @@ def relay_budget_per_minute(
     (x10, 100/min: 10 + 6 x 16.5 = 109 > 100).
 
     Requests also reach the simulator a little after their tokens are taken, unevenly (the
-    poller's event loop, DynamoDB and HTTP round trips on a busy 2-core machine: measured up to
-    ~0.75-1.5 s between the k-th token and the k-th arrival), so a bucket that fills the window
-    exactly meets a few 429s at saturation (0.5-2.8 % of requests in per-order-only demo runs).
-    Against FoxReload's real 60 s window that delay is `time_scale` times smaller, so when scaled
-    it is kept out of the window: JITTER_ALLOWANCE_SECONDS is added to W.
+    poller's event loop, DynamoDB and HTTP round trips on a busy machine), so a bucket that fills
+    the window exactly meets a few 429s at saturation (the measurements are in
+    docs/local-stack.md, "Time scale"). Against FoxReload's real 60 s window that delay is
+    `time_scale` times smaller, so when scaled it is kept out of the window:
+    JITTER_ALLOWANCE_SECONDS is added to W.
 
     The result is the largest whole budget whose buckets, with the sweeper running or not, let
     through at most `limit` in every W (+ allowance): burst + 60 x (limit - burst) / (W + J),

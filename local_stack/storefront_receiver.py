@@ -32,6 +32,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, Final
 
+from relay.domain.events import Event
 from relay.domain.webhook import (
     IDEMPOTENCY_HEADER,
     SIGNATURE_HEADER,
@@ -42,7 +43,7 @@ from relay.domain.webhook import (
 from simulator.httpd import BackgroundServer, JsonHandler, LoopbackService
 
 WEBHOOK_PATH: Final = "/webhook"
-DELIVERED_EVENT: Final = "order.delivered"
+DELIVERED_EVENT: Final = Event.DELIVERED.value
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,4 @@
-"""Every alarm of design.md and issue 5, as plain data first and CloudWatch alarms second.
+"""Every alarm of docs/runbook.md, as plain data first and CloudWatch alarms second.
 
 `alarm_specs(config)` is the single definition: the `RelayAlarms` construct builds the CloudWatch
 alarms from it, and `watched_metrics(config)` flattens it to (namespace, name, dimensions) so a

@@ -10,6 +10,7 @@ from aws_cdk import aws_cloudwatch as cw
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
+from relay.domain.events import TERMINALS
 from relay.names import METRICS_NAMESPACE, SERVICE_DIMENSION, SERVICE_NAME, ApiErrorKind, Metric
 from relay.names import api_error_metric as api_error_metric_name
 from stacks.config import EnvironmentConfig
@@ -54,9 +55,7 @@ class RelayDashboard(Construct):
             "Delivery flow (orders per minute)",
             [
                 relay_metric(Metric.ORDERS_ACCEPTED),
-                relay_metric(Metric.ORDERS_DELIVERED),
-                relay_metric(Metric.ORDERS_FAILED),
-                relay_metric(Metric.ORDERS_CANCELLED),
+                *(relay_metric(row.metric) for row in TERMINALS),  # one per terminal status
                 relay_metric(Metric.ORDERS_DEAD_LETTERED),
                 relay_metric(Metric.POISON_MESSAGES),
             ],

@@ -62,16 +62,10 @@ SWEEPER_TIMEOUT = Duration.seconds(75)
 SWEEPER_SCHEDULE_MINUTES = 1
 
 # DynamoDB actions per function, listed rather than granted with grant_read_write_data so each
-# gets exactly what its code calls: the poller reads and conditionally updates one order item
-# (adapters/ledger.py: GetItem, UpdateItem); the monitors read the balance record (GetItem) and
-# query the acceptance-time index (adapters/ledger_queries.py, adapters/balance_store.py). The
-# balance records themselves are written by the operator CLI with the operator's credentials.
-# The poller's GetItem/UpdateItem also cover the '#'-keyed coordination items in the same table
-# (adapters/coordination.py: the shared request budget and the sweep coverage it reads).
-# The sweeper reads ledger records in batches (LedgerTable.batch_get: BatchGetItem) and writes
-# through UpdateItem: the delivery lease (claim / mark_terminal / release), its own lease item
-# and the coverage item. On a 429 it also empties the shared request budget so every poller
-# backs off (PollGate.throttled: GetItem of the budget item, then a conditional UpdateItem).
+# gets exactly what its code calls. tests/infrastructure/test_calls_within_grants.py runs each
+# function's real handler and fails on a call outside its list (and on a listed action no run
+# uses). The operator's balance records are written by the operator CLI with the operator's
+# credentials, not by any function.
 POLLER_LEDGER_ACTIONS = ("dynamodb:GetItem", "dynamodb:UpdateItem")
 SWEEPER_LEDGER_ACTIONS = (
     "dynamodb:BatchGetItem",
@@ -79,8 +73,7 @@ SWEEPER_LEDGER_ACTIONS = (
     "dynamodb:Query",
     "dynamodb:UpdateItem",
 )
-# GetItem: the operator's basis; Query: the spend index; BatchGetItem: the kept sums of settled
-# hours. Writing those sums (PutItem) is granted only on their own keys (BALANCE_KEPT_SUM_KEYS).
+# Writing the kept sums of settled hours (PutItem) is granted only on their own keys.
 BALANCE_LEDGER_ACTIONS = ("dynamodb:BatchGetItem", "dynamodb:GetItem", "dynamodb:Query")
 BALANCE_KEPT_SUM_KEYS = f"{Ledger.SPEND_HOUR_PREFIX}*"
 STUCK_LEDGER_ACTIONS = ("dynamodb:GetItem", "dynamodb:Query")
@@ -515,7 +508,8 @@ class FoxReloadRelay(Construct):
         # No reserved concurrency: a lease item in the ledger (adapters/coordination.py) already
         # lets only one invocation sweep; a second one that finds the lease held stops at once.
         # Reserved concurrency 1 would add nothing to that guarantee, but it would make Lambda
-        # throttle the overlapping scheduled invocation (runs last ~67 s, one starts every 60 s)
+        # throttle the overlapping scheduled invocation (a run may last its whole SWEEPER_TIMEOUT,
+        # and one starts every SWEEPER_SCHEDULE_MINUTES)
         # and hold it in the async queue to retry for up to 6 hours, and it would take one unit
         # from the account's unreserved pool for good.
         sweeper = self._function(

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Final
 
 from relay.names import METRICS_NAMESPACE, SERVICE_NAME, AlarmThreshold
-from relay.settings import SettingsError, fields_from_env, fields_to_env
+from relay.settings import DEFAULT_LEDGER_TTL_DAYS, SettingsError, fields_from_env, fields_to_env
 
 MAX_LAMBDA_TIMEOUT_SECONDS: Final = 900
 
@@ -30,6 +30,8 @@ class MonitorSettings:
     low_balance_spend_multiple: float = float(AlarmThreshold.LOW_BALANCE_SPEND_MULTIPLE)
     # An hour of the spend index is summed once and kept when it ended this long ago.
     spend_settle_seconds: float = 900.0
+    # The ledger's TTL, as the poller writes it: how far back the balance estimate can look.
+    ledger_ttl_days: int = DEFAULT_LEDGER_TTL_DAYS
     http_timeout: float = 8.0
     service_name: str = SERVICE_NAME
     metrics_namespace: str = METRICS_NAMESPACE
@@ -44,8 +46,8 @@ class MonitorSettings:
         return fields_to_env(self, MONITOR_ENV_NAMES)
 
     def validate(self) -> None:
-        if self.stuck_window_seconds <= 0:
-            raise SettingsError("STUCK_WINDOW_SECONDS must be > 0")
+        if self.stuck_window_seconds <= 0 or self.ledger_ttl_days <= 0:
+            raise SettingsError("STUCK_WINDOW_SECONDS and LEDGER_TTL_DAYS must be > 0")
         if not 0 <= self.stuck_ratio_percent < 100 or self.low_balance_spend_multiple < 0:
             raise SettingsError(
                 "need 0 <= STUCK_RATIO_PERCENT < 100 and LOW_BALANCE_SPEND_MULTIPLE >= 0"
@@ -83,6 +85,7 @@ MONITOR_ENV_NAMES: Final[dict[str, str]] = {
     "stuck_ratio_percent": "STUCK_RATIO_PERCENT",
     "low_balance_spend_multiple": "LOW_BALANCE_SPEND_MULTIPLE",
     "spend_settle_seconds": "SPEND_SETTLE_SECONDS",
+    "ledger_ttl_days": "LEDGER_TTL_DAYS",
     "http_timeout": "BALANCE_HTTP_TIMEOUT_SECONDS",
     "service_name": "POWERTOOLS_SERVICE_NAME",
     "metrics_namespace": "POWERTOOLS_METRICS_NAMESPACE",
@@ -90,7 +93,13 @@ MONITOR_ENV_NAMES: Final[dict[str, str]] = {
 
 
 def _parse(name: str, raw: str, default: object) -> object:
-    """Numbers (the float fields) must be finite; text fields are taken as they are."""
+    """Numbers (the float fields) must be finite, whole numbers (the int fields) whole; text
+    fields are taken as they are."""
+    if isinstance(default, int):
+        try:
+            return int(raw)
+        except ValueError as exc:
+            raise SettingsError(f"{name}={raw!r} is not a whole number") from exc
     if not isinstance(default, float):
         return raw
     try:

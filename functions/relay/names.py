@@ -152,7 +152,7 @@ class Ledger:
     CHARGED_HOUR: Final = "charged_hour"  # "YYYYMMDDHH" (UTC) of terminal_seen_at, if charged
     LEASE_OWNER: Final = "lease_owner"
     LEASE_UNTIL: Final = "lease_until"  # epoch seconds
-    OUTCOME: Final = "outcome"  # "delivered" | "failed" | "cancelled": set once, never changed
+    OUTCOME: Final = "outcome"  # a relay.domain.events.LedgerOutcome: set once, never changed
     OUTCOME_EVENT: Final = "outcome_event"  # webhook event name
     OUTCOME_AT: Final = "outcome_at"  # epoch seconds: storefront accepted the webhook
     TERMINAL_SEEN_AT: Final = "terminal_seen_at"  # epoch seconds: relay first saw it terminal

@@ -16,6 +16,9 @@ from relay.names import METRICS_NAMESPACE, SERVICE_NAME
 
 # The lease outlives the webhook by this much, so a send ends while the lease is still ours.
 LEASE_MARGIN_SECONDS: Final = 5.0
+# Ledger items expire this many days after their last message (LEDGER_TTL_DAYS); the balance
+# monitor can look no further back (MonitorSettings reads the same variable).
+DEFAULT_LEDGER_TTL_DAYS: Final = 90
 
 
 class SettingsError(ValueError):
@@ -45,7 +48,7 @@ class PollerSettings:
     http_connect_timeout: float = 3.0
     http_read_timeout: float = 8.0
     webhook_timeout: float = 10.0
-    ledger_ttl_days: int = 90
+    ledger_ttl_days: int = DEFAULT_LEDGER_TTL_DAYS
     # The API key's budget, shared by every poller and the sweeper (docs/performance.md).
     foxreload_rate_limit_per_minute: float = 100.0
     # The completion sweep (relay.handlers.sweeper): list pages instead of polling each order.

@@ -1,4 +1,4 @@
-"""`pipx install .` gives a working `foxrelay` command outside the checkout (issue 12).
+"""`pipx install .` gives a working `foxrelay` command outside the checkout (docs/operator-cli.md).
 
 The wheel is built from the checkout and installed (without dependencies: this venv has them)
 into a scratch directory; the command then runs from another directory with no PYTHONPATH, so

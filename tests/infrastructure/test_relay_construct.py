@@ -1,4 +1,4 @@
-"""The relay as a reusable construct (issue 12): docs/deploy.md's example of embedding it in
+"""The relay as a reusable construct: docs/deploy.md's example of embedding it in
 another CDK app, run as written; the CDK Pipelines stage; stateful logical ids unchanged by the
 move into the construct."""
 

@@ -1,4 +1,4 @@
-"""Alarms: design.md's list, their settings, and `watched_metrics` matching the template.
+"""Alarms: docs/runbook.md's list, their settings, and `watched_metrics` matching the template.
 
 The lead's alarm<->emitted-metric test takes `relay_watched_metrics(config)` from here and checks
 each against what the handlers really emit; these tests make sure that list is what the template
@@ -27,7 +27,7 @@ from stacks.config import environment_config
 from tests.infrastructure.synth_helpers import Synth, dumps
 
 DESIGN_ALARMS = {
-    # design.md "Alarms" + issue 5, with the severity each names
+    # one runbook entry per alarm (docs/runbook.md), with the severity it names
     "DeliveryDegraded": Severity.PAGE,
     "DeadLetters": Severity.PAGE,
     "LowBalance": Severity.PAGE,

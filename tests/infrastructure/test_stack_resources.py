@@ -1,4 +1,5 @@
-"""Template assertions for issue 3's resources, for every environment in cdk.json."""
+"""Template assertions for the stack's resources (docs/deploy.md, "What you will see in the
+console"), for every environment in cdk.json."""
 
 from __future__ import annotations
 
@@ -391,7 +392,7 @@ def _key(synth: Synth, actions: tuple[str, ...]) -> set[tuple[str, str]]:
     return {(a, key) for a in actions}
 
 
-def test_poller_may_do_exactly_what_issue_3_lists(synth: Synth) -> None:
+def test_poller_may_do_exactly_what_its_code_needs(synth: Synth) -> None:
     stack = synth.stack
     orders = dumps(synth.resolve(stack.relay.orders_queue.queue_arn))
     dlq = dumps(synth.resolve(stack.relay.dead_letter_queue.queue_arn))

@@ -1,10 +1,10 @@
 """The delivery ledger in DynamoDB: one item per order, conditional writes only.
 
-Exactly-once protocol (design.md): `claim` takes a lease (absent, or expired) → the caller sends
-the webhook with a stable Idempotency-Key → `mark_terminal` records the outcome (conditional on
-still owning the lease, or on nobody having recorded an outcome). A crash anywhere leaves either
-a recorded outcome or a lease that expires and is taken over by the next attempt. Codes are never
-written here.
+Exactly-once protocol (README, "How it works"): `claim` takes a lease (absent, or expired) →
+the caller sends the webhook with a stable Idempotency-Key → `mark_terminal` records the outcome
+(conditional on still owning the lease, or on nobody having recorded an outcome). A crash
+anywhere leaves either a recorded outcome or a lease that expires and is taken over by the next
+attempt. Codes are never written here.
 
 The attempt log (relay.domain.attempt_log) rides on the writes that already end an attempt:
 `claim` returns the current log, and `mark_terminal` / `release` write it back with the new entry
@@ -21,17 +21,13 @@ from typing import TYPE_CHECKING, Any
 from botocore.exceptions import ClientError
 
 from relay.domain.attempt_log import Attempt
+from relay.domain.events import for_event
 from relay.domain.hours import hour_bucket
 from relay.names import Ledger as LedgerNames
+from relay.settings import DEFAULT_LEDGER_TTL_DAYS
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
-
-_OUTCOME_FOR_EVENT = {
-    "order.delivered": "delivered",
-    "order.failed": "failed",
-    "order.cancelled": "cancelled",
-}
 
 
 class ClaimStatus(Enum):
@@ -75,11 +71,14 @@ class OrderRecord:
 
 
 def outcome_for_event(event: str) -> str:
-    return _OUTCOME_FOR_EVENT[event]
+    """The ledger's `outcome` for a webhook event (relay.domain.events)."""
+    return for_event(event).outcome.value
 
 
 class LedgerTable:
-    def __init__(self, client: DynamoDBClient, table_name: str, ttl_days: int = 90) -> None:
+    def __init__(
+        self, client: DynamoDBClient, table_name: str, ttl_days: int = DEFAULT_LEDGER_TTL_DAYS
+    ) -> None:
         self._db = client
         self._table = table_name
         self._ttl_seconds = ttl_days * 86400

@@ -12,9 +12,10 @@ it (the seed's "estimate from top-up history").
 **Spend** is what the poller recorded for each order it saw `completed` or `failed`: the order's
 `total_price`, charged at `terminal_seen_at` (the first moment the relay saw it terminal; the
 debit happened at payment, shortly before). Which statuses cost money is an assumption until
-FoxReload says otherwise: `completed` and `failed` are charged (a failed order may be partly
-fulfilled, and over-counting spend only makes the alarm earlier); `cancelled` is not (payment
-failed or expired, or the order was withdrawn before payment). A spend window is half-open,
+FoxReload says otherwise, kept in one place: the `charged` column of relay.domain.events
+(`completed` and `failed` are charged: a failed order may be partly fulfilled, and over-counting
+spend only makes the alarm earlier; `cancelled` is not: payment failed or expired, or the order
+was withdrawn before payment). A spend window is half-open,
 `start < charged_at <= end`: a balance recorded at T already includes every debit up to T. The
 sums themselves come from the ledger's spend index (relay.adapters.spend_index).
 
@@ -34,8 +35,6 @@ from typing import Any, Final
 from relay.names import AlarmThreshold
 
 DAY_SECONDS: Final = 86_400.0
-# The webhook events of orders FoxReload charged (seen `completed` or `failed`).
-CHARGED_EVENTS: Final = frozenset({"order.delivered", "order.failed"})
 # RunwayHours when nothing was spent in 24 h: CloudWatch takes no infinity; a year is "plenty".
 RUNWAY_CAP_HOURS: Final = 24.0 * 365
 

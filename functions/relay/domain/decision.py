@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Final
 
+from relay.domain.events import Event, for_kind
 from relay.domain.poll_outcome import Kind, PollOutcome
 from relay.domain.retry_pacing import (
     delivery_window_closed,
@@ -19,13 +20,6 @@ from relay.domain.retry_pacing import (
 )
 from relay.domain.schedule import Policy, ScheduleInput, clip_to_deadline, visibility_timeout
 
-EVENT_FOR_KIND: Final = {
-    Kind.COMPLETED: "order.delivered",
-    Kind.FAILED: "order.failed",
-    Kind.CANCELLED: "order.cancelled",
-}
-
-
 # However long a bucket or a lease says to wait, a message is looked at again within this.
 MAX_WAIT_SECONDS: Final = 900.0
 
@@ -34,7 +28,7 @@ MAX_WAIT_SECONDS: Final = 900.0
 class Deliver:
     """Terminal at FoxReload: claim, send the webhook for `event`, mark, delete."""
 
-    event: str
+    event: Event
 
 
 @dataclass(frozen=True)
@@ -74,9 +68,9 @@ class Limits:
 def decide(
     outcome: PollOutcome, timing: Timing, limits: Limits, policy: Policy, rand: float
 ) -> Action:
-    event = EVENT_FOR_KIND.get(outcome.kind)
-    if event is not None:  # a terminal order is delivered even at the deadline
-        return Deliver(event)
+    terminal = for_kind(outcome.kind)
+    if terminal is not None:  # a terminal order is delivered even at the deadline
+        return Deliver(terminal.event)
     past_deadline = timing.elapsed >= limits.give_up_after
     if past_deadline and outcome.kind is Kind.PENDING:
         return DeadLetter(

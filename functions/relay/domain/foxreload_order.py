@@ -8,7 +8,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Final
 
-TERMINAL_STATUSES: Final = frozenset({"completed", "failed", "cancelled"})
+from relay.domain.events import TERMINAL_STATUSES, TerminalStatus
+
 KNOWN_STATUSES: Final = frozenset({"active", "paid", "processing"}) | TERMINAL_STATUSES
 # A price is metadata (the spend estimate), never a reason to hold a delivery back. Anything
 # that is not a finite, non-negative amount below this bound is ignored (and counted): a
@@ -50,7 +51,7 @@ class FoxOrder:
     def balance_signal(self, now: float) -> str | None:
         """Why this order says FoxReload could not take the money, if it does: cancelled for a
         payment failure, or still `active` (awaiting payment) past its paymentExpiresAt."""
-        if self.status == "cancelled" and self.cancel_reason == "payment_failure":
+        if self.status == TerminalStatus.CANCELLED and self.cancel_reason == "payment_failure":
             return "cancelled: payment_failure"
         if self.status == "active" and _before(self.payment_expires_at, now):
             return "active past paymentExpiresAt"
@@ -69,7 +70,7 @@ def parse_order(data: Any) -> FoxOrder:
     if not isinstance(raw_items, list):
         raise MalformedOrder("order items is not a list")
     items = tuple(_parse_item(item) for item in raw_items)
-    if status == "completed" and not items:
+    if status == TerminalStatus.COMPLETED and not items:
         raise MalformedOrder("completed order has no items")
     raw_price = data.get("totalPrice")
     price = parse_price(raw_price)

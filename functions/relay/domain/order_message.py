@@ -18,8 +18,9 @@ class OrderMessage:
     order_id: str
     storefront_ref: str | None
     version: int = 1
-    # design.md makes a message poison only for its body, version or order id: a paid order is
-    # never held back by its optional reference. An unusable one is dropped, and said why here.
+    # A message is poison only for its body, version or order id (README, "Order message"): a
+    # paid order is never held back by its optional reference. An unusable one is dropped, and
+    # said why here.
     dropped_ref: str | None = None
 
 

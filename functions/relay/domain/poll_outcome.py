@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 from enum import Enum
 
+from relay.domain.events import TERMINAL_KINDS, Kind, TerminalStatus, for_status
 from relay.domain.foxreload_order import (
     KNOWN_STATUSES,
     FoxOrder,
@@ -40,17 +41,6 @@ class TransportFailure(Enum):
     OVERSIZED = "oversized"  # the body passed the client's size cap: not an answer
 
 
-class Kind(Enum):
-    COMPLETED = "completed"
-    FAILED = "failed"
-    CANCELLED = "cancelled"
-    PENDING = "pending"  # active / paid / processing / unknown status
-    THROTTLED = "throttled"
-    AUTH_FAILED = "auth_failed"
-    NOT_FOUND = "not_found"
-    API_ERROR = "api_error"  # 5xx, timeout, connection error, malformed body, odd 4xx
-
-
 @dataclass(frozen=True)
 class PollOutcome:
     kind: Kind
@@ -64,7 +54,7 @@ class PollOutcome:
 
     @property
     def terminal(self) -> bool:
-        return self.kind in (Kind.COMPLETED, Kind.FAILED, Kind.CANCELLED)
+        return self.kind in TERMINAL_KINDS
 
 
 _TRANSPORT_KIND = {
@@ -72,7 +62,6 @@ _TRANSPORT_KIND = {
     TransportFailure.CONNECTION: ApiErrorKind.CONNECTION,
     TransportFailure.OVERSIZED: ApiErrorKind.MALFORMED,
 }
-_TERMINAL_KIND = {"completed": Kind.COMPLETED, "failed": Kind.FAILED, "cancelled": Kind.CANCELLED}
 
 
 def classify(reply: HttpReply | TransportFailure, now_epoch: float | None = None) -> PollOutcome:
@@ -108,16 +97,16 @@ def classify(reply: HttpReply | TransportFailure, now_epoch: float | None = None
     except (ValueError, RecursionError):  # JSONDecodeError and MalformedOrder are ValueErrors
         return PollOutcome(Kind.API_ERROR, status=str(code), error_kind=ApiErrorKind.MALFORMED)
     if (
-        order.status == "completed"
+        order.status == TerminalStatus.COMPLETED
         and order.code_count == 0
         and not any(item.error for item in order.items)
     ):
         # Completed with no codes and no item errors: nothing to hand over yet. Counted as a
         # malformed answer and retried, rather than sending the storefront an empty delivery.
         return PollOutcome(Kind.API_ERROR, status=str(code), error_kind=ApiErrorKind.MALFORMED)
-    terminal = _TERMINAL_KIND.get(order.status)
+    terminal = for_status(order.status)
     if terminal is not None:
-        return PollOutcome(terminal, order=order, status=order.status)
+        return PollOutcome(terminal.kind, order=order, status=order.status)
     return PollOutcome(
         Kind.PENDING,
         order=order,

@@ -29,7 +29,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Final
 
-TERMINAL: Final = frozenset({"completed", "failed", "cancelled"})
+from relay.domain.events import TERMINAL_STATUSES
+
 MAX_PAGE_LIMIT: Final = 100
 
 
@@ -43,7 +44,7 @@ class ListedOrder:
 
     @property
     def terminal(self) -> bool:
-        return self.status in TERMINAL
+        return self.status in TERMINAL_STATUSES
 
 
 @dataclass(frozen=True)

@@ -272,8 +272,9 @@ class SinkVerdict(Enum):
 
 def classify_sink_status(status_code: int | None) -> SinkVerdict:
     """2xx accepted; any other 4xx than 408/429 is permanent; everything else (408, 429, 5xx,
-    no answer, and the 1xx/3xx design.md does not name: a redirect is not followed, and is more
-    likely a misrouted endpoint being fixed than a refusal of this order) is retried later."""
+    no answer, and the 1xx/3xx the README's webhook contract does not name: a redirect is not
+    followed, and is more likely a misrouted endpoint being fixed than a refusal of this order)
+    is retried later."""
     if status_code is None:
         return SinkVerdict.RETRY_LATER
     if 200 <= status_code < 300:

@@ -4,7 +4,8 @@ Publishes EstimatedBalance, Spend24h and RunwayHours. The balance comes from the
 endpoint in BALANCE_ENDPOINT when one is set (falling back to the estimate if the read fails),
 otherwise from the operator's last balance / top-up records minus the spend the poller recorded
 since (relay.domain.balance), summed from the ledger's spend index (relay.adapters.spend_index).
-The low-balance alarm compares EstimatedBalance with LOW_BALANCE_SPEND_MULTIPLE (2) x Spend24h;
+The low-balance alarm compares EstimatedBalance with LOW_BALANCE_SPEND_MULTIPLE x Spend24h (the
+cdk.json `lowBalanceSpendMultiple`);
 BalanceUnknown is 1 while there is nothing to estimate from.
 """
 
@@ -18,6 +19,7 @@ from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from relay.adapters.balance_endpoint import BalanceReadError
+from relay.domain.balance import DAY_SECONDS
 from relay.names import TRACED_MODULES
 from relay.runtime import BalanceDeps
 from relay.service.monitors import check_balance, publish_balance
@@ -50,6 +52,7 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         endpoint=rt.endpoint,
         endpoint_error_type=BalanceReadError,
         spend_multiple=rt.settings.low_balance_spend_multiple,
+        history_seconds=rt.settings.ledger_ttl_days * DAY_SECONDS,
     )
     publish_balance(check, metrics)
     if check.endpoint_error is not None:
@@ -80,7 +83,8 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         "basis_since": None if report.basis is None else report.basis.since,
     }
     if report.low:
-        logger.warning("balance below 2 x the last 24 h spend", extra=summary)
+        multiple = rt.settings.low_balance_spend_multiple
+        logger.warning(f"balance below {multiple:g} x the last 24 h spend", extra=summary)
     else:
         logger.info("balance checked", extra=summary)
     return summary

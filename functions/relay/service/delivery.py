@@ -14,7 +14,7 @@ from enum import Enum
 from relay.adapters.ledger import ClaimStatus
 from relay.adapters.webhook_sink import SinkResult
 from relay.domain.attempt_log import Attempt, appended, new_attempt
-from relay.domain.balance import CHARGED_EVENTS
+from relay.domain.events import CHARGED_EVENTS, Event, for_event
 from relay.domain.foxreload_order import FoxOrder
 from relay.domain.storefront_breaker import Admission, BreakerState, Verdict, park_delay
 from relay.domain.webhook import SinkVerdict, WebhookSecretError, signed_request, signing_keys
@@ -25,11 +25,6 @@ from relay.settings import LEASE_MARGIN_SECONDS
 
 # No send starts with less time than this left before the caller's `until`.
 MIN_SEND_SECONDS = 2.0
-_EVENT_METRIC = {
-    "order.delivered": Metric.ORDERS_DELIVERED,
-    "order.failed": Metric.ORDERS_FAILED,
-    "order.cancelled": Metric.ORDERS_CANCELLED,
-}
 
 
 class Outcome(Enum):
@@ -261,8 +256,8 @@ class Delivery:
             d.metrics.count(Metric.DUPLICATE_SUPPRESSED)
             d.log.info("%s sent, but another worker had recorded the outcome", event)
             return DeliveryResult(Outcome.ALREADY_DONE, event)
-        d.metrics.count(_EVENT_METRIC[event])
-        if event == "order.cancelled" and order.cancel_reason == "payment_failure":
+        d.metrics.count(for_event(event).metric)
+        if event == Event.CANCELLED and order.cancel_reason == "payment_failure":
             d.metrics.count(Metric.BALANCE_FAILURE_SIGNALS)
         d.metrics.seconds(Metric.DELIVERY_LAG_SECONDS, max(0.0, accepted - seen_at))
         d.metrics.seconds(Metric.TIME_TO_DELIVER_SECONDS, max(0.0, accepted - first_seen))

@@ -16,10 +16,11 @@ from aws_lambda_powertools.metrics import MetricUnit
 from relay.domain.balance import DAY_SECONDS, BalanceReport, Basis, assess
 from relay.domain.stuck_orders import LedgerOrder, StuckReport, cohort_window, judge
 from relay.names import AlarmThreshold, Metric
+from relay.settings import DEFAULT_LEDGER_TTL_DAYS
 
-# How far back the ledger can answer: its items expire after LEDGER_TTL_DAYS (90 by default).
-# A basis older than this cannot be estimated from: the spend since it has partly expired.
-MAX_HISTORY_SECONDS: Final = 90 * DAY_SECONDS
+# How far back the ledger can answer: its items expire after LEDGER_TTL_DAYS. A basis older
+# than this cannot be estimated from: the spend since it has partly expired.
+DEFAULT_HISTORY_SECONDS: Final = DEFAULT_LEDGER_TTL_DAYS * DAY_SECONDS
 
 
 class BasisReader(Protocol):
@@ -57,7 +58,9 @@ def check_balance(
     endpoint: BalanceReader | None = None,
     endpoint_error_type: type[Exception] = Exception,
     spend_multiple: float = AlarmThreshold.LOW_BALANCE_SPEND_MULTIPLE,
+    history_seconds: float = DEFAULT_HISTORY_SECONDS,
 ) -> BalanceCheck:
+    """`history_seconds`: how far back the ledger holds spend (its TTL, LEDGER_TTL_DAYS)."""
     endpoint_balance: Decimal | None = None
     endpoint_error: str | None = None
     if endpoint is not None:
@@ -70,8 +73,8 @@ def check_balance(
     spend_since_basis: Decimal | None = None
     stale = False
     if endpoint_balance is None and basis is not None:
-        stale = basis.since < now - MAX_HISTORY_SECONDS
-        since = min(now, max(basis.since, now - MAX_HISTORY_SECONDS))
+        stale = basis.since < now - history_seconds
+        since = min(now, max(basis.since, now - history_seconds))
         # Two disjoint windows, so no hour is read twice: (s, t] = (s, u] + (u, t].
         if since <= day_start:
             spend_24h = spend.spend_between(day_start, now, now)

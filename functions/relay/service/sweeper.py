@@ -13,7 +13,7 @@ import asyncio
 from dataclasses import dataclass, field, replace
 
 from relay.domain.attempt_log import Actor
-from relay.domain.decision import EVENT_FOR_KIND
+from relay.domain.events import for_status
 from relay.domain.fair_budget import STARVED_MEMORY_SECONDS, next_sweep_share
 from relay.domain.foxreload_order import FoxOrder, MalformedOrder
 from relay.domain.order_message import canonical_order_id
@@ -39,7 +39,6 @@ _REMEMBERED_DONE = 5000
 _LEASE_RETRY_SECONDS = 2.0
 # How often a running sweeper asks the ledger whether anything it could find is still in flight.
 IN_FLIGHT_CHECK_SECONDS = 30.0
-_KIND_OF_STATUS = {"completed": Kind.COMPLETED, "failed": Kind.FAILED, "cancelled": Kind.CANCELLED}
 
 
 @dataclass
@@ -241,7 +240,9 @@ class Sweeper:
             if refreshed is None:
                 return
             order = refreshed
-        event = EVENT_FOR_KIND[_KIND_OF_STATUS[order.status]]
+        terminal = for_status(order.status)
+        assert terminal is not None  # listed terminal, or re-read and found terminal
+        event = terminal.event
         now = d.clock()
         d.metrics.count(Metric.SWEEP_FOUND)
         result = await self.delivery.deliver(

@@ -12,7 +12,7 @@ import pytest
 from relay.adapters.spend_index import SpendIndex
 from relay.domain.hours import HOUR_SECONDS, bucket_start, hour_bucket
 from relay.names import Ledger
-from tests.unit.handlers.monitor_world import TABLE, aws, put_order
+from tests.unit.handlers.monitor_world import CHARGED_OUTCOMES, TABLE, aws, put_order
 
 HOUR = bucket_start("2025100900")
 SETTLE = 900.0
@@ -49,7 +49,7 @@ def charges(ddb: Any, seed: int, count: int, hours: int) -> list[tuple[float, De
 
 def brute_force(made: list[tuple[float, Decimal, str]], start: float, end: float) -> Decimal:
     return sum(
-        (p for t, p, o in made if start < t <= end and o in ("delivered", "failed")), Decimal(0)
+        (p for t, p, o in made if start < t <= end and o in CHARGED_OUTCOMES), Decimal(0)
     )
 
 

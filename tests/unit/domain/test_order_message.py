@@ -69,7 +69,7 @@ def test_invalid_order_ids(value):
 
 @pytest.mark.parametrize("ref", [7, ["a"], {"x": 1}, "r" * 257, True])
 def test_an_unusable_storefront_ref_is_dropped_not_poison(ref):
-    """design.md: poison is about the body, the version and the order id; the paid order goes on
+    """Poison is about the body, the version and the order id; the paid order goes on
     without the optional reference, and the message says why."""
     parsed = parse_order_message(json.dumps({"v": 1, "order_id": UUID, "storefront_ref": ref}))
     assert isinstance(parsed, OrderMessage)

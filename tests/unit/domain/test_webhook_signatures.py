@@ -1,4 +1,4 @@
-"""Issue 11: Standard Webhooks headers, Stripe-compatible X-Relay-Signature, rotation, and a
+"""Standard Webhooks headers, Stripe-compatible X-Relay-Signature, rotation, and a
 verifier that never raises. Deliveries are checked with the third-party libraries storefronts
 use (standardwebhooks, stripe), not only with the relay's own helpers."""
 
@@ -32,7 +32,7 @@ KEY_BYTES = bytes(range(32))
 WHSEC = "whsec_" + base64.b64encode(KEY_BYTES).decode()
 OLD = "whsec_" + base64.b64encode(b"o" * 32).decode()
 OTHER = "whsec_" + base64.b64encode(b"x" * 32).decode()
-PLAIN = "9f2c" * 16  # what `openssl rand -hex 32` gives: the pre-issue-11 format
+PLAIN = "9f2c" * 16  # what `openssl rand -hex 32` gives: the format before whsec_ secrets
 ROTATING = json.dumps({"current": WHSEC, "previous": OLD})
 
 
@@ -156,7 +156,7 @@ NOW = 1_700_000_000
 @pytest.mark.parametrize(
     "header",
     [
-        "t=" + "9" * 400 + ",v1=00",  # issue 11: this raised OverflowError
+        "t=" + "9" * 400 + ",v1=00",  # a timestamp this long once raised OverflowError
         "t=" + "9" * 5000 + ",v1=00",  # past int()'s digit limit
         "t=-5,v1=00",
         "t=1e9,v1=00",

@@ -14,10 +14,12 @@ from moto import mock_aws
 
 from local_stack.moto_atomic import atomic_moto_requests
 from local_stack.provision import ledger_table_definition
+from relay.domain.events import TERMINALS
 from relay.domain.hours import hour_bucket
 from relay.names import Ledger
 
 TABLE = "ledger"
+CHARGED_OUTCOMES = frozenset(row.outcome.value for row in TERMINALS if row.charged)
 REGION = "eu-west-1"
 
 
@@ -72,7 +74,7 @@ def put_order(
             item[name] = {"N": f"{value:.3f}"}
     if outcome is not None:
         item[Ledger.OUTCOME] = {"S": outcome}
-    if outcome in ("delivered", "failed"):
+    if outcome in CHARGED_OUTCOMES:
         # As the poller's claim writes it: charged at the first sight of the terminal status.
         seen = terminal_seen_at if terminal_seen_at is not None else outcome_at
         assert seen is not None, "a charged order needs terminal_seen_at or outcome_at"

@@ -281,3 +281,33 @@ def test_a_recent_basis_is_not_flagged(
     store(ddb, time.time() - 3600).record(RecordKind.BALANCE, Decimal("500"))
     run(capsys)
     assert not any("older than the ledger's history" in r.getMessage() for r in caplog.records)
+
+
+def test_the_ledgers_history_is_its_ttl_setting(
+    ddb: Any,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """LEDGER_TTL_DAYS, not a fixed 90 days: with items kept 120 days a 100-day-old basis is
+    still estimated from in full."""
+    monkeypatch.setenv("LEDGER_TTL_DAYS", "120")
+    now = time.time()
+    store(ddb, now - 100 * 86_400).record(RecordKind.BALANCE, Decimal("500"))
+    run(capsys)
+    assert not any("older than the ledger's history" in r.getMessage() for r in caplog.records)
+
+
+def test_the_low_balance_warning_names_the_configured_multiple(
+    ddb: Any,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    monkeypatch.setenv("LOW_BALANCE_SPEND_MULTIPLE", "3")
+    now = time.time()
+    store(ddb, now - 3600).record(RecordKind.BALANCE, Decimal("50"))
+    put_order(ddb, "a", now - 500, outcome="delivered", outcome_at=now - 400, total_price="20")
+    result, _ = run(capsys)
+    assert result["low"] is True  # 30 < 3 x 20
+    assert any("balance below 3 x the last 24 h spend" in r.getMessage() for r in caplog.records)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from relay.monitor_settings import MonitorSettings
-from relay.settings import SettingsError
+from relay.settings import DEFAULT_LEDGER_TTL_DAYS, SettingsError
 
 
 def test_round_trip_through_the_environment() -> None:
@@ -75,3 +75,12 @@ def test_zero_thresholds_are_valid_and_out_of_range_ones_are_not() -> None:
     for bad in ({"STUCK_RATIO_PERCENT": "100"}, {"LOW_BALANCE_SPEND_MULTIPLE": "-1"}):
         with pytest.raises(SettingsError):
             MonitorSettings.from_env({**base, **bad})
+
+
+def test_the_ledger_ttl_is_the_pollers_setting() -> None:
+    base = {"LEDGER_TABLE": "t"}
+    assert MonitorSettings.from_env(base).ledger_ttl_days == DEFAULT_LEDGER_TTL_DAYS
+    assert MonitorSettings.from_env({**base, "LEDGER_TTL_DAYS": "30"}).ledger_ttl_days == 30
+    for bad in ("0", "thirty", "1.5"):
+        with pytest.raises(SettingsError):
+            MonitorSettings.from_env({**base, "LEDGER_TTL_DAYS": bad})

@@ -1,4 +1,4 @@
-"""Issue 11: one Idempotency-Key, one body. A retried delivery (503, then 200, with FoxReload
+"""One Idempotency-Key, one body (README, "Delivery webhook"). A retried delivery (503, then 200, with FoxReload
 polled again in between) sends byte-identical bodies whose `occurred_at` is when the relay first
 saw the order terminal; only the signatures' timestamps move. Both attempts verify with the
 standardwebhooks and stripe libraries."""
