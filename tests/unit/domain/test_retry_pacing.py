@@ -10,6 +10,7 @@ from relay.domain.retry_pacing import (
     PACE_FRACTION,
     WEBHOOK_RETRY_BASE_SECONDS,
     WEBHOOK_RETRY_CAP_SECONDS,
+    delivery_window_age,
     paced,
     receive_bound,
     webhook_retry_delay,
@@ -58,3 +59,10 @@ def test_paced_retries_never_exceed_the_receive_bound(deadline, window, draws):
 def test_the_default_settings_fit_sqs_max_receive_count():
     assert receive_bound(900.0, 86400.0, 4.5) <= 1000
     assert receive_bound(900.0, 12 * 86400.0, 4.5) > 1000  # which synth then refuses
+
+
+def test_the_delivery_window_runs_from_the_first_terminal_sight_or_a_later_enqueue():
+    # the order's own message, enqueued before the relay saw the order terminal
+    assert delivery_window_age(now=1000.0, terminal_seen_at=100.0, enqueued_at=50.0) == 900.0
+    # a message redriven from the DLQ long after: a fresh window from its enqueue
+    assert delivery_window_age(now=1000.0, terminal_seen_at=100.0, enqueued_at=990.0) == 10.0
