@@ -191,8 +191,6 @@ def test_a_redrive_of_200_dead_letters_while_the_sweeper_runs_dead_letters_none_
     stack = stress_stack
     assert stack.receiver is not None and stack.sweeper is not None
     rx = stack.receiver
-    # The storefront refuses every webhook for good (a 400: a deploy that broke its handler),
-    # so each order is dead-lettered as webhook_rejected once it is terminal.
     errors_before = stress_pollers.stats().batch_errors
     # The dead letters of an earlier incident: the storefront refused every webhook for good (a
     # 400: a deploy that broke its handler), so each order was dead-lettered as
