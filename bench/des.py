@@ -32,6 +32,7 @@ from relay.domain.decision import (
     Limits,
     Reschedule,
     Timing,
+    after_park,
     after_wait,
     after_webhook_retry,
     decide,
@@ -51,6 +52,7 @@ from relay.domain.rate_budget import (
     RateBudget,
     budget_within_limit,
 )
+from relay.domain.retry_pacing import delivery_window_age
 from relay.domain.schedule import Policy, clip_to_deadline, visibility_timeout
 from relay.domain.storefront_breaker import (
     Admission,
@@ -556,7 +558,9 @@ class Simulation:
             if admission.verdict is Verdict.PARK:
                 self.count(now, "parked")
                 wait = park_delay(admission.state, now, self.rng.random())
-                self.act(order, now, after_wait(timing, wait, "parked", self.rng.random()))
+                since = delivery_window_age(now, order.terminal_seen, order.enq)
+                parked = after_park(timing, self.limits, since, wait, self.rng.random())
+                self.act(order, now, parked)
                 return
         if self.sweep_cfg is not None and self.swept(order, now, elapsed):
             return
@@ -593,10 +597,12 @@ class Simulation:
         if result in ("delivered", "already_done"):
             self.count(now, "deletes")
         elif result == "parked":
-            self.act(order, now, after_wait(timing, wait, "parked", self.rng.random()))
+            assert order.terminal_seen is not None
+            since = delivery_window_age(now, order.terminal_seen, order.enq)
+            self.act(order, now, after_park(timing, self.limits, since, wait, self.rng.random()))
         else:
             assert order.terminal_seen is not None
-            since = now - order.terminal_seen
+            since = delivery_window_age(now, order.terminal_seen, order.enq)
             self.act(
                 order, now, after_webhook_retry(timing, self.limits, since, None, self.rng.random())
             )

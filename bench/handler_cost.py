@@ -141,6 +141,7 @@ class _World:
                 "DLQ_URL": self.dlq_url,
                 "SINK_WEBHOOK_URL": store.url,
                 "SINK_WEBHOOK_SECRET": "bench-webhook",
+                "ALLOW_INSECURE_HTTP": "true",  # the loopback simulator and receiver
                 # The cost of one batch is measured, not the pacing: a budget far above what the
                 # repeated batches spend, so no poll waits for a token.
                 "FOXRELOAD_RATE_LIMIT_PER_MINUTE": "1000000",

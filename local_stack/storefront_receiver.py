@@ -5,7 +5,10 @@ Standard Webhooks headers (`webhook-id`, `webhook-timestamp`, `webhook-signature
 present, `X-Relay-Signature`, with the relay's own `verify_standard` / `verify`; records each
 accepted delivery by `webhook-id` (which must equal `Idempotency-Key` when both are sent), counts
 duplicates (a key accepted more than once), and can be scripted to answer with other statuses
-(503 twice then 200, a permanent 400, ...). The secret may be a rotation value
+(503 twice then 200, a permanent 400, ...) or be taken down for a while (`start_outage()` /
+`end_outage()`, or `POST /_receiver/outage`): while down it answers every webhook with the
+outage status before looking at it, as a storefront behind a load balancer with no healthy
+backend does, and counts the refusals. The secret may be a rotation value
 (`{"current": ..., "previous": ...}`): a delivery signed by either is accepted.
 
 It never logs or prints codes: the log line of a delivery has its key, event and code count only.
@@ -75,6 +78,7 @@ class _Counters:
     duplicates: int = 0
     bad_signature: int = 0
     malformed: int = 0
+    outage_refused: int = 0
     scripted: Counter[int] = field(default_factory=Counter)
     by_event: Counter[str] = field(default_factory=Counter)
 
@@ -112,6 +116,7 @@ class StorefrontReceiver(LoopbackService):
         self._accepted_keys: Counter[str] = Counter()
         self._script: deque[int] = deque()
         self._order_scripts: dict[str, deque[int]] = {}
+        self._outage: int | None = None  # the status every webhook gets while down
         self._counters = _Counters()
         self._server = BackgroundServer(host, port, _Handler)
 
@@ -140,6 +145,26 @@ class StorefrontReceiver(LoopbackService):
         with self._lock:
             self._script.clear()
             self._order_scripts.clear()
+
+    # -- an outage -------------------------------------------------------------------------
+    def start_outage(self, status: int = 503) -> None:
+        """Answer every webhook with `status` until `end_outage()` (scripts and default_status
+        resume then). A 5xx, 408 or 429 is an outage the relay retries; another 4xx is a
+        storefront that refuses everything for good."""
+        if not 300 <= int(status) <= 599:
+            raise ValueError("an outage answers with a 3xx, 4xx or 5xx status")
+        with self._lock:
+            self._outage = int(status)
+
+    def end_outage(self) -> None:
+        with self._lock:
+            self._outage = None
+
+    @property
+    def outage_status(self) -> int | None:
+        """The status every webhook gets right now, or None when the storefront is up."""
+        with self._lock:
+            return self._outage
 
     def _next_status(self, order_id: str | None) -> int:
         with self._lock:
@@ -219,6 +244,8 @@ class StorefrontReceiver(LoopbackService):
                 "duplicateKeys": sum(1 for n in self._accepted_keys.values() if n > 1),
                 "badSignature": c.bad_signature,
                 "malformed": c.malformed,
+                "outage": self._outage,
+                "outageRefused": c.outage_refused,
                 "scriptedStatuses": {str(k): v for k, v in c.scripted.items()},
                 "byEvent": dict(c.by_event),
                 "ordersDelivered": len(self._orders_with(DELIVERED_EVENT)),
@@ -233,12 +260,18 @@ class StorefrontReceiver(LoopbackService):
             self._counters = _Counters()
             self._script.clear()
             self._order_scripts.clear()
+            self._outage = None
 
     # -- the request path (called by the HTTP handler) -------------------------------------
     def handle(self, headers: dict[str, str], body: bytes) -> tuple[int, dict[str, Any]]:
         """Decide the answer to one webhook POST; returns (status, JSON body)."""
         with self._lock:
             self._counters.requests += 1
+            outage = self._outage
+            if outage is not None:
+                self._counters.outage_refused += 1
+        if outage is not None:
+            return outage, {"error": f"storefront down (outage, {outage})"}
         if not self._signed(headers, body):
             with self._lock:
                 self._counters.bad_signature += 1
@@ -322,6 +355,8 @@ class _Handler(JsonHandler):
             self.send_json(200, rx.stats())
         elif method == "POST" and path == "/_receiver/script":
             self._script(rx)
+        elif method == "POST" and path == "/_receiver/outage":
+            self._set_outage(rx)
         elif method == "POST" and path == "/_receiver/reset":
             self.drain_body()
             rx.reset()
@@ -340,6 +375,19 @@ class _Handler(JsonHandler):
             rx.script(body["statuses"], body.get("orderId"))
         except (ValueError, KeyError, TypeError) as exc:
             self.send_json(400, {"error": f"expected {{'statuses': [..], 'orderId'?}}: {exc}"})
+            return
+        self.send_json(200, rx.stats())
+
+    def _set_outage(self, rx: StorefrontReceiver) -> None:
+        """{"status": 503} takes the storefront down; {"status": null} brings it back."""
+        try:
+            status = self.json_body()["status"]
+            if status is None:
+                rx.end_outage()
+            else:
+                rx.start_outage(int(status))
+        except (ValueError, KeyError, TypeError) as exc:
+            self.send_json(400, {"error": f"expected {{'status': 503 | null}}: {exc}"})
             return
         self.send_json(200, rx.stats())
 

@@ -43,7 +43,7 @@ POISON_REASONS: Final = frozenset(
     }
 )
 DELIVERABLE_REASONS: Final = frozenset(
-    {"deadline", "not_found", "webhook_rejected", "webhook_unavailable"}
+    {"deadline", "not_found", "supplier_unavailable", "webhook_rejected", "webhook_unavailable"}
 )
 NO_REASON: Final = "none"
 KNOWN_REASONS: Final = POISON_REASONS | DELIVERABLE_REASONS | {NO_REASON}

@@ -26,8 +26,7 @@ from relay.adapters.foxreload_client import FoxReloadClient
 from relay.adapters.ledger import ClaimStatus, LedgerTable, OrderRecord
 from relay.adapters.webhook_sink import SinkResult, WebhookSink
 from relay.domain.attempt_log import Actor, Attempt, appended, new_attempt
-from relay.domain.balance import CHARGED_EVENTS
-from relay.domain.decision import EVENT_FOR_KIND
+from relay.domain.events import CHARGED_EVENTS, for_kind
 from relay.domain.foxreload_order import FoxOrder
 from relay.domain.poll_outcome import HttpReply, TransportFailure, classify, for_order
 from relay.domain.webhook import SinkVerdict, WebhookSecretError, signed_request, signing_keys
@@ -88,7 +87,9 @@ def terminal_order(
         else:
             why = f"FoxReload gave no usable answer ({reply.value})"
         raise Refusal(f"{order_id}: not terminal: {why}; nothing to redeliver")
-    event = EVENT_FOR_KIND[outcome.kind]
+    row = for_kind(outcome.kind)
+    assert row is not None  # a terminal outcome has a row (tests/unit/domain/test_events.py)
+    event = row.event
     if record.outcome_event is not None and record.outcome_event != event:
         raise Refusal(
             f"{order_id}: the ledger recorded {record.outcome_event} but FoxReload now says "

@@ -78,3 +78,19 @@ def test_scripted_statuses_over_http(rx):
     assert httpx.post(f"{rx.base_url}/_receiver/script", json={"nope": 1}).status_code == 400
     assert httpx.post(f"{rx.base_url}/_receiver/reset").json() == {"reset": True}
     assert rx.deliveries() == []
+
+
+def test_an_outage_switched_over_http(rx):
+    order, _ = completed_order()
+    r = httpx.post(f"{rx.base_url}/_receiver/outage", json={"status": 503})
+    assert r.status_code == 200 and r.json()["outage"] == 503
+    req = signed_request(SECRET, order, "order.delivered", None, time.time())
+    assert post(rx, req).status_code == 503
+    r = httpx.post(f"{rx.base_url}/_receiver/outage", json={"status": None})
+    assert r.status_code == 200 and r.json()["outage"] is None
+    assert r.json()["outageRefused"] == 1
+    assert post(rx, req).status_code == 200
+    assert rx.delivered_order_ids() == {order.id}
+    assert httpx.post(f"{rx.base_url}/_receiver/outage", json={"status": 200}).status_code == 400
+    assert httpx.post(f"{rx.base_url}/_receiver/outage", json={}).status_code == 400
+    assert rx.outage_status is None

@@ -124,6 +124,23 @@ def after_webhook_retry(
     return Reschedule(visibility_timeout(delay, timing.seconds_since_receive), "webhook_retry")
 
 
+def after_park(
+    timing: Timing, limits: Limits, since_terminal: float, wait: float, rand: float = 0.0
+) -> Reschedule | DeadLetter:
+    """The storefront breaker is open and another delivery holds the probe: wait for the next
+    probe, but only within the delivery window. Parked orders must end like retried ones: one
+    parked past its window would otherwise come back until the queue's retention deleted it,
+    lost without a dead letter (only a probe's own failure checked the window)."""
+    if delivery_window_closed(since_terminal, limits.delivery_window):
+        return DeadLetter(
+            "webhook_unavailable",
+            f"the storefront was unavailable (circuit breaker open) for the whole delivery "
+            f"window ({limits.delivery_window:.0f}s since the order was first seen terminal); "
+            f"{timing.attempt + 1} attempts",
+        )
+    return after_wait(timing, wait, "parked", rand)
+
+
 def after_wait(timing: Timing, wait: float, why: str, rand: float = 0.0) -> Reschedule:
     """Come back after `wait` (a lease another worker holds, a request budget to refill, a
     parked delivery), paced by the message's age so long waits are received rarely.

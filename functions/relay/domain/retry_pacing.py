@@ -54,6 +54,15 @@ def delivery_window_closed(since_terminal: float, delivery_window: float) -> boo
     return since_terminal >= delivery_window
 
 
+def delivery_window_age(now: float, terminal_seen_at: float, enqueued_at: float) -> float:
+    """How long the storefront delivery window has run for this message: from the first
+    terminal sight, or from the message's enqueue when that is later. A message redriven from
+    the DLQ is enqueued after the order was first seen terminal, so it gets a fresh window, as
+    it gets a fresh supplier deadline; otherwise a redriven `webhook_unavailable` order would
+    be dead-lettered again by its first failed or parked delivery."""
+    return now - max(terminal_seen_at, enqueued_at)
+
+
 def supplier_silence_limit(give_up_after: float, delivery_window: float) -> float:
     """How long after enqueue an order FoxReload never answered about (errors, 429s, 401s) is
     retried before it is dead-lettered as `supplier_unavailable`: the deadline plus the

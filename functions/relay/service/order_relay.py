@@ -19,6 +19,7 @@ from relay.domain.decision import (
     Limits,
     Reschedule,
     Timing,
+    after_park,
     after_wait,
     after_webhook_retry,
     decide,
@@ -26,6 +27,7 @@ from relay.domain.decision import (
 from relay.domain.foxreload_order import FoxOrder
 from relay.domain.order_message import OrderMessage, Poison, parse_order_message
 from relay.domain.poll_outcome import Kind, PollOutcome, classify, for_order
+from relay.domain.retry_pacing import delivery_window_age
 from relay.domain.schedule import clip_to_deadline, policy_named, visibility_timeout
 from relay.domain.storefront_breaker import Admission, BreakerState, Verdict, park_delay
 from relay.names import Metric, api_error_metric
@@ -120,7 +122,9 @@ class OrderRelay:
             # spending a request on re-reading codes that might only be parked again.
             admission = await asyncio.to_thread(self.delivery.guard.admit)
             if admission.verdict is Verdict.PARK:
-                return await self._park(ctx, admission.state)
+                return await self._park(
+                    ctx, admission.state, touched.terminal_seen_at, touched.last_status
+                )
         return await self._poll(ctx, until, admission)
 
     async def _poll(self, ctx: _Context, until: float | None, admission: Admission | None) -> str:
@@ -149,17 +153,25 @@ class OrderRelay:
             return await self._dead_letter(ctx, action, outcome.status)
         return await self._reschedule(ctx.record, action, outcome.status)
 
-    async def _park(self, ctx: _Context, breaker: BreakerState) -> str:
+    async def _park(
+        self,
+        ctx: _Context,
+        breaker: BreakerState,
+        terminal_seen_at: float,
+        last_status: str | None,
+    ) -> str:
         """The storefront breaker is open and another delivery holds the probe: wait without
-        a FoxReload request."""
+        a FoxReload request, within the delivery window."""
         now = self.d.clock()
         self.d.metrics.count(Metric.DELIVERIES_PARKED)
         self.d.metrics.count(Metric.STOREFRONT_UNAVAILABLE)
         timing = self._timing(ctx, now)
         wait = park_delay(breaker, now, self.d.rand())
-        return await self._reschedule(
-            ctx.record, after_wait(timing, wait, "parked", self.d.rand()), None
-        )
+        since = delivery_window_age(now, terminal_seen_at, ctx.record.sent_at)
+        action = after_park(timing, self.limits, since, wait, self.d.rand())
+        if isinstance(action, DeadLetter):
+            return await self._dead_letter(ctx, action, last_status)
+        return await self._reschedule(ctx.record, action, None)
 
     async def _wait_at_gate(self, ctx: _Context, wait: float, reason: str) -> str:
         """No poll now: the sweep covers the order, or the request budget is spent. Running out
@@ -208,9 +220,12 @@ class OrderRelay:
             )
         if result.outcome is Outcome.PARKED:
             wait = result.retry_after or self.delivery.guard.config.probe_interval
-            return await self._reschedule(
-                ctx.record, after_wait(timing, wait, "parked", self.d.rand()), order.status
-            )
+            now = self.d.clock()
+            since = delivery_window_age(now, result.terminal_seen_at or seen_at, ctx.record.sent_at)
+            parked = after_park(timing, self.limits, since, wait, self.d.rand())
+            if isinstance(parked, DeadLetter):
+                return await self._dead_letter(ctx, parked, order.status)
+            return await self._reschedule(ctx.record, parked, order.status)
         if result.outcome in (Outcome.NO_TIME, Outcome.NOT_OURS):
             # Out of invocation time (or the ledger lost the item): look again in a moment.
             wait = 1.0 + 4.0 * self.d.rand()
@@ -225,7 +240,9 @@ class OrderRelay:
                 f"storefront answered HTTP {result.status_code} to {event}; not retried",
             )
             return await self._dead_letter(ctx, why, order.status)
-        since_terminal = self.d.clock() - (result.terminal_seen_at or seen_at)
+        since_terminal = delivery_window_age(
+            self.d.clock(), result.terminal_seen_at or seen_at, ctx.record.sent_at
+        )
         retry = after_webhook_retry(
             timing, self.limits, since_terminal, result.retry_after, self.d.rand()
         )

@@ -1,6 +1,14 @@
 import pytest
 
-from relay.domain.decision import DeadLetter, Deliver, Limits, Reschedule, Timing, decide
+from relay.domain.decision import (
+    DeadLetter,
+    Deliver,
+    Limits,
+    Reschedule,
+    Timing,
+    after_park,
+    decide,
+)
 from relay.domain.foxreload_order import FoxOrder
 from relay.domain.poll_outcome import Kind, PollOutcome
 from relay.domain.schedule import RelayPolicy, SeedPolicy
@@ -65,3 +73,16 @@ def test_reschedule_never_sleeps_past_the_deadline():
 def test_api_errors_are_rescheduled_not_dead_lettered():
     outcome = PollOutcome(Kind.API_ERROR, status="502", error_kind="ServerError")
     assert isinstance(decide(outcome, Timing(3, 100.0), LIMITS, RelayPolicy(), 0.1), Reschedule)
+
+
+def test_a_parked_order_waits_for_the_probe_within_the_delivery_window_then_is_dead_lettered():
+    limits = Limits(
+        give_up_after=900, not_found_grace=60, auth_failure_delay=120, delivery_window=600
+    )
+    timing = Timing(attempt=7, elapsed=2000.0)
+    parked = after_park(timing, limits, since_terminal=599.0, wait=31.0)
+    assert isinstance(parked, Reschedule) and parked.reason == "parked"
+    assert parked.delay >= 31
+    closed = after_park(timing, limits, since_terminal=600.0, wait=31.0)
+    assert isinstance(closed, DeadLetter) and closed.reason == "webhook_unavailable"
+    assert "8 attempts" in closed.detail

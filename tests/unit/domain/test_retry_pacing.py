@@ -13,6 +13,7 @@ from relay.domain.retry_pacing import (
     PACE_FRACTION,
     WEBHOOK_RETRY_BASE_SECONDS,
     WEBHOOK_RETRY_CAP_SECONDS,
+    delivery_window_age,
     paced,
     receive_bound,
     webhook_retry_delay,
@@ -86,3 +87,10 @@ def test_a_redriven_backlog_of_one_age_comes_back_spread_out() -> None:
     floor = paced(0.0, 3600.0)
     assert min(delays) >= floor - 1
     assert max(delays) - min(delays) >= 0.4 * floor  # spread over about half the floor
+
+
+def test_the_delivery_window_runs_from_the_first_terminal_sight_or_a_later_enqueue():
+    # the order's own message, enqueued before the relay saw the order terminal
+    assert delivery_window_age(now=1000.0, terminal_seen_at=100.0, enqueued_at=50.0) == 900.0
+    # a message redriven from the DLQ long after: a fresh window from its enqueue
+    assert delivery_window_age(now=1000.0, terminal_seen_at=100.0, enqueued_at=990.0) == 10.0

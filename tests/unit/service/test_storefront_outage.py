@@ -94,3 +94,76 @@ def test_an_outage_parks_orders_probes_once_at_a_time_and_drains_after_recovery(
     assert parked > 5 * len(ORDERS)
     assert sum(fox_calls.values()) <= probes + 2 * len(ORDERS)
     assert world.metrics.counts[Metric.STOREFRONT_UNAVAILABLE] > 0
+
+
+def _completed_at_foxreload(world) -> None:
+    def foxreload(request: httpx.Request) -> httpx.Response:
+        order_id = request.url.path.rsplit("/", 1)[-1]
+        return httpx.Response(200, json=order_json(order_id, "completed", (f"CODE-{order_id}",)))
+
+    world.router.get(url__startswith=f"{FOX}/api/orders/").mock(side_effect=foxreload)
+
+
+def _records(world, orders: list[str], tag: str) -> list[QueueRecord]:
+    return [
+        QueueRecord(
+            f"{tag}-{i}", f"h-{tag}-{i}", json.dumps({"v": 1, "order_id": o}), 0, world.clock.now
+        )
+        for i, o in enumerate(orders)
+    ]
+
+
+def _reasons(queue: ClockQueue) -> list[str]:
+    return [why.reason for _, why in queue.dead]  # type: ignore[attr-defined]
+
+
+def test_an_outage_past_the_delivery_window_dead_letters_every_parked_order_when_it_closes(world):
+    """Parked orders end like retried ones: once the window has closed they are dead-lettered
+    as webhook_unavailable (paged, redrivable), not left parked until a probe happens to be
+    theirs, one per probe interval, or until the queue's retention deletes them."""
+    window = 600.0
+    relay = world.runtime.relay
+    relay.limits = replace(relay.limits, delivery_window=window)
+    orders = [f"6a1f{i:04d}-1111-4222-8333-444455556666" for i in range(40)]
+    _completed_at_foxreload(world)
+    world.router.post(SINK).mock(return_value=httpx.Response(503))
+    queue = ClockQueue()
+    relay.d.queue = queue
+    started = world.clock.now
+
+    # Past the window: a parked order at its next return (the next probe, 1 s, a spread of a
+    # tenth of the outage); a failed probe at its next retry (at most 1.25 x the 300 s cap).
+    # Before, only probes ended: one order per 30 s probe interval.
+    results = drive(world, _records(world, orders, "m"), until=started + window + 400)
+
+    assert sorted(results.values()) == ["dead_lettered"] * len(orders)
+    assert _reasons(queue) == ["webhook_unavailable"] * len(orders)
+    assert world.storefront.deliveries == []
+
+
+def test_a_redrive_after_the_delivery_window_gets_a_fresh_one(world):
+    """A webhook_unavailable order redriven once the storefront is back: the redriven message
+    may meet the breaker still open (parked) and a storefront that fails a few times while it
+    warms up; it is retried within a window counted from the redrive, as the supplier deadline
+    is, not dead-lettered again at once because the first window closed long ago."""
+    window = 600.0
+    relay = world.runtime.relay
+    relay.limits = replace(relay.limits, delivery_window=window)
+    orders = ORDERS
+    _completed_at_foxreload(world)
+    down = world.router.post(SINK).mock(return_value=httpx.Response(503))
+    queue = ClockQueue()
+    relay.d.queue = queue
+    drive(world, _records(world, orders, "m"), until=world.clock.now + 2 * window)
+    assert _reasons(queue) == ["webhook_unavailable"] * len(orders)
+
+    world.clock.advance(3600)  # the storefront is fixed an hour later, then the DLQ redriven
+    warming_up = [httpx.Response(503)] * 2
+    down.mock(
+        side_effect=lambda request: warming_up.pop() if warming_up else world.storefront(request)
+    )
+    results = drive(world, _records(world, orders, "redriven"), until=world.clock.now + window)
+
+    assert sorted(results.values()) == ["order.delivered"] * len(orders)
+    assert _reasons(queue) == ["webhook_unavailable"] * len(orders)  # nothing new
+    assert sorted(d["order_id"] for d in world.storefront.deliveries) == sorted(orders)

@@ -3,6 +3,8 @@
 import base64
 import json
 
+import pytest
+
 from local_stack.storefront_receiver import StorefrontReceiver
 from relay.domain.webhook import sign, sign_standard
 
@@ -109,3 +111,28 @@ def test_wait_for_returns_when_enough_orders_arrived():
     assert rx.wait_for(1, timeout=0.05) is False
     rx.handle(*request())
     assert rx.wait_for(1, timeout=0.05) is True
+
+
+def test_an_outage_refuses_everything_before_scripts_then_they_resume():
+    rx = make()
+    rx.script([500], order_id="o-1")
+    rx.start_outage()
+    assert rx.outage_status == 503
+    assert rx.handle(*request())[0] == 503
+    assert rx.handle(*request(secret="wrong"))[0] == 503  # down: nothing is looked at
+    rx.end_outage()
+    assert rx.outage_status is None
+    assert [rx.handle(*request())[0] for _ in range(2)] == [500, 200]  # the script is intact
+    stats = rx.stats()
+    assert stats["outageRefused"] == 2 and stats["badSignature"] == 0
+    assert stats["accepted"] == 1 and rx.duplicate_count() == 0
+    rx.start_outage(400)  # a storefront refusing everything for good
+    assert rx.handle(*request(order_id="o-2"))[0] == 400
+    rx.reset()
+    assert rx.outage_status is None
+
+
+@pytest.mark.parametrize("status", [200, 204, 99, 600])
+def test_an_outage_answers_with_a_failure_status_only(status):
+    with pytest.raises(ValueError):
+        make().start_outage(status)
