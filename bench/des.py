@@ -527,7 +527,7 @@ class Simulation:
     def adapt_sweep_share(self, now: float) -> None:
         """relay.service.sweeper.Sweeper.adapt_share, before each sweep."""
         ceiling = self.mode.sweep_share
-        starved = self.order_bucket is not None and self.order_bucket.starved_since(
+        starved = self.order_bucket is not None and self.order_bucket.backlog_starved_since(
             now - STARVED_MEMORY_SECONDS
         )
         share = next_sweep_share(self.sweep_share, starved, floor=ceiling / 2, ceiling=ceiling)

@@ -9,7 +9,8 @@ borrow the other lane's tokens, but never the one that lane keeps for its next r
 one-token lane: only a token nobody in that lane took within IDLE_GRACE_SECONDS of its refill),
 and not at all while the other lane was itself refused within `memory` seconds (it has demand
 of its own). A refusal is remembered in the lane (`starved_at`), which is also
-the demand signal the sweeper reads to lend the pollers more of the key (`next_sweep_share`).
+the demand signal the sweeper reads to lend the pollers more of the key while old orders wait
+(`backlog_starved_since`, `next_sweep_share`).
 
 Why the two lanes never exceed the key: their buckets' bursts add up to the per-order burst and
 their rates to its rate (rounded down when a lane's burst has to be raised to one token), so the
@@ -70,6 +71,14 @@ class FairState:
     def starved_since(self, since: float) -> bool:
         """Was any lane refused a token at or after `since`?"""
         return max(self.new.starved_at, self.old.starved_at) >= since
+
+    def backlog_starved_since(self, since: float) -> bool:
+        """Was the OLD lane (orders past the deadline: a redrive, an outage's backlog) refused a
+        token at or after `since`? That is the demand the sweeper lends its share to: those
+        orders are beyond any sweep's reach. NEW-lane refusals are not: at high load they are
+        orders just beyond the sweep's horizon, and a smaller sweep share would only push the
+        horizon in and make more of them (a spiral the bench showed)."""
+        return self.old.starved_at >= since
 
 
 @dataclass(frozen=True)

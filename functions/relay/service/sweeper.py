@@ -136,11 +136,12 @@ class Sweeper:
         return unfinished(now - reach, now) > 0
 
     def adapt_share(self, now: float) -> None:
-        """Lend the per-order pollers part of the sweeper's share while they are refused tokens
-        (orders beyond the sweep's reach are waiting), and take it back once they are not."""
+        """Lend the per-order pollers part of the sweeper's share while orders past the deadline
+        (a redrive, an outage's backlog: beyond any sweep's reach) are refused tokens, and take
+        it back once they are not."""
         ceiling = self.d.settings.sweep_budget_share
         stored = self.d.coordination.read_bucket().state
-        starved = stored is not None and stored.starved_since(now - STARVED_MEMORY_SECONDS)
+        starved = stored is not None and stored.backlog_starved_since(now - STARVED_MEMORY_SECONDS)
         share = next_sweep_share(self.share, starved, floor=ceiling / 2, ceiling=ceiling)
         if share != self.share:
             self.share = share

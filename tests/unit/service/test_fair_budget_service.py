@@ -47,17 +47,25 @@ def test_a_redrive_larger_than_the_burst_leaves_new_orders_a_token(world):
     assert route.call_count == 1
 
 
-def test_the_sweeper_lends_its_share_while_pollers_are_refused_and_publishes_it(world):
+def test_the_sweeper_lends_its_share_while_old_orders_are_refused_and_publishes_it(world):
     settings = replace(world.runtime.settings, sweep_enabled=True)
     deps = world.runtime.relay.d
     deps.settings = settings
     coordination = CoordinationTable(world.ddb, world.table)
     now = world.clock.now
     starved = LaneState(BucketState(0.0, now), starved_at=now - 1)
-    assert coordination.write_bucket(FairState(starved, LaneState(BucketState(0.0, now))), 0)
-
+    idle = LaneState(BucketState(0.0, now))
     sweeper = Sweeper(deps)
     ceiling = settings.sweep_budget_share
+
+    # New orders refused (just beyond the sweep's horizon at high load): the sweeper keeps its
+    # share, since a smaller one would only push the horizon in.
+    assert coordination.write_bucket(FairState(new=starved, old=idle), 0)
+    sweeper.adapt_share(now)
+    assert sweeper.share == ceiling
+
+    # Orders past the deadline refused (a redrive, an outage's backlog): it lends.
+    assert coordination.write_bucket(FairState(new=idle, old=starved), 1)
     sweeper.adapt_share(now)
     assert sweeper.share < ceiling
     assert sweeper.budget.rate < budget_split(settings).sweeper.rate
