@@ -1,0 +1,202 @@
+"""Sweep or poll each order: whichever costs less at the current load and meets the lag target.
+
+The sweeper is a scheduled Lambda that loops for its whole minute, so it is billed for its sleeps:
+a fixed cost per hour whatever the load. Per-order polling costs per request. At a few hundred
+orders an hour polling each order on the relay's schedule is cheaper; at a few thousand the
+sweep is cheaper (and past the key's limit the only way). Where the two cross depends on how
+long orders take at FoxReload (how many polls an order needs) and on the load, both of which
+change: this module forecasts both strategies from the completion-age distribution the relay
+has observed and the arrival rate it has measured, and picks one with a hysteresis band so the
+choice does not flap around the crossing.
+
+Everything here is arithmetic on the caller's inputs; prices are list prices the caller passes.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from enum import Enum
+
+from relay.domain.schedule import Policy, ScheduleInput
+
+# Survival function of the completion age: P(an order is still pending at age t).
+Survival = Callable[[float], float]
+
+
+class Strategy(Enum):
+    SWEEP = "sweep"
+    PER_ORDER = "per_order"
+
+
+@dataclass(frozen=True)
+class UnitPrices:
+    """USD per unit (us-east-1 list prices; the caller may pass a region's)."""
+
+    lambda_request: float = 0.20 / 1e6
+    lambda_gb_second: float = 0.0000133334
+    sqs_request: float = 0.40 / 1e6
+    ddb_write: float = 0.625 / 1e6
+    ddb_read: float = 0.125 / 1e6
+
+
+@dataclass(frozen=True)
+class WorkModel:
+    """What one unit of work costs in billed units."""
+
+    memory_gb: float = 0.25
+    receive_seconds: float = 0.03  # a receive without a FoxReload request
+    api_seconds: float = 0.3  # one FoxReload round trip
+    # A swept order's message is received about once per max-defer while it waits.
+    sweep_defer_seconds: float = 120.0
+
+
+@dataclass(frozen=True)
+class Forecast:
+    polls_per_order: float
+    lag_p99: float  # seconds between completion at FoxReload and the poll that sees it
+
+
+@dataclass(frozen=True)
+class Choice:
+    strategy: Strategy
+    per_order_cost_per_hour: float
+    sweep_cost_per_hour: float
+    forecast: Forecast
+    reason: str
+
+
+def poll_times(policy: Policy, until: float, max_polls: int = 10_000) -> list[float]:
+    """The ages at which the policy polls an order (mean jitter), from its first receive."""
+    times = [0.0]
+    while times[-1] < until and len(times) < max_polls:
+        t = times[-1]
+        delay = policy.delay(ScheduleInput(attempt=len(times) - 1, elapsed=t), 0.5)
+        times.append(t + max(1.0, delay))
+    return times
+
+
+def _clamped(survival: Survival, t: float) -> float:
+    value = survival(t)
+    if math.isnan(value):
+        return 1.0
+    return min(1.0, max(0.0, value))
+
+
+def forecast_per_order(survival: Survival, times: Sequence[float], q: float = 0.99) -> Forecast:
+    """Polls per order and the q-quantile of the detection lag for a poll schedule.
+
+    Poll k (k >= 1) happens only while the order is still pending at poll k-1, so the expected
+    count is 1 + sum of S(t_{k-1}). An order completing in (t_{k-1}, t_k] is seen at t_k; the
+    completion is taken as uniform within the gap. Mass left past the last poll counts as a
+    lag of the last gap (the deadline's safety net handles it).
+    """
+    if not times:
+        raise ValueError("a schedule has at least one poll")
+    polls = 1.0
+    gaps: list[tuple[float, float]] = []  # (probability mass, gap length)
+    previous_s = 1.0
+    for before, after in itertools.pairwise(times):
+        s_before = min(previous_s, _clamped(survival, before))
+        polls += s_before
+        s_after = min(s_before, _clamped(survival, after))
+        if s_before > s_after:
+            gaps.append((s_before - s_after, after - before))
+        previous_s = s_after
+    if previous_s > 0 and len(times) > 1:
+        gaps.append((previous_s, times[-1] - times[-2]))
+    return Forecast(polls, _lag_quantile(gaps, q))
+
+
+def _lag_quantile(gaps: list[tuple[float, float]], q: float) -> float:
+    total = sum(mass for mass, _ in gaps)
+    if total <= 0:
+        return 0.0
+
+    def beyond(lag: float) -> float:
+        return sum(mass * max(0.0, (gap - lag) / gap) for mass, gap in gaps if gap > 0) / total
+
+    low, high = 0.0, max(gap for _, gap in gaps)
+    for _ in range(60):
+        mid = (low + high) / 2
+        if beyond(mid) > 1 - q:
+            low = mid
+        else:
+            high = mid
+    return high
+
+
+def poll_cost(prices: UnitPrices, work: WorkModel) -> float:
+    """One per-order poll: an invocation, its run, receive + change visibility, a token take."""
+    seconds = work.receive_seconds + work.api_seconds
+    return (
+        prices.lambda_request
+        + seconds * work.memory_gb * prices.lambda_gb_second
+        + 2 * prices.sqs_request
+        + prices.ddb_write
+        + prices.ddb_read
+    )
+
+
+def deferred_receive_cost(prices: UnitPrices, work: WorkModel) -> float:
+    """A receive that the sweep's coverage sends back without a request."""
+    return (
+        prices.lambda_request
+        + work.receive_seconds * work.memory_gb * prices.lambda_gb_second
+        + 2 * prices.sqs_request
+        + prices.ddb_read
+    )
+
+
+def sweeper_cost_per_hour(prices: UnitPrices, work: WorkModel) -> float:
+    """The sweeper loops for its whole scheduled minute, sleeps included."""
+    return 3600 * work.memory_gb * prices.lambda_gb_second + 60 * prices.lambda_request
+
+
+def choose(
+    current: Strategy,
+    arrivals_per_hour: float,
+    forecast: Forecast,
+    mean_completion_age: float,
+    *,
+    lag_target: float,
+    requests_per_hour_limit: float,
+    prices: UnitPrices | None = None,
+    work: WorkModel | None = None,
+    band: float = 0.2,
+    max_key_utilisation: float = 0.5,
+) -> Choice:
+    """The cheaper strategy that meets the lag target and leaves the key room.
+
+    Per-order polling must forecast a p99 lag within `lag_target` and use at most
+    `max_key_utilisation` of the key (a burst of orders must not meet a full bucket). Within
+    those limits it replaces the sweep only when it costs less than (1 - band) of it, and the
+    sweep comes back once per-order polling costs more than (1 + band) of it.
+    """
+    prices = prices or UnitPrices()
+    work = work or WorkModel()
+    rate = max(0.0, arrivals_per_hour) if math.isfinite(arrivals_per_hour) else math.inf
+    per_order = rate * forecast.polls_per_order * poll_cost(prices, work)
+    waits = 1.0 + max(0.0, mean_completion_age) / max(1.0, work.sweep_defer_seconds)
+    sweep = sweeper_cost_per_hour(prices, work) + rate * waits * deferred_receive_cost(prices, work)
+
+    def chosen(strategy: Strategy, reason: str) -> Choice:
+        return Choice(strategy, per_order, sweep, forecast, reason)
+
+    if forecast.lag_p99 > lag_target:
+        return chosen(Strategy.SWEEP, "per-order lag above target")
+    if rate * forecast.polls_per_order > max_key_utilisation * requests_per_hour_limit:
+        return chosen(Strategy.SWEEP, "per-order polls would crowd the key")
+    if current is Strategy.PER_ORDER:
+        keep = per_order <= (1 + band) * sweep
+        return chosen(
+            Strategy.PER_ORDER if keep else Strategy.SWEEP,
+            "per-order still cheaper" if keep else "sweep cheaper",
+        )
+    switch = per_order < (1 - band) * sweep
+    return chosen(
+        Strategy.PER_ORDER if switch else Strategy.SWEEP,
+        "per-order cheaper" if switch else "sweep cheaper or within band",
+    )
