@@ -14,9 +14,10 @@ Everything here is arithmetic on the caller's inputs; prices are list prices the
 
 from __future__ import annotations
 
+import bisect
 import itertools
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from enum import Enum
 
@@ -200,3 +201,53 @@ def choose(
         Strategy.PER_ORDER if switch else Strategy.SWEEP,
         "per-order cheaper" if switch else "sweep cheaper or within band",
     )
+
+
+@dataclass(frozen=True)
+class StepSurvival:
+    """A right-continuous step function: P(pending at age t) from Kaplan-Meier estimates."""
+
+    ages: tuple[float, ...] = ()
+    values: tuple[float, ...] = ()
+
+    def __call__(self, t: float) -> float:
+        index = bisect.bisect_right(self.ages, t)
+        return 1.0 if index == 0 else self.values[index - 1]
+
+    @property
+    def mean(self) -> float:
+        """The area under the curve up to the last observed completion (a lower bound)."""
+        area, previous_age, previous_value = 0.0, 0.0, 1.0
+        for age, value in zip(self.ages, self.values, strict=True):
+            area += (age - previous_age) * previous_value
+            previous_age, previous_value = age, value
+        return area
+
+
+def kaplan_meier(samples: Iterable[tuple[float, bool]]) -> StepSurvival:
+    """Completion-age survival from (age, completed) pairs: an order still pending counts up to its
+    age so far (censored), so slow orders are not missed just because they have not finished.
+
+    Non-finite or negative ages are ignored.
+    """
+    clean = sorted((age, done) for age, done in samples if math.isfinite(age) and age >= 0)
+    at_risk = len(clean)
+    survival = 1.0
+    ages: list[float] = []
+    values: list[float] = []
+    i = 0
+    while i < len(clean):
+        age = clean[i][0]
+        completed = censored = 0
+        while i < len(clean) and clean[i][0] == age:
+            if clean[i][1]:
+                completed += 1
+            else:
+                censored += 1
+            i += 1
+        if completed:
+            survival *= 1 - completed / at_risk
+            ages.append(age)
+            values.append(survival)
+        at_risk -= completed + censored
+    return StepSurvival(tuple(ages), tuple(values))

@@ -16,6 +16,7 @@ from relay.domain.sweep_economics import (
     WorkModel,
     choose,
     forecast_per_order,
+    kaplan_meier,
     poll_cost,
     poll_times,
     sweeper_cost_per_hour,
@@ -164,3 +165,41 @@ def test_the_crossing_moves_with_the_completion_times() -> None:
 
     assert crossing(90.0) < crossing(10.0)
     assert poll_cost(UnitPrices(), WorkModel()) > 0
+
+
+AGES = st.lists(
+    st.tuples(st.floats(min_value=0, max_value=2000, allow_nan=False), st.booleans()), max_size=80
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(AGES)
+def test_kaplan_meier_is_a_survival_function(samples: list[tuple[float, bool]]) -> None:
+    survival = kaplan_meier(samples)
+    points = sorted({0.0, 1e9, *(age for age, _ in samples)})
+    values = [survival(t) for t in points]
+    assert all(0.0 <= v <= 1.0 for v in values)
+    assert all(a >= b for a, b in zip(values, values[1:], strict=False))
+    assert survival.mean >= 0
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.floats(min_value=0, max_value=2000, allow_nan=False), min_size=1, max_size=60))
+def test_without_censoring_kaplan_meier_is_the_empirical_survival(ages: list[float]) -> None:
+    survival = kaplan_meier((age, True) for age in ages)
+    for t in ages:
+        expected = sum(1 for a in ages if a > t) / len(ages)
+        assert survival(t) == pytest.approx(expected, abs=1e-9)
+
+
+def test_pending_orders_keep_the_tail_open() -> None:
+    """Half the orders done at 10 s, half still pending at 300 s: the estimate says 50% pending
+    at 300 s, where ignoring the pending ones would say none is."""
+    samples = [(10.0, True)] * 5 + [(300.0, False)] * 5
+    assert kaplan_meier(samples)(299.0) == pytest.approx(0.5)
+    assert kaplan_meier(s for s in samples if s[1])(299.0) == 0.0
+
+
+def test_garbage_ages_are_ignored() -> None:
+    survival = kaplan_meier([(math.nan, True), (-5.0, True), (math.inf, True), (20.0, True)])
+    assert survival(19.0) == 1.0 and survival(20.0) == 0.0
