@@ -46,6 +46,13 @@ class LoopbackServer(ThreadingHTTPServer):
             self._open.discard(request)
         super().shutdown_request(request)
 
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # A client that hangs up (a relay deadline cutting a request short, a pooled keep-alive
+        # connection closed by its owner) is normal traffic here, not a server fault.
+        if isinstance(sys.exc_info()[1], ConnectionError):
+            return
+        super().handle_error(request, client_address)
+
     def cut_connections(self) -> None:
         with self._open_lock:
             sockets = list(self._open)
