@@ -10,7 +10,7 @@ from tests.unit.service.relay_world import FOX
 
 
 def _sweeper(world) -> Sweeper:
-    deps = world.runtime.relay.d
+    deps = world.runtime.relay.deps
     deps.unfinished_between = LedgerQueries(world.ddb, world.table).unfinished_between
     return Sweeper(deps)
 
@@ -26,7 +26,7 @@ def test_an_idle_relay_does_not_list_and_the_run_ends_at_once(world):
 
 def test_an_unfinished_order_within_reach_wakes_the_sweep(world):
     listing = world.router.get(f"{FOX}/api/orders/").respond(200, json={"items": []})
-    ledger = world.runtime.relay.d.ledger
+    ledger = world.runtime.relay.deps.ledger
     ledger.touch("in-flight-1", world.clock.now - 30, None, world.clock.now)
     sweeper = _sweeper(world)
     # one sweep, then the run ends: `until` lies within the first sweep's interval
@@ -37,7 +37,7 @@ def test_an_unfinished_order_within_reach_wakes_the_sweep(world):
 
 
 def test_orders_beyond_the_sweeps_reach_do_not_count(world):
-    ledger = world.runtime.relay.d.ledger
+    ledger = world.runtime.relay.deps.ledger
     queries = LedgerQueries(world.ddb, world.table)
     sweeper = _sweeper(world)
     reach = sweeper.config.max_horizon + sweeper.config.max_interval
