@@ -10,7 +10,14 @@ import uuid
 import pytest
 
 from relay.adapters.coordination import CoordinationTable
-from relay.adapters.ledger import ClaimStatus, LedgerTable
+from relay.adapters.ledger import (
+    ClaimRequest,
+    ClaimStatus,
+    LedgerTable,
+    OutcomeRequest,
+    TerminalSight,
+)
+from relay.domain.events import Event
 from relay.domain.rate_budget import budget_within_limit
 from tests.unit.service.relay_world import create_ledger_table
 
@@ -51,7 +58,17 @@ def test_only_one_of_many_concurrent_claims_wins(ledger):
     order_id = f"race-{uuid.uuid4().hex[:12]}"
     now = time.time()
     table.touch(order_id, now, None, now)
-    claims = race(lambda i: table.claim(order_id, f"worker-{i}", now, 45.0, now, 10.0))
+    claims = race(
+        lambda i: table.claim(
+            ClaimRequest(
+                order_id=order_id,
+                owner=f"worker-{i}",
+                now=now,
+                lease_seconds=45.0,
+                sight=TerminalSight(seen_at=now, total_price=10.0),
+            )
+        )
+    )
     assert [c.status for c in claims].count(ClaimStatus.CLAIMED) == 1
     assert all(c.status is ClaimStatus.BUSY for c in claims if c.status is not ClaimStatus.CLAIMED)
 
@@ -61,18 +78,59 @@ def test_only_one_mark_records_the_outcome_after_lease_takeover(ledger):
     order_id = f"mark-{uuid.uuid4().hex[:12]}"
     now = time.time()
     table.touch(order_id, now, None, now)
-    assert table.claim(order_id, "old", now, 1.0, now).status is ClaimStatus.CLAIMED
+    assert (
+        table.claim(
+            ClaimRequest(
+                order_id=order_id,
+                owner="old",
+                now=now,
+                lease_seconds=1.0,
+                sight=TerminalSight(seen_at=now),
+            )
+        ).status
+        is ClaimStatus.CLAIMED
+    )
     later = now + 5  # the old lease expired: a new worker takes over
-    assert table.claim(order_id, "new", later, 45.0, now).status is ClaimStatus.CLAIMED
+    assert (
+        table.claim(
+            ClaimRequest(
+                order_id=order_id,
+                owner="new",
+                now=later,
+                lease_seconds=45.0,
+                sight=TerminalSight(seen_at=now),
+            )
+        ).status
+        is ClaimStatus.CLAIMED
+    )
     marks = race(
         lambda i: table.mark_terminal(
-            order_id, "new" if i % 2 else "old", "order.delivered", later, 10.0, None, "completed"
+            OutcomeRequest(
+                order_id=order_id,
+                owner="new" if i % 2 else "old",
+                event=Event.DELIVERED,
+                now=later,
+                total_price=10.0,
+                cancel_reason=None,
+                last_status="completed",
+            )
         ),
         count=8,
     )
     assert marks.count(True) == 1
     assert table.get(order_id).outcome == "delivered"
-    assert table.claim(order_id, "late", later + 100, 45.0, now).status is ClaimStatus.ALREADY_DONE
+    assert (
+        table.claim(
+            ClaimRequest(
+                order_id=order_id,
+                owner="late",
+                now=later + 100,
+                lease_seconds=45.0,
+                sight=TerminalSight(seen_at=now),
+            )
+        ).status
+        is ClaimStatus.ALREADY_DONE
+    )
 
 
 def test_shared_budget_grants_no_more_than_the_burst_under_contention(ledger):

@@ -10,7 +10,13 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass
 
-from relay.adapters.ledger import ClaimStatus
+from relay.adapters.ledger import (
+    ClaimRequest,
+    ClaimStatus,
+    OutcomeRequest,
+    ReleaseRequest,
+    TerminalSight,
+)
 from relay.adapters.webhook_sink import SinkResult
 from relay.domain.attempt_log import Attempt, appended, new_attempt
 from relay.domain.events import CHARGED_EVENTS, Event, for_event
@@ -81,16 +87,14 @@ class Delivery:
             deps.metrics.count(Metric.WEBHOOK_AUTH_FAILURES)
             return DeliveryResult(DeliveryOutcome.RETRY_LATER, event, terminal_seen_at=seen_at)
         claimed_at = deps.clock()
-        claim = await asyncio.to_thread(
-            deps.ledger.claim,
-            order.id,
-            owner,
-            deps.clock(),
-            deps.settings.lease_seconds,
-            seen_at,
-            order.total_price,
-            event in CHARGED_EVENTS,
+        request = ClaimRequest(
+            order_id=order.id,
+            owner=owner,
+            now=deps.clock(),
+            lease_seconds=deps.settings.lease_seconds,
+            sight=_terminal_sight(order, event, seen_at),
         )
+        claim = await asyncio.to_thread(deps.ledger.claim, request)
         if claim.status is ClaimStatus.ALREADY_DONE:
             deps.metrics.count(Metric.DUPLICATE_SUPPRESSED)
             return DeliveryResult(DeliveryOutcome.ALREADY_DONE, event)
@@ -107,7 +111,8 @@ class Delivery:
             )
         except BaseException:
             # Whatever went wrong (or cancelled us), the lease must not outlive this attempt.
-            await asyncio.shield(asyncio.to_thread(deps.ledger.release, order.id, owner))
+            release = ReleaseRequest(order_id=order.id, owner=owner)
+            await asyncio.shield(asyncio.to_thread(deps.ledger.release, release))
             raise
         attempt = new_attempt(
             claim.attempt_log,
@@ -161,7 +166,8 @@ class Delivery:
             deps.metrics.count(Metric.STOREFRONT_UNAVAILABLE)
         if sent.verdict is SinkVerdict.ACCEPTED:
             return await self._record(order, event, owner, first_terminal, first_seen, attempts)
-        await asyncio.to_thread(deps.ledger.release, order.id, owner, attempts)
+        release = ReleaseRequest(order_id=order.id, owner=owner, attempts=attempts)
+        await asyncio.to_thread(deps.ledger.release, release)
         if sent.verdict is SinkVerdict.REJECTED:
             await asyncio.to_thread(
                 deps.ledger.record_rejection, order.id, deps.clock(), order.status
@@ -191,7 +197,7 @@ class Delivery:
         terminal sight is still recorded (it starts the delivery window and counts spend)."""
         deps = self.deps
         first = await asyncio.to_thread(
-            deps.ledger.note_terminal, order.id, seen_at, order.total_price, event in CHARGED_EVENTS
+            deps.ledger.note_terminal, order.id, _terminal_sight(order, event, seen_at)
         )
         deps.metrics.count(Metric.DELIVERIES_PARKED)
         deps.metrics.count(Metric.STOREFRONT_UNAVAILABLE)
@@ -234,17 +240,17 @@ class Delivery:
     ) -> DeliveryResult:
         deps = self.deps
         accepted = deps.clock()
-        marked = await asyncio.to_thread(
-            deps.ledger.mark_terminal,
-            order.id,
-            owner,
-            event,
-            accepted,
-            order.total_price,
-            order.cancel_reason,
-            order.status,
-            attempts,
+        outcome = OutcomeRequest(
+            order_id=order.id,
+            owner=owner,
+            event=event,
+            now=accepted,
+            total_price=order.total_price,
+            cancel_reason=order.cancel_reason,
+            last_status=order.status,
+            attempts=attempts,
         )
+        marked = await asyncio.to_thread(deps.ledger.mark_terminal, outcome)
         if not marked:  # another worker recorded it first; the storefront dedups by key
             deps.metrics.count(Metric.DUPLICATE_SUPPRESSED)
             deps.log.info("%s sent, but another worker had recorded the outcome", event)
@@ -262,3 +268,10 @@ class Delivery:
             accepted - seen_at,
         )
         return DeliveryResult(DeliveryOutcome.DELIVERED, event)
+
+
+def _terminal_sight(order: FoxOrder, event: Event, seen_at: float) -> TerminalSight:
+    """What the ledger stores of this terminal sight: when, the price, and whether it is spend."""
+    return TerminalSight(
+        seen_at=seen_at, total_price=order.total_price, charged=event in CHARGED_EVENTS
+    )

@@ -287,9 +287,9 @@ class OrderRelay:
             await asyncio.to_thread(
                 self.deps.ledger.record_dead_letter,
                 order_id,
-                action.reason,
-                last_status,
-                self.deps.clock(),
+                reason=action.reason,
+                last_status=last_status,
+                now=self.deps.clock(),
             )
         self.deps.metrics.count(Metric.ORDERS_DEAD_LETTERED)
         self.deps.log.warning("dead-lettered: %s: %s", action.reason, action.detail)

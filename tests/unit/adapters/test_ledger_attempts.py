@@ -8,8 +8,16 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from relay.adapters.ledger import ClaimStatus, LedgerTable
+from relay.adapters.ledger import (
+    ClaimRequest,
+    ClaimStatus,
+    LedgerTable,
+    OutcomeRequest,
+    ReleaseRequest,
+    TerminalSight,
+)
 from relay.domain.attempt_log import MAX_ATTEMPTS_KEPT, Actor, Attempt, appended, new_attempt
+from relay.domain.events import Event
 from relay.names import Ledger
 from tests.unit.service.relay_world import create_ledger_table
 
@@ -35,15 +43,40 @@ def test_claim_returns_the_log_that_release_and_mark_terminal_store(ledger) -> N
     ledger.touch("o-1", NOW - 10, "ref-1", NOW)
     log: tuple[Attempt, ...] = ()
     for i in range(MAX_ATTEMPTS_KEPT + 3):
-        claim = ledger.claim("o-1", f"w-{i}", NOW + i * 100, 45.0, NOW)
+        claim = ledger.claim(
+            ClaimRequest(
+                order_id="o-1",
+                owner=f"w-{i}",
+                now=NOW + i * 100,
+                lease_seconds=45.0,
+                sight=TerminalSight(seen_at=NOW),
+            )
+        )
         assert claim.status is ClaimStatus.CLAIMED
         assert claim.attempt_log == log  # exactly what the last write stored
         log = _next(claim.attempt_log, Actor.POLLER, 503)
-        ledger.release("o-1", f"w-{i}", log)
-    claim = ledger.claim("o-1", "w-last", NOW + 9999, 45.0, NOW)
+        ledger.release(ReleaseRequest(order_id="o-1", owner=f"w-{i}", attempts=log))
+    claim = ledger.claim(
+        ClaimRequest(
+            order_id="o-1",
+            owner="w-last",
+            now=NOW + 9999,
+            lease_seconds=45.0,
+            sight=TerminalSight(seen_at=NOW),
+        )
+    )
     log = _next(claim.attempt_log, Actor.SWEEPER, 200)
     assert ledger.mark_terminal(
-        "o-1", "w-last", "order.delivered", NOW, 10.0, None, "completed", log
+        OutcomeRequest(
+            order_id="o-1",
+            owner="w-last",
+            event=Event.DELIVERED,
+            now=NOW,
+            total_price=10.0,
+            cancel_reason=None,
+            last_status="completed",
+            attempts=log,
+        )
     )
     record = ledger.get("o-1")
     assert record is not None and record.attempt_log == log
