@@ -10,6 +10,7 @@ import uuid
 import pytest
 
 from relay.adapters.coordination import CoordinationTable
+from relay.adapters.dynamo_expressions import UpdateExpression
 from relay.adapters.ledger import (
     ClaimRequest,
     ClaimStatus,
@@ -19,6 +20,7 @@ from relay.adapters.ledger import (
 )
 from relay.domain.events import Event
 from relay.domain.rate_budget import budget_within_limit
+from relay.names import Ledger
 from tests.unit.service.relay_world import create_ledger_table
 
 pytestmark = pytest.mark.wire
@@ -155,3 +157,36 @@ def test_shared_budget_grants_no_more_than_the_burst_under_contention(ledger):
     grants = race(lambda i: gate.take(budget, frozen), count=24)
     assert sum(g.granted for g in grants) <= budget.burst
     assert sum(g.granted for g in grants) >= 1
+
+
+def test_the_expression_builder_is_valid_dynamodb_for_reserved_and_odd_names(ledger):
+    """DynamoDB Local parses what the builder writes: reserved words and names a raw
+    expression could not hold, every clause kind, conditions on the same placeholders."""
+    _, client, name = ledger
+    key = {Ledger.PARTITION_KEY: {"S": f"expr-{uuid.uuid4().hex[:12]}"}}
+    odd = ["interval", "status", "a b", "x.y", "#hash", ":colon"]
+    first = UpdateExpression().add("count", {"N": "1"}).remove("gone")
+    for i, attribute in enumerate(odd):
+        first.set_if_absent(attribute, {"N": str(i)})
+    first.condition(f"attribute_not_exists({first.name('status')})")
+    client.update_item(TableName=name, Key=key, **first.arguments())
+
+    second = UpdateExpression().set("interval", {"N": "99"}).set_if_absent("a b", {"N": "99"})
+    second.add("count", {"N": "2"}).remove("x.y")
+    status = second.name("status")
+    second.condition(f"{status} = {second.value({'N': '1'})}")
+    client.update_item(TableName=name, Key=key, **second.arguments())
+    item = client.get_item(TableName=name, Key=key, ConsistentRead=True)["Item"]
+    assert {a: v["N"] for a, v in item.items() if a != Ledger.PARTITION_KEY} == {
+        "interval": "99",
+        "status": "1",
+        "a b": "2",  # if_not_exists kept the first value
+        "#hash": "4",
+        ":colon": "5",
+        "count": "3",
+    }
+
+    third = UpdateExpression().set("interval", {"N": "0"})
+    third.condition(f"{third.name('status')} = {third.value({'N': '7'})}")
+    with pytest.raises(client.exceptions.ConditionalCheckFailedException):
+        client.update_item(TableName=name, Key=key, **third.arguments())
