@@ -59,7 +59,7 @@ def test_only_one_of_many_concurrent_claims_wins(ledger):
     table, _, _ = ledger
     order_id = f"race-{uuid.uuid4().hex[:12]}"
     now = time.time()
-    table.touch(order_id, now, None, now)
+    table.touch(order_id, sent_at=now, storefront_ref=None, now=now)
     claims = race(
         lambda i: table.claim(
             ClaimRequest(
@@ -79,7 +79,7 @@ def test_only_one_mark_records_the_outcome_after_lease_takeover(ledger):
     table, _, _ = ledger
     order_id = f"mark-{uuid.uuid4().hex[:12]}"
     now = time.time()
-    table.touch(order_id, now, None, now)
+    table.touch(order_id, sent_at=now, storefront_ref=None, now=now)
     assert (
         table.claim(
             ClaimRequest(

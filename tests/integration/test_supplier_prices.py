@@ -65,7 +65,7 @@ def test_a_hostile_price_never_blocks_the_claim_and_never_reduces_spend(ledger, 
     order = outcome.order
     assert order.price_ignored and order.total_price is None
     now = time.time()
-    table.touch(order_id, now - 5, None, now)
+    table.touch(order_id, sent_at=now - 5, storefront_ref=None, now=now)
     claim = table.claim(
         ClaimRequest(
             order_id=order_id,

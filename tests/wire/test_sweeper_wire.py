@@ -64,7 +64,9 @@ def test_sweep_delivers_every_accepted_terminal_order_once_and_skips_the_rest(pa
     ours, not_yet = orders[:25], orders[25:]
     now = time.time()
     for order_id in ours:
-        runtime.relay.deps.ledger.touch(order_id, now, f"ref-{order_id[:6]}", now)
+        runtime.relay.deps.ledger.touch(
+            order_id, sent_at=now, storefront_ref=f"ref-{order_id[:6]}", now=now
+        )
     time.sleep(4)  # TimingModel.fast(): everything terminal within 3.5 s
 
     sweeper = Sweeper(runtime.relay.deps)
@@ -105,7 +107,8 @@ def test_sweep_respects_the_ages_on_foxreloads_clock(parts):
     sim.advance(3600)  # FoxReload's clock is now an hour ahead of ours
     order_id = sim.create_order()["id"]
     now = time.time()
-    runtime.relay.deps.ledger.touch(order_id, now, None, now)  # in flight: the sweeper wakes
+    # in flight: the sweeper wakes
+    runtime.relay.deps.ledger.touch(order_id, sent_at=now, storefront_ref=None, now=now)
     sweeper = Sweeper(runtime.relay.deps)
     asyncio.run(sweeper.run(until=time.time() + 1))
     assert sweeper.state.seconds_per_page is not None

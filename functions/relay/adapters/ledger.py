@@ -125,7 +125,7 @@ class LedgerTable:
         self._ttl_seconds = ttl_days * 86400
 
     def touch(
-        self, order_id: str, sent_at: float, storefront_ref: str | None, now: float
+        self, order_id: str, *, sent_at: float, storefront_ref: str | None, now: float
     ) -> OrderRecord:
         """Record that a message for this order was received (idempotent) and return the item.
 

@@ -97,7 +97,11 @@ class OrderRelay:
         if parsed.dropped_ref is not None:
             self.deps.log.warning("%s", parsed.dropped_ref)
         order_record = await asyncio.to_thread(
-            self.deps.ledger.touch, parsed.order_id, record.sent_at, parsed.storefront_ref, received
+            self.deps.ledger.touch,
+            parsed.order_id,
+            sent_at=record.sent_at,
+            storefront_ref=parsed.storefront_ref,
+            now=received,
         )
         if order_record.attempts == 1:
             self.deps.metrics.count(Metric.ORDERS_ACCEPTED)

@@ -40,7 +40,7 @@ def _next(log: tuple[Attempt, ...], actor: str, status: int | None) -> tuple[Att
 
 
 def test_claim_returns_the_log_that_release_and_mark_terminal_store(ledger) -> None:
-    ledger.touch("o-1", NOW - 10, "ref-1", NOW)
+    ledger.touch("o-1", sent_at=NOW - 10, storefront_ref="ref-1", now=NOW)
     log: tuple[Attempt, ...] = ()
     for i in range(MAX_ATTEMPTS_KEPT + 3):
         claim = ledger.claim(
@@ -85,7 +85,7 @@ def test_claim_returns_the_log_that_release_and_mark_terminal_store(ledger) -> N
 
 
 def test_an_operator_append_is_conditional_on_the_log_it_read(ledger) -> None:
-    ledger.touch("o-2", NOW - 10, None, NOW)
+    ledger.touch("o-2", sent_at=NOW - 10, storefront_ref=None, now=NOW)
     first = _next((), Actor.OPERATOR, 200)
     assert ledger.record_attempts("o-2", first, None)
     assert not ledger.record_attempts("o-2", first, None)  # someone logged meanwhile
@@ -96,21 +96,21 @@ def test_an_operator_append_is_conditional_on_the_log_it_read(ledger) -> None:
 
 
 def test_orders_are_found_by_storefront_ref(ledger) -> None:
-    ledger.touch("o-3", NOW - 30, "cart-1", NOW)
-    ledger.touch("o-4", NOW - 20, "cart-1", NOW)
-    ledger.touch("o-5", NOW - 10, "cart-2", NOW)
-    ledger.touch("o-6", NOW - 10, None, NOW)
+    ledger.touch("o-3", sent_at=NOW - 30, storefront_ref="cart-1", now=NOW)
+    ledger.touch("o-4", sent_at=NOW - 20, storefront_ref="cart-1", now=NOW)
+    ledger.touch("o-5", sent_at=NOW - 10, storefront_ref="cart-2", now=NOW)
+    ledger.touch("o-6", sent_at=NOW - 10, storefront_ref=None, now=NOW)
     assert ledger.order_ids_for_ref("cart-1") == ["o-3", "o-4"]  # oldest first
     assert ledger.order_ids_for_ref("nope") == []
 
 
 def test_an_empty_storefront_ref_is_kept_without_breaking_the_index(ledger) -> None:
     # "" is a valid reference in the message but can never be an index key
-    record = ledger.touch("o-7", NOW - 10, "", NOW)
+    record = ledger.touch("o-7", sent_at=NOW - 10, storefront_ref="", now=NOW)
     assert record.storefront_ref == ""
     stored = ledger.get("o-7")
     assert stored is not None and stored.storefront_ref == ""
-    assert ledger.touch("o-7", NOW, "", NOW).attempts == 2
+    assert ledger.touch("o-7", sent_at=NOW, storefront_ref="", now=NOW).attempts == 2
     item = boto3.client("dynamodb", region_name="eu-west-1").get_item(
         TableName="ledger", Key={"order_id": {"S": "o-7"}}
     )["Item"]

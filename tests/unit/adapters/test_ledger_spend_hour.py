@@ -28,7 +28,8 @@ def item(ddb: Any) -> dict[str, Any]:
 
 def claim(ddb: Any, seen: float, *, charged: bool = True) -> ClaimStatus:
     ledger = LedgerTable(ddb, TABLE)
-    ledger.touch(ORDER, seen - 30, None, seen - 30)  # a message for it was received
+    # a message for it was received
+    ledger.touch(ORDER, sent_at=seen - 30, storefront_ref=None, now=seen - 30)
     return ledger.claim(
         ClaimRequest(
             order_id=ORDER,

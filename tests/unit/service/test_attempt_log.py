@@ -82,7 +82,7 @@ def test_a_transport_failure_is_logged_with_its_kind(world):
 def test_the_sweeper_is_named_as_the_actor(world):
     d = world.runtime.relay.deps
     now = world.clock()
-    d.ledger.touch(OID, now - 60, "cart-42", now)
+    d.ledger.touch(OID, sent_at=now - 60, storefront_ref="cart-42", now=now)
     order = parse_order(order_json(OID, "completed", CODES))
     result = asyncio.run(
         Delivery(d).deliver(order, Event.DELIVERED, "cart-42", now, now - 60, actor=Actor.SWEEPER)

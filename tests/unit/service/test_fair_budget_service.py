@@ -35,7 +35,12 @@ def test_a_redrive_larger_than_the_burst_leaves_new_orders_a_token(world):
     ledger = world.runtime.relay.deps.ledger
     for order_id in old_ids:
         world.fox_orders(order_id, fox_reply(order_id, "processing"))
-        ledger.touch(order_id, world.clock.now - 2 * deadline, None, world.clock.now)
+        ledger.touch(
+            order_id,
+            sent_at=world.clock.now - 2 * deadline,
+            storefront_ref=None,
+            now=world.clock.now,
+        )
         world.send(json.dumps({"v": 1, "order_id": order_id}))
     results = process(world, _receive(world, len(old_ids)))
     waited = [r for r in results if isinstance(r, Rescheduled) and r.reason == "budget"]

@@ -23,7 +23,9 @@ PLAN = SweepPlan(interval=5.0, max_pages=1, horizon=300.0, status_filter=None, p
 def accept(world, *order_ids: str) -> None:
     """The storefront's messages for these orders were received (the ledger knows them)."""
     for order_id in order_ids:
-        world.runtime.relay.deps.ledger.touch(order_id, world.clock.now - 30, None, world.clock.now)
+        world.runtime.relay.deps.ledger.touch(
+            order_id, sent_at=world.clock.now - 30, storefront_ref=None, now=world.clock.now
+        )
 
 
 def list_page(world, *orders: dict[str, Any]) -> None:
