@@ -52,6 +52,7 @@ from relay.domain.rate_budget import (
     RateBudget,
     budget_within_limit,
 )
+from relay.domain.results import DeliveryOutcome
 from relay.domain.retry_pacing import delivery_window_age
 from relay.domain.schedule import Policy, clip_to_deadline, visibility_timeout
 from relay.domain.storefront_breaker import (
@@ -446,11 +447,11 @@ class Simulation:
         via_sweep: bool,
         extra: float = 0.0,
         admission: Admission | None = None,
-    ) -> tuple[str, float]:
+    ) -> tuple[DeliveryOutcome, float]:
         """relay.service.delivery.Delivery.deliver: (outcome, wait when parked)."""
         if order.state != 0:
             self.claims_refused += 1  # the ledger claim fails: someone delivered it already
-            return "already_done", 0.0
+            return DeliveryOutcome.ALREADY_DONE, 0.0
         if self.breaker_cfg is not None:
             if admission is None:
                 admission = self.admit(now)
@@ -458,13 +459,13 @@ class Simulation:
                 if order.terminal_seen is None:  # note_terminal: starts the delivery window
                     order.terminal_seen = now
                     self.count(now, "ledger_writes")
-                return "parked", park_delay(admission.state, now, self.rng.random())
+                return DeliveryOutcome.PARKED, park_delay(admission.state, now, self.rng.random())
         if order.terminal_seen is None:
             order.terminal_seen = now  # the claim stores the first terminal sight
         if not self.send(now, extra):
             self.count(now, "webhook_failures")
             self.count(now, "ledger_writes")  # claim, then release
-            return "retry_later", 0.0
+            return DeliveryOutcome.RETRY_LATER, 0.0
         order.accepted_webhooks += 1
         order.state = 1
         order.detected_at = now
@@ -477,7 +478,7 @@ class Simulation:
         in_window = self.window_start <= order.delivered_at < self.window_end
         if order.final == TerminalStatus.COMPLETED and in_window:
             self.window_deliveries += 1
-        return "delivered", 0.0
+        return DeliveryOutcome.DELIVERED, 0.0
 
     def send(self, now: float, extra: float) -> bool:
         """The webhook, and the storefront's answer recorded on the breaker."""
@@ -594,9 +595,9 @@ class Simulation:
             self.act(order, now, action)
             return
         result, wait = self.attempt(order, now, via_sweep=False, admission=admission)
-        if result in ("delivered", "already_done"):
+        if result in (DeliveryOutcome.DELIVERED, DeliveryOutcome.ALREADY_DONE):
             self.count(now, "deletes")
-        elif result == "parked":
+        elif result is DeliveryOutcome.PARKED:
             assert order.terminal_seen is not None
             since = delivery_window_age(now, order.terminal_seen, order.enq)
             self.act(order, now, after_park(timing, self.limits, since, wait, self.rng.random()))
@@ -707,7 +708,8 @@ class Simulation:
             if self.breaker_cfg is not None and breaker.is_open and now < breaker.next_probe_at:
                 continue  # the storefront is down: the order's own message parks it
             extra = (j // width) * self.env.webhook_latency
-            if self.attempt(order, now, via_sweep=True, extra=extra)[0] == "delivered":
+            result, _ = self.attempt(order, now, via_sweep=True, extra=extra)
+            if result is DeliveryOutcome.DELIVERED:
                 self.known.add(order.idx)
             # parked / retry later: the order's own message decides
 

@@ -23,10 +23,18 @@ from dataclasses import dataclass, fields
 import httpx
 
 from relay.adapters.foxreload_client import FoxReloadClient
-from relay.adapters.ledger import ClaimStatus, LedgerTable, OrderRecord
+from relay.adapters.ledger import (
+    ClaimRequest,
+    ClaimStatus,
+    LedgerTable,
+    OrderRecord,
+    OutcomeRequest,
+    ReleaseRequest,
+    TerminalSight,
+)
 from relay.adapters.webhook_sink import SinkResult, WebhookSink
 from relay.domain.attempt_log import Actor, Attempt, appended, new_attempt
-from relay.domain.events import CHARGED_EVENTS, for_kind
+from relay.domain.events import CHARGED_EVENTS, Event, for_kind
 from relay.domain.foxreload_order import FoxOrder
 from relay.domain.poll_outcome import HttpReply, TransportFailure, classify, for_order
 from relay.domain.webhook import SinkVerdict, WebhookSecretError, signed_request, signing_keys
@@ -76,7 +84,7 @@ def check_ledger(record: OrderRecord | None, order_id: str, now: float) -> Order
 
 def terminal_order(
     reply: HttpReply | TransportFailure, order_id: str, now: float, record: OrderRecord
-) -> tuple[FoxOrder, str]:
+) -> tuple[FoxOrder, Event]:
     """The order and its event, if FoxReload says it is terminal (and the same as recorded)."""
     outcome = for_order(classify(reply, now), order_id)
     if not outcome.terminal or outcome.order is None:
@@ -119,16 +127,15 @@ async def redeliver(
     log = record.attempt_log
     if record.outcome is None:
         owner = f"operator-{uuid.uuid4().hex}"
-        claim = await asyncio.to_thread(
-            ledger.claim,
-            order_id,
-            owner,
-            clock(),
-            LEASE_SECONDS,
-            record.terminal_seen_at,
-            order.total_price,
-            event in CHARGED_EVENTS,
+        sight = TerminalSight(
+            seen_at=record.terminal_seen_at,
+            total_price=order.total_price,
+            charged=event in CHARGED_EVENTS,
         )
+        lease = ClaimRequest(
+            order_id=order_id, owner=owner, now=clock(), lease_seconds=LEASE_SECONDS, sight=sight
+        )
+        claim = await asyncio.to_thread(ledger.claim, lease)
         if claim.status is ClaimStatus.BUSY:
             raise Refusal(f"{order_id}: a delivery is in progress: look again with `show`")
         if claim.status is not ClaimStatus.CLAIMED:
@@ -142,26 +149,28 @@ async def redeliver(
         sent = await sink.send(request, budget_seconds=WEBHOOK_TIMEOUT_SECONDS)
     except BaseException:
         if owner is not None:
-            await asyncio.shield(asyncio.to_thread(ledger.release, order_id, owner))
+            release = ReleaseRequest(order_id=order_id, owner=owner)
+            await asyncio.shield(asyncio.to_thread(ledger.release, release))
         raise
     attempt = _attempt(log, sent_at, sent)
     recorded = False
     if owner is not None:
         attempts = appended(log, attempt)
         if sent.verdict is SinkVerdict.ACCEPTED:
-            recorded = await asyncio.to_thread(
-                ledger.mark_terminal,
-                order_id,
-                owner,
-                event,
-                clock(),
-                order.total_price,
-                order.cancel_reason,
-                order.status,
-                attempts,
+            outcome = OutcomeRequest(
+                order_id=order_id,
+                owner=owner,
+                event=event,
+                now=clock(),
+                total_price=order.total_price,
+                cancel_reason=order.cancel_reason,
+                last_status=order.status,
+                attempts=attempts,
             )
+            recorded = await asyncio.to_thread(ledger.mark_terminal, outcome)
         else:
-            await asyncio.to_thread(ledger.release, order_id, owner, attempts)
+            release = ReleaseRequest(order_id=order_id, owner=owner, attempts=attempts)
+            await asyncio.to_thread(ledger.release, release)
     else:
         attempt = await asyncio.to_thread(_log_without_lease, ledger, order_id, log, sent_at, sent)
     return Redelivery(

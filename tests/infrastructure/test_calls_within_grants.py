@@ -148,7 +148,7 @@ def _accept(world: World, order_ids: list[str]) -> None:
     table = LedgerTable(world.setup.client("dynamodb"), TABLE)
     now = time.time()
     for order_id in order_ids:  # accepted, as the poller's first sight records them
-        table.touch(order_id, now, None, now)
+        table.touch(order_id, sent_at=now, storefront_ref=None, now=now)
 
 
 def test_every_aws_call_of_a_sweeper_run_is_granted(world: World) -> None:

@@ -10,8 +10,17 @@ import uuid
 import pytest
 
 from relay.adapters.coordination import CoordinationTable
-from relay.adapters.ledger import ClaimStatus, LedgerTable
+from relay.adapters.dynamo_expressions import UpdateExpression
+from relay.adapters.ledger import (
+    ClaimRequest,
+    ClaimStatus,
+    LedgerTable,
+    OutcomeRequest,
+    TerminalSight,
+)
+from relay.domain.events import Event
 from relay.domain.rate_budget import budget_within_limit
+from relay.names import Ledger
 from tests.unit.service.relay_world import create_ledger_table
 
 pytestmark = pytest.mark.wire
@@ -50,8 +59,18 @@ def test_only_one_of_many_concurrent_claims_wins(ledger):
     table, _, _ = ledger
     order_id = f"race-{uuid.uuid4().hex[:12]}"
     now = time.time()
-    table.touch(order_id, now, None, now)
-    claims = race(lambda i: table.claim(order_id, f"worker-{i}", now, 45.0, now, 10.0))
+    table.touch(order_id, sent_at=now, storefront_ref=None, now=now)
+    claims = race(
+        lambda i: table.claim(
+            ClaimRequest(
+                order_id=order_id,
+                owner=f"worker-{i}",
+                now=now,
+                lease_seconds=45.0,
+                sight=TerminalSight(seen_at=now, total_price=10.0),
+            )
+        )
+    )
     assert [c.status for c in claims].count(ClaimStatus.CLAIMED) == 1
     assert all(c.status is ClaimStatus.BUSY for c in claims if c.status is not ClaimStatus.CLAIMED)
 
@@ -60,19 +79,60 @@ def test_only_one_mark_records_the_outcome_after_lease_takeover(ledger):
     table, _, _ = ledger
     order_id = f"mark-{uuid.uuid4().hex[:12]}"
     now = time.time()
-    table.touch(order_id, now, None, now)
-    assert table.claim(order_id, "old", now, 1.0, now).status is ClaimStatus.CLAIMED
+    table.touch(order_id, sent_at=now, storefront_ref=None, now=now)
+    assert (
+        table.claim(
+            ClaimRequest(
+                order_id=order_id,
+                owner="old",
+                now=now,
+                lease_seconds=1.0,
+                sight=TerminalSight(seen_at=now),
+            )
+        ).status
+        is ClaimStatus.CLAIMED
+    )
     later = now + 5  # the old lease expired: a new worker takes over
-    assert table.claim(order_id, "new", later, 45.0, now).status is ClaimStatus.CLAIMED
+    assert (
+        table.claim(
+            ClaimRequest(
+                order_id=order_id,
+                owner="new",
+                now=later,
+                lease_seconds=45.0,
+                sight=TerminalSight(seen_at=now),
+            )
+        ).status
+        is ClaimStatus.CLAIMED
+    )
     marks = race(
         lambda i: table.mark_terminal(
-            order_id, "new" if i % 2 else "old", "order.delivered", later, 10.0, None, "completed"
+            OutcomeRequest(
+                order_id=order_id,
+                owner="new" if i % 2 else "old",
+                event=Event.DELIVERED,
+                now=later,
+                total_price=10.0,
+                cancel_reason=None,
+                last_status="completed",
+            )
         ),
         count=8,
     )
     assert marks.count(True) == 1
     assert table.get(order_id).outcome == "delivered"
-    assert table.claim(order_id, "late", later + 100, 45.0, now).status is ClaimStatus.ALREADY_DONE
+    assert (
+        table.claim(
+            ClaimRequest(
+                order_id=order_id,
+                owner="late",
+                now=later + 100,
+                lease_seconds=45.0,
+                sight=TerminalSight(seen_at=now),
+            )
+        ).status
+        is ClaimStatus.ALREADY_DONE
+    )
 
 
 def test_shared_budget_grants_no_more_than_the_burst_under_contention(ledger):
@@ -97,3 +157,36 @@ def test_shared_budget_grants_no_more_than_the_burst_under_contention(ledger):
     grants = race(lambda i: gate.take(budget, frozen), count=24)
     assert sum(g.granted for g in grants) <= budget.burst
     assert sum(g.granted for g in grants) >= 1
+
+
+def test_the_expression_builder_is_valid_dynamodb_for_reserved_and_odd_names(ledger):
+    """DynamoDB Local parses what the builder writes: reserved words and names a raw
+    expression could not hold, every clause kind, conditions on the same placeholders."""
+    _, client, name = ledger
+    key = {Ledger.PARTITION_KEY: {"S": f"expr-{uuid.uuid4().hex[:12]}"}}
+    odd = ["interval", "status", "a b", "x.y", "#hash", ":colon"]
+    first = UpdateExpression().add("count", {"N": "1"}).remove("gone")
+    for i, attribute in enumerate(odd):
+        first.set_if_absent(attribute, {"N": str(i)})
+    first.condition(f"attribute_not_exists({first.name('status')})")
+    client.update_item(TableName=name, Key=key, **first.arguments())
+
+    second = UpdateExpression().set("interval", {"N": "99"}).set_if_absent("a b", {"N": "99"})
+    second.add("count", {"N": "2"}).remove("x.y")
+    status = second.name("status")
+    second.condition(f"{status} = {second.value({'N': '1'})}")
+    client.update_item(TableName=name, Key=key, **second.arguments())
+    item = client.get_item(TableName=name, Key=key, ConsistentRead=True)["Item"]
+    assert {a: v["N"] for a, v in item.items() if a != Ledger.PARTITION_KEY} == {
+        "interval": "99",
+        "status": "1",
+        "a b": "2",  # if_not_exists kept the first value
+        "#hash": "4",
+        ":colon": "5",
+        "count": "3",
+    }
+
+    third = UpdateExpression().set("interval", {"N": "0"})
+    third.condition(f"{third.name('status')} = {third.value({'N': '7'})}")
+    with pytest.raises(client.exceptions.ConditionalCheckFailedException):
+        client.update_item(TableName=name, Key=key, **third.arguments())

@@ -10,7 +10,15 @@ import uuid
 import pytest
 from botocore.exceptions import ClientError
 
-from relay.adapters.ledger import ClaimStatus, LedgerTable, number
+from relay.adapters.ledger import (
+    ClaimRequest,
+    ClaimStatus,
+    LedgerTable,
+    OutcomeRequest,
+    TerminalSight,
+    number,
+)
+from relay.domain.events import Event
 from relay.domain.poll_outcome import HttpReply, Kind, classify
 from relay.names import Ledger
 from tests.unit.service.relay_world import create_ledger_table
@@ -57,11 +65,27 @@ def test_a_hostile_price_never_blocks_the_claim_and_never_reduces_spend(ledger, 
     order = outcome.order
     assert order.price_ignored and order.total_price is None
     now = time.time()
-    table.touch(order_id, now - 5, None, now)
-    claim = table.claim(order_id, "w-1", now, 45.0, now, order.total_price, True)
+    table.touch(order_id, sent_at=now - 5, storefront_ref=None, now=now)
+    claim = table.claim(
+        ClaimRequest(
+            order_id=order_id,
+            owner="w-1",
+            now=now,
+            lease_seconds=45.0,
+            sight=TerminalSight(seen_at=now, total_price=order.total_price, charged=True),
+        )
+    )
     assert claim.status is ClaimStatus.CLAIMED
     assert table.mark_terminal(
-        order_id, "w-1", "order.delivered", now, order.total_price, None, "completed"
+        OutcomeRequest(
+            order_id=order_id,
+            owner="w-1",
+            event=Event.DELIVERED,
+            now=now,
+            total_price=order.total_price,
+            cancel_reason=None,
+            last_status="completed",
+        )
     )
     item = client.get_item(TableName=name, Key={Ledger.PARTITION_KEY: {"S": order_id}})["Item"]
     assert item[Ledger.OUTCOME]["S"] == "delivered"

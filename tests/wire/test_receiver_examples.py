@@ -27,6 +27,7 @@ import pytest
 from moto import mock_aws
 
 from relay.adapters.webhook_sink import WebhookSink
+from relay.domain.events import Event
 from relay.domain.foxreload_order import FoxOrder, parse_order
 from relay.domain.webhook import SignedRequest, SinkVerdict, signed_request
 from relay.runtime import PollerRuntime
@@ -95,8 +96,10 @@ def orders() -> list[tuple[FoxOrder, str, list[list[str]]]]:
     """One completed, one failed and one cancelled order, as the relay reads them."""
     scripts = [
         ("order.delivered", {"timeline": [["completed", 0]]}),
-        ("order.failed", {"timeline": [["failed", 0]], "item_error": "out_of_stock",
-                          "failed_items": [0]}),
+        (
+            "order.failed",
+            {"timeline": [["failed", 0]], "item_error": "out_of_stock", "failed_items": [0]},
+        ),
         ("order.cancelled", {"timeline": [["cancelled", 0, "payment_failure"]]}),
     ]
     config = SimulatorConfig(timing=TimingModel.fast(), seed=11)
@@ -230,7 +233,7 @@ def test_the_poller_delivers_to_the_example_during_a_rotation(kind):
             "ALLOW_INSECURE_HTTP": "true",  # loopback test doubles
         }
         runtime = PollerRuntime.from_env(env, logging.getLogger("examples"), None)  # type: ignore[arg-type]
-        runtime.relay.d.metrics = _NullMetrics()
+        runtime.relay.deps.metrics = _NullMetrics()
         oid = sim.create_order([{"itemId": "psn-20", "quantity": 1}], timeline=[["completed", 0]])[
             "id"
         ]
@@ -245,6 +248,10 @@ def test_the_poller_delivers_to_the_example_during_a_rotation(kind):
             int(m["Attributes"]["ApproximateReceiveCount"]),
             int(m["Attributes"]["SentTimestamp"]) / 1000.0,
         )
-        assert asyncio.run(runtime.relay.process(record)) == "order.delivered"
+        assert asyncio.run(runtime.relay.process(record)) == Event.DELIVERED
         [line] = rx.accepted(1)
-        assert line == {"accepted": f"{oid}:order.delivered", "event": "order.delivered", "codes": 1}
+        assert line == {
+            "accepted": f"{oid}:order.delivered",
+            "event": "order.delivered",
+            "codes": 1,
+        }

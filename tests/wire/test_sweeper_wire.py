@@ -48,7 +48,7 @@ def parts() -> Iterator[tuple[FoxReloadSimulator, StorefrontReceiver, PollerRunt
             "SWEEP_ENABLED": "true",
         }
         runtime = PollerRuntime.from_env(env, logging.getLogger("sweeper-test"), None)  # type: ignore[arg-type]
-        runtime.relay.d.metrics = _NullMetrics()
+        runtime.relay.deps.metrics = _NullMetrics()
         yield sim, receiver, runtime
 
 
@@ -64,10 +64,12 @@ def test_sweep_delivers_every_accepted_terminal_order_once_and_skips_the_rest(pa
     ours, not_yet = orders[:25], orders[25:]
     now = time.time()
     for order_id in ours:
-        runtime.relay.d.ledger.touch(order_id, now, f"ref-{order_id[:6]}", now)
+        runtime.relay.deps.ledger.touch(
+            order_id, sent_at=now, storefront_ref=f"ref-{order_id[:6]}", now=now
+        )
     time.sleep(4)  # TimingModel.fast(): everything terminal within 3.5 s
 
-    sweeper = Sweeper(runtime.relay.d)
+    sweeper = Sweeper(runtime.relay.deps)
     stats = asyncio.run(sweeper.run(until=time.time() + 5))
 
     delivered = receiver.delivered_order_ids()
@@ -76,13 +78,13 @@ def test_sweep_delivers_every_accepted_terminal_order_once_and_skips_the_rest(pa
     assert not set(delivered) & set(not_yet)  # not accepted by the relay: not ours to deliver
     assert stats.sweeps >= 1
     for order_id in ours:
-        assert runtime.relay.d.ledger.get(order_id).outcome == "delivered"
-    coverage = CoordinationTable(runtime.relay.d.ledger._db, "ledger").read_coverage()
+        assert runtime.relay.deps.ledger.get(order_id).outcome == "delivered"
+    coverage = CoordinationTable(runtime.relay.deps.ledger._db, "ledger").read_coverage()
     assert coverage is not None
     assert coverage.horizon > 0
 
     # a second sweeper (the next scheduled run) finds them done: nothing is sent again
-    asyncio.run(Sweeper(runtime.relay.d).run(until=time.time() + 2))
+    asyncio.run(Sweeper(runtime.relay.deps).run(until=time.time() + 2))
     assert receiver.duplicate_count() == 0
     assert len(receiver.deliveries()) == len(ours)
     requests = sim.stats_snapshot()
@@ -91,22 +93,23 @@ def test_sweep_delivers_every_accepted_terminal_order_once_and_skips_the_rest(pa
 
 def test_only_one_sweeper_runs_at_a_time(parts):
     _sim, _receiver, runtime = parts
-    table = CoordinationTable(runtime.relay.d.ledger._db, "ledger")
+    table = CoordinationTable(runtime.relay.deps.ledger._db, "ledger")
     assert table.hold_sweeper_lease("someone-else", time.time(), time.time() + 60)
-    stats = asyncio.run(Sweeper(runtime.relay.d).run(until=time.time() + 5))
+    stats = asyncio.run(Sweeper(runtime.relay.deps).run(until=time.time() + 5))
     assert stats.sweeps == 0
 
 
 def test_sweep_respects_the_ages_on_foxreloads_clock(parts):
     """An accelerated simulator clock (time scale) still yields sane ages via the Date header."""
     sim, _receiver, runtime = parts
-    settings = replace(runtime.relay.d.settings, foxreload_time_scale=1.0)
-    runtime.relay.d.settings = settings
+    settings = replace(runtime.relay.deps.settings, foxreload_time_scale=1.0)
+    runtime.relay.deps.settings = settings
     sim.advance(3600)  # FoxReload's clock is now an hour ahead of ours
     order_id = sim.create_order()["id"]
     now = time.time()
-    runtime.relay.d.ledger.touch(order_id, now, None, now)  # in flight: the sweeper wakes
-    sweeper = Sweeper(runtime.relay.d)
+    # in flight: the sweeper wakes
+    runtime.relay.deps.ledger.touch(order_id, sent_at=now, storefront_ref=None, now=now)
+    sweeper = Sweeper(runtime.relay.deps)
     asyncio.run(sweeper.run(until=time.time() + 1))
     assert sweeper.state.seconds_per_page is not None
     assert sweeper.state.seconds_per_page < 3600  # not confused by the skew

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 from botocore.exceptions import ClientError
 
+from relay.adapters.dynamo_expressions import UpdateExpression
 from relay.adapters.ledger import condition_failed, number
 from relay.domain.fair_budget import NEVER, FairState, Lane, LaneState
 from relay.domain.rate_budget import BucketState
@@ -53,38 +54,16 @@ class CoordinationTable:
 
     def write_bucket(self, state: FairState, expected_version: int) -> bool:
         """Store the lanes if nobody wrote them since we read `expected_version`."""
-        values: dict[str, Any] = {
-            ":next": {"N": str(expected_version + 1)},
-            ":expected": {"N": str(expected_version)},
-        }
-        sets = ["#v = :next"]
+        expression = _next_version(expected_version)
         for lane in Lane:
             lane_state = state.lane(lane)
             prefix = lane.value
-            values[f":{prefix}t"] = {"N": number(lane_state.bucket.tokens)}
-            values[f":{prefix}u"] = {"N": number(lane_state.bucket.updated_at)}
             # DynamoDB has no infinity: 0 stands for "never refused" (epoch 0 is long past).
             starved = lane_state.starved_at if lane_state.starved_at > 0 else 0.0
-            values[f":{prefix}s"] = {"N": number(starved)}
-            sets += [
-                f"{prefix}_tokens = :{prefix}t",
-                f"{prefix}_updated_at = :{prefix}u",
-                f"{prefix}_starved_at = :{prefix}s",
-            ]
-        try:
-            self._db.update_item(
-                TableName=self._table,
-                Key=_key(BUDGET_KEY),
-                UpdateExpression="SET " + ", ".join(sets),
-                ConditionExpression="attribute_not_exists(#v) OR #v = :expected",
-                ExpressionAttributeNames={"#v": "version"},
-                ExpressionAttributeValues=values,
-            )
-        except ClientError as exc:
-            if condition_failed(exc):
-                return False
-            raise
-        return True
+            expression.set(f"{prefix}_tokens", {"N": number(lane_state.bucket.tokens)})
+            expression.set(f"{prefix}_updated_at", {"N": number(lane_state.bucket.updated_at)})
+            expression.set(f"{prefix}_starved_at", {"N": number(starved)})
+        return self._update_if(BUDGET_KEY, expression)
 
     # -- storefront circuit breaker -------------------------------------------------------------
     def read_breaker(self) -> StoredBreaker:
@@ -101,32 +80,16 @@ class CoordinationTable:
 
     def write_breaker(self, state: BreakerState, expected_version: int) -> bool:
         """Store the breaker if nobody wrote it since we read `expected_version`."""
-        values: dict[str, Any] = {
-            ":f": {"N": str(state.failures)},
-            ":p": {"N": number(state.next_probe_at)},
-            ":next": {"N": str(expected_version + 1)},
-            ":expected": {"N": str(expected_version)},
-        }
-        update = "SET failures = :f, next_probe_at = :p, #v = :next"
+        expression = (
+            _next_version(expected_version)
+            .set("failures", {"N": str(state.failures)})
+            .set("next_probe_at", {"N": number(state.next_probe_at)})
+        )
         if state.open_since is None:
-            update += " REMOVE open_since"
+            expression.remove("open_since")
         else:
-            values[":o"] = {"N": number(state.open_since)}
-            update += ", open_since = :o"
-        try:
-            self._db.update_item(
-                TableName=self._table,
-                Key=_key(BREAKER_KEY),
-                UpdateExpression=update,
-                ConditionExpression="attribute_not_exists(#v) OR #v = :expected",
-                ExpressionAttributeNames={"#v": "version"},
-                ExpressionAttributeValues=values,
-            )
-        except ClientError as exc:
-            if condition_failed(exc):
-                return False
-            raise
-        return True
+            expression.set("open_since", {"N": number(state.open_since)})
+        return self._update_if(BREAKER_KEY, expression)
 
     # -- sweep coverage ----------------------------------------------------------------------
     def read_coverage(self) -> Coverage | None:
@@ -143,71 +106,65 @@ class CoordinationTable:
 
     def write_coverage(self, coverage: Coverage) -> None:
         """Only ever moves forward: an older sweep finishing late cannot overwrite a newer one."""
-        values: dict[str, Any] = {
-            ":s": {"N": number(coverage.swept_at)},
-            ":h": {"N": number(coverage.horizon)},
-            ":i": {"N": number(coverage.interval)},
-        }
-        update = "SET swept_at = :s, horizon = :h, #i = :i"
+        expression = (
+            UpdateExpression()
+            .set("horizon", {"N": number(coverage.horizon)})
+            .set("interval", {"N": number(coverage.interval)})
+        )
         if coverage.sweep_share is None:
-            update += " REMOVE sweep_share"
+            expression.remove("sweep_share")
         else:
-            values[":share"] = {"N": number(coverage.sweep_share)}
-            update += ", sweep_share = :share"
-        try:
-            self._db.update_item(
-                TableName=self._table,
-                Key=_key(COVERAGE_KEY),
-                UpdateExpression=update,
-                ConditionExpression="attribute_not_exists(swept_at) OR swept_at <= :s",
-                ExpressionAttributeNames={"#i": "interval"},
-                ExpressionAttributeValues=values,
-            )
-        except ClientError as exc:
-            if not condition_failed(exc):
-                raise
+            expression.set("sweep_share", {"N": number(coverage.sweep_share)})
+        swept_at = {"N": number(coverage.swept_at)}
+        expression.set("swept_at", swept_at)
+        name, value = expression.name("swept_at"), expression.value(swept_at)
+        expression.condition(f"attribute_not_exists({name}) OR {name} <= {value}")
+        self._update_if(COVERAGE_KEY, expression)
 
     # -- sweeper lease -------------------------------------------------------------------------
     def hold_sweeper_lease(self, owner: str, now: float, until: float) -> bool:
         """Take or renew the single-sweeper lease; False while another sweeper holds it."""
+        expression = (
+            UpdateExpression()
+            .set("lease_owner", {"S": owner})
+            .set("lease_until", {"N": number(until)})
+        )
+        lease_until, lease_owner = expression.name("lease_until"), expression.name("lease_owner")
+        expression.condition(
+            f"attribute_not_exists({lease_until}) "
+            f"OR {lease_until} < {expression.value({'N': number(now)})} "
+            f"OR {lease_owner} = {expression.value({'S': owner})}"
+        )
+        return self._update_if(SWEEPER_LEASE_KEY, expression)
+
+    def release_sweeper_lease(self, owner: str) -> None:
+        expression = UpdateExpression().remove("lease_owner", "lease_until")
+        expression.condition(f"{expression.name('lease_owner')} = {expression.value({'S': owner})}")
+        self._update_if(SWEEPER_LEASE_KEY, expression)
+
+    def _update_if(self, key: str, expression: UpdateExpression) -> bool:
+        """The conditional write; False when its condition did not hold."""
         try:
-            self._db.update_item(
-                TableName=self._table,
-                Key=_key(SWEEPER_LEASE_KEY),
-                UpdateExpression="SET lease_owner = :o, lease_until = :u",
-                ConditionExpression=(
-                    "attribute_not_exists(lease_until) OR lease_until < :now OR lease_owner = :o"
-                ),
-                ExpressionAttributeValues={
-                    ":o": {"S": owner},
-                    ":u": {"N": number(until)},
-                    ":now": {"N": number(now)},
-                },
-            )
+            self._db.update_item(TableName=self._table, Key=_key(key), **expression.arguments())
         except ClientError as exc:
             if condition_failed(exc):
                 return False
             raise
         return True
 
-    def release_sweeper_lease(self, owner: str) -> None:
-        try:
-            self._db.update_item(
-                TableName=self._table,
-                Key=_key(SWEEPER_LEASE_KEY),
-                UpdateExpression="REMOVE lease_owner, lease_until",
-                ConditionExpression="lease_owner = :o",
-                ExpressionAttributeValues={":o": {"S": owner}},
-            )
-        except ClientError as exc:
-            if not condition_failed(exc):
-                raise
-
     def _get(self, key: str) -> dict[str, Any] | None:
         item = self._db.get_item(TableName=self._table, Key=_key(key), ConsistentRead=True).get(
             "Item"
         )
         return None if item is None else dict(item)
+
+
+def _next_version(expected_version: int) -> UpdateExpression:
+    """An optimistic write: the next version, if nobody wrote since `expected_version`."""
+    expression = UpdateExpression().set("version", {"N": str(expected_version + 1)})
+    version = expression.name("version")
+    expected = expression.value({"N": str(expected_version)})
+    return expression.condition(f"attribute_not_exists({version}) OR {version} = {expected}")
 
 
 def _lane_from(item: dict[str, Any], lane: Lane) -> LaneState:

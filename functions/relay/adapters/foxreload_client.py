@@ -76,23 +76,17 @@ class FoxReloadClient:
         self, path: str, params: dict[str, str] | None, max_bytes: int, until: float | None
     ) -> HttpReply | TransportFailure:
         """The request, and once more with a freshly read key after a 401 (a rotated key)."""
-        reply = await self._send(
-            path, params, await asyncio.to_thread(self._api_key), max_bytes, until
-        )
+        reply = await self._send(path, params, max_bytes, until)
         if isinstance(reply, HttpReply) and reply.status_code == 401:
             await asyncio.to_thread(self._invalidate_key)
-            key = await asyncio.to_thread(self._api_key)
-            reply = await self._send(path, params, key, max_bytes, until)
+            reply = await self._send(path, params, max_bytes, until)
         return reply
 
     async def _send(
-        self,
-        path: str,
-        params: dict[str, str] | None,
-        key: str,
-        max_bytes: int,
-        until: float | None,
+        self, path: str, params: dict[str, str] | None, max_bytes: int, until: float | None
     ) -> HttpReply | TransportFailure:
+        """One GET with the key as `api_key()` reads it now (cached, or fresh once invalidated)."""
+        key = await asyncio.to_thread(self._api_key)
         url = f"{self._base_url}{path}"
         headers = {"X-API-Key": key, "Accept": "application/json", "User-Agent": USER_AGENT}
         budget = self._timeouts.total

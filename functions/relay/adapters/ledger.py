@@ -20,8 +20,9 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
+from relay.adapters.dynamo_expressions import UpdateExpression
 from relay.domain.attempt_log import Attempt
-from relay.domain.events import for_event
+from relay.domain.events import Event, for_event
 from relay.domain.hours import hour_bucket
 from relay.names import Ledger as LedgerNames
 from relay.settings import DEFAULT_LEDGER_TTL_DAYS
@@ -70,6 +71,46 @@ class OrderRecord:
         return self.webhook_rejected_at is not None and sent_at <= self.webhook_rejected_at
 
 
+@dataclass(frozen=True, kw_only=True)
+class TerminalSight:
+    """A worker saw the order terminal at FoxReload: stored once (the first sight starts the
+    delivery window), with its price, and in the spend index when FoxReload `charged` it."""
+
+    seen_at: float
+    total_price: float | None = None
+    charged: bool = False
+
+
+@dataclass(frozen=True, kw_only=True)
+class ClaimRequest:
+    order_id: str
+    owner: str  # this attempt's lease owner
+    now: float
+    lease_seconds: float
+    sight: TerminalSight
+
+
+@dataclass(frozen=True, kw_only=True)
+class OutcomeRequest:
+    """The storefront accepted the webhook for `event`: the outcome to record."""
+
+    order_id: str
+    owner: str  # the lease owner that sent it
+    event: Event
+    now: float
+    total_price: float | None
+    cancel_reason: str | None
+    last_status: str  # FoxReload's status the webhook was about
+    attempts: Sequence[Attempt] | None = None  # the claim's log plus this attempt
+
+
+@dataclass(frozen=True, kw_only=True)
+class ReleaseRequest:
+    order_id: str
+    owner: str
+    attempts: Sequence[Attempt] | None = None  # the attempt log to store in the same write
+
+
 def outcome_for_event(event: str) -> str:
     """The ledger's `outcome` for a webhook event (relay.domain.events)."""
     return for_event(event).outcome.value
@@ -84,7 +125,7 @@ class LedgerTable:
         self._ttl_seconds = ttl_days * 86400
 
     def touch(
-        self, order_id: str, sent_at: float, storefront_ref: str | None, now: float
+        self, order_id: str, *, sent_at: float, storefront_ref: str | None, now: float
     ) -> OrderRecord:
         """Record that a message for this order was received (idempotent) and return the item.
 
@@ -92,39 +133,23 @@ class LedgerTable:
         stuck-orders index; later sights only count the attempt. One write per receive, which
         also tells a duplicate or late message that the order is already done.
         """
-        accepted_at = sent_at
-        names = {
-            "#last": LedgerNames.LAST_MESSAGE_AT,
-            "#acc": LedgerNames.ACCEPTED_AT,
-            "#hour": LedgerNames.ACCEPTED_HOUR,
-            "#att": "attempts",
-            "#exp": LedgerNames.TTL_ATTRIBUTE,
-        }
-        values: dict[str, Any] = {
-            ":acc": {"N": number(accepted_at)},
-            ":hour": {"S": hour_bucket(accepted_at)},
-            ":one": {"N": "1"},
-            ":exp": {"N": str(int(now + self._ttl_seconds))},
-        }
-        update = (
-            "SET #acc = if_not_exists(#acc, :acc), #hour = if_not_exists(#hour, :hour), "
-            "#exp = :exp, #last = :acc"
+        expression = (
+            UpdateExpression()
+            .set_if_absent(LedgerNames.ACCEPTED_AT, {"N": number(sent_at)})
+            .set_if_absent(LedgerNames.ACCEPTED_HOUR, {"S": hour_bucket(sent_at)})
+            .set(LedgerNames.TTL_ATTRIBUTE, {"N": str(int(now + self._ttl_seconds))})
+            .set(LedgerNames.LAST_MESSAGE_AT, {"N": number(sent_at)})
+            .add("attempts", {"N": "1"})
         )
         if storefront_ref:
-            names["#ref"] = LedgerNames.STOREFRONT_REF
-            values[":ref"] = {"S": storefront_ref}
-            update += ", #ref = if_not_exists(#ref, :ref)"
+            expression.set_if_absent(LedgerNames.STOREFRONT_REF, {"S": storefront_ref})
         elif storefront_ref is not None:  # "" cannot be a key of the storefront_ref index
-            names["#noref"] = LedgerNames.STOREFRONT_REF_EMPTY
-            values[":true"] = {"BOOL": True}
-            update += ", #noref = if_not_exists(#noref, :true)"
+            expression.set_if_absent(LedgerNames.STOREFRONT_REF_EMPTY, {"BOOL": True})
         response = self._db.update_item(
             TableName=self._table,
             Key=self._key(order_id),
-            UpdateExpression=update + " ADD #att :one",
-            ExpressionAttributeNames=names,
-            ExpressionAttributeValues=values,
             ReturnValues="ALL_NEW",
+            **expression.arguments(),
         )
         return _record(order_id, response.get("Attributes", {}))
 
@@ -155,54 +180,36 @@ class LedgerTable:
                     break
         return found
 
-    def claim(
-        self,
-        order_id: str,
-        owner: str,
-        now: float,
-        lease_seconds: float,
-        terminal_seen_at: float,
-        total_price: float | None = None,
-        charged: bool = False,
-    ) -> Claim:
+    def claim(self, request: ClaimRequest) -> Claim:
         """Take the delivery lease of an order the relay accepted (a message was received for
         it: `touch` wrote accepted_at); a claim never creates an item, so an id spelled another
         way than the message's is never delivered a second time under a second key.
 
-        Also records when the order was first seen terminal and its price, and, when FoxReload
-        charged it (`charged`), puts it in the spend index under the hour it was first seen
-        terminal: spend is counted even if the webhook is later rejected."""
-        until = now + lease_seconds
-        names, values, sets = _terminal_sight(terminal_seen_at, total_price, charged)
-        names.update(
-            {
-                "#owner": LedgerNames.LEASE_OWNER,
-                "#until": LedgerNames.LEASE_UNTIL,
-                "#outcome": LedgerNames.OUTCOME,
-                "#acc": LedgerNames.ACCEPTED_AT,
-            }
+        Also records the terminal sight (`request.sight`): when the order was first seen
+        terminal, its price, and, when FoxReload charged it, its place in the spend index under
+        the hour it was first seen terminal: spend is counted even if the webhook is later
+        rejected."""
+        until = request.now + request.lease_seconds
+        expression = (
+            UpdateExpression()
+            .set(LedgerNames.LEASE_OWNER, {"S": request.owner})
+            .set(LedgerNames.LEASE_UNTIL, {"N": number(until)})
         )
-        values.update(
-            {
-                ":owner": {"S": owner},
-                ":until": {"N": number(until)},
-                ":now": {"N": number(now)},
-            }
+        _set_terminal_sight(expression, request.sight)
+        lease_until = expression.name(LedgerNames.LEASE_UNTIL)
+        expression.condition(
+            f"attribute_exists({expression.name(LedgerNames.ACCEPTED_AT)}) "
+            f"AND attribute_not_exists({expression.name(LedgerNames.OUTCOME)}) "
+            f"AND (attribute_not_exists({lease_until}) "
+            f"OR {lease_until} < {expression.value({'N': number(request.now)})})"
         )
-        update = "SET #owner = :owner, #until = :until, " + ", ".join(sets)
         try:
             response = self._db.update_item(
                 TableName=self._table,
-                Key=self._key(order_id),
-                UpdateExpression=update,
-                ConditionExpression=(
-                    "attribute_exists(#acc) AND attribute_not_exists(#outcome) "
-                    "AND (attribute_not_exists(#until) OR #until < :now)"
-                ),
-                ExpressionAttributeNames=names,
-                ExpressionAttributeValues=values,
+                Key=self._key(request.order_id),
                 ReturnValues="ALL_NEW",
                 ReturnValuesOnConditionCheckFailure="ALL_OLD",
+                **expression.arguments(),
             )
         except ClientError as exc:
             if not condition_failed(exc):
@@ -223,27 +230,18 @@ class LedgerTable:
             attempt_log=attempts_of(new),
         )
 
-    def note_terminal(
-        self,
-        order_id: str,
-        terminal_seen_at: float,
-        total_price: float | None = None,
-        charged: bool = False,
-    ) -> float | None:
-        """Record the first terminal sight (and price, and spend) without taking the lease:
+    def note_terminal(self, order_id: str, sight: TerminalSight) -> float | None:
+        """Record the terminal sight (first time, price, spend) without taking the lease:
         a delivery parked while the storefront is down still starts its delivery window and
         counts as spend. Returns the stored first sight; None if the order is not ours."""
-        names, values, sets = _terminal_sight(terminal_seen_at, total_price, charged)
-        names["#acc"] = LedgerNames.ACCEPTED_AT
+        expression = _set_terminal_sight(UpdateExpression(), sight)
+        expression.condition(f"attribute_exists({expression.name(LedgerNames.ACCEPTED_AT)})")
         try:
             response = self._db.update_item(
                 TableName=self._table,
                 Key=self._key(order_id),
-                UpdateExpression="SET " + ", ".join(sets),
-                ConditionExpression="attribute_exists(#acc)",
-                ExpressionAttributeNames=names,
-                ExpressionAttributeValues=values,
                 ReturnValues="ALL_NEW",
+                **expression.arguments(),
             )
         except ClientError as exc:
             if condition_failed(exc):
@@ -251,58 +249,35 @@ class LedgerTable:
             raise
         return _n(response.get("Attributes", {}), LedgerNames.TERMINAL_SEEN_AT)
 
-    def mark_terminal(
-        self,
-        order_id: str,
-        owner: str,
-        event: str,
-        now: float,
-        total_price: float | None,
-        cancel_reason: str | None,
-        last_status: str,
-        attempts: Sequence[Attempt] | None = None,
-    ) -> bool:
+    def mark_terminal(self, request: OutcomeRequest) -> bool:
         """Record the outcome once the storefront accepted the webhook.
 
         Conditional on still owning the lease, or on no outcome being recorded yet: the webhook
         was accepted, so the order is delivered even if our lease lapsed meanwhile. False means
-        another worker recorded it first (it is done either way). `attempts`: the attempt log to
-        store with it (the claim's log plus this attempt).
+        another worker recorded it first (it is done either way).
         """
-        names = {
-            "#outcome": LedgerNames.OUTCOME,
-            "#event": LedgerNames.OUTCOME_EVENT,
-            "#at": LedgerNames.OUTCOME_AT,
-            "#owner": LedgerNames.LEASE_OWNER,
-            "#until": LedgerNames.LEASE_UNTIL,
-            "#last": LedgerNames.LAST_STATUS,
-        }
-        values: dict[str, Any] = {
-            ":outcome": {"S": outcome_for_event(event)},
-            ":event": {"S": event},
-            ":at": {"N": number(now)},
-            ":owner": {"S": owner},
-            ":last": {"S": last_status},
-        }
-        sets = ["#outcome = :outcome", "#event = :event", "#at = :at", "#last = :last"]
-        if total_price is not None:
-            names["#price"] = LedgerNames.TOTAL_PRICE
-            values[":price"] = {"N": number(total_price)}
-            sets.append("#price = :price")
-        if cancel_reason is not None:
-            names["#reason"] = LedgerNames.CANCEL_REASON
-            values[":reason"] = {"S": cancel_reason}
-            sets.append("#reason = :reason")
-        if attempts is not None:
-            sets += _log_actions(attempts, names, values)
+        expression = (
+            UpdateExpression()
+            .set(LedgerNames.OUTCOME, {"S": outcome_for_event(request.event)})
+            .set(LedgerNames.OUTCOME_EVENT, {"S": request.event})
+            .set(LedgerNames.OUTCOME_AT, {"N": number(request.now)})
+            .set(LedgerNames.LAST_STATUS, {"S": request.last_status})
+        )
+        if request.total_price is not None:
+            expression.set(LedgerNames.TOTAL_PRICE, {"N": number(request.total_price)})
+        if request.cancel_reason is not None:
+            expression.set(LedgerNames.CANCEL_REASON, {"S": request.cancel_reason})
+        if request.attempts is not None:
+            _set_attempt_log(expression, request.attempts)
+        expression.remove(LedgerNames.LEASE_OWNER, LedgerNames.LEASE_UNTIL)
+        owner = expression.value({"S": request.owner})
+        expression.condition(
+            f"{expression.name(LedgerNames.LEASE_OWNER)} = {owner} "
+            f"OR attribute_not_exists({expression.name(LedgerNames.OUTCOME)})"
+        )
         try:
             self._db.update_item(
-                TableName=self._table,
-                Key=self._key(order_id),
-                UpdateExpression="SET " + ", ".join(sets) + " REMOVE #owner, #until",
-                ConditionExpression="#owner = :owner OR attribute_not_exists(#outcome)",
-                ExpressionAttributeNames=names,
-                ExpressionAttributeValues=values,
+                TableName=self._table, Key=self._key(request.order_id), **expression.arguments()
             )
         except ClientError as exc:
             if condition_failed(exc):
@@ -310,22 +285,19 @@ class LedgerTable:
             raise
         return True
 
-    def release(self, order_id: str, owner: str, attempts: Sequence[Attempt] | None = None) -> None:
+    def release(self, request: ReleaseRequest) -> None:
         """Give the lease back after a webhook that did not go through, so a retry need not wait;
         with `attempts`, store that attempt log in the same write."""
-        names = {"#owner": LedgerNames.LEASE_OWNER, "#until": LedgerNames.LEASE_UNTIL}
-        values: dict[str, Any] = {":owner": {"S": owner}}
-        update = "REMOVE #owner, #until"
-        if attempts is not None:
-            update = "SET " + ", ".join(_log_actions(attempts, names, values)) + " " + update
+        expression = UpdateExpression()
+        if request.attempts is not None:
+            _set_attempt_log(expression, request.attempts)
+        expression.remove(LedgerNames.LEASE_OWNER, LedgerNames.LEASE_UNTIL)
+        expression.condition(
+            f"{expression.name(LedgerNames.LEASE_OWNER)} = {expression.value({'S': request.owner})}"
+        )
         try:
             self._db.update_item(
-                TableName=self._table,
-                Key=self._key(order_id),
-                UpdateExpression=update,
-                ConditionExpression="#owner = :owner",
-                ExpressionAttributeNames=names,
-                ExpressionAttributeValues=values,
+                TableName=self._table, Key=self._key(request.order_id), **expression.arguments()
             )
         except ClientError as exc:
             if not condition_failed(exc):
@@ -334,33 +306,27 @@ class LedgerTable:
     def record_rejection(self, order_id: str, now: float, last_status: str) -> None:
         """The storefront refused the webhook for good; `last_status` is the FoxReload status
         it was about, so another worker dead-lettering this order can say it too."""
+        expression = (
+            UpdateExpression()
+            .set(LedgerNames.WEBHOOK_REJECTED_AT, {"N": number(now)})
+            .set(LedgerNames.LAST_STATUS, {"S": last_status})
+        )
         self._db.update_item(
-            TableName=self._table,
-            Key=self._key(order_id),
-            UpdateExpression="SET #at = :at, #last = :last",
-            ExpressionAttributeNames={
-                "#at": LedgerNames.WEBHOOK_REJECTED_AT,
-                "#last": LedgerNames.LAST_STATUS,
-            },
-            ExpressionAttributeValues={":at": {"N": number(now)}, ":last": {"S": last_status}},
+            TableName=self._table, Key=self._key(order_id), **expression.arguments()
         )
 
     def record_dead_letter(
-        self, order_id: str, reason: str, last_status: str | None, now: float
+        self, order_id: str, *, reason: str, last_status: str | None, now: float
     ) -> None:
-        names = {"#at": LedgerNames.DEAD_LETTERED_AT, "#why": LedgerNames.DEAD_LETTER_REASON}
-        values: dict[str, Any] = {":at": {"N": number(now)}, ":why": {"S": reason}}
-        update = "SET #at = :at, #why = :why"
+        expression = (
+            UpdateExpression()
+            .set(LedgerNames.DEAD_LETTERED_AT, {"N": number(now)})
+            .set(LedgerNames.DEAD_LETTER_REASON, {"S": reason})
+        )
         if last_status:
-            names["#last"] = LedgerNames.LAST_STATUS
-            values[":last"] = {"S": last_status}
-            update += ", #last = :last"
+            expression.set(LedgerNames.LAST_STATUS, {"S": last_status})
         self._db.update_item(
-            TableName=self._table,
-            Key=self._key(order_id),
-            UpdateExpression=update,
-            ExpressionAttributeNames=names,
-            ExpressionAttributeValues=values,
+            TableName=self._table, Key=self._key(order_id), **expression.arguments()
         )
 
     def record_attempts(
@@ -369,22 +335,16 @@ class LedgerTable:
         """Store the attempt log of an attempt made without the lease (an operator's
         redelivery), conditional on the log still ending at attempt number `after` (None: no
         attempt yet): False means another attempt was logged meanwhile (read again, retry)."""
-        names = {"#acc": LedgerNames.ACCEPTED_AT}
-        values: dict[str, Any] = {}
-        sets = _log_actions(attempts, names, values)
+        expression = _set_attempt_log(UpdateExpression(), attempts)
+        expression.condition(f"attribute_exists({expression.name(LedgerNames.ACCEPTED_AT)})")
+        last = expression.name(LedgerNames.LAST_ATTEMPT)
         if after is None:
-            condition = "attribute_exists(#acc) AND attribute_not_exists(#lastn)"
+            expression.condition(f"attribute_not_exists({last})")
         else:
-            condition = "attribute_exists(#acc) AND #lastn = :after"
-            values[":after"] = {"N": str(after)}
+            expression.condition(f"{last} = {expression.value({'N': str(after)})}")
         try:
             self._db.update_item(
-                TableName=self._table,
-                Key=self._key(order_id),
-                UpdateExpression="SET " + ", ".join(sets),
-                ConditionExpression=condition,
-                ExpressionAttributeNames=names,
-                ExpressionAttributeValues=values,
+                TableName=self._table, Key=self._key(order_id), **expression.arguments()
             )
         except ClientError as exc:
             if condition_failed(exc):
@@ -429,34 +389,22 @@ def all_items(
         request["ExclusiveStartKey"] = last
 
 
-def _terminal_sight(
-    terminal_seen_at: float, total_price: float | None, charged: bool
-) -> tuple[dict[str, str], dict[str, Any], list[str]]:
-    """The first terminal sight, its price and its spend-index hour as update actions."""
-    seen = number(terminal_seen_at)  # the hour must be that of the stored (rounded) time
-    names = {"#seen": LedgerNames.TERMINAL_SEEN_AT}
-    values: dict[str, Any] = {":seen": {"N": seen}}
-    sets = ["#seen = if_not_exists(#seen, :seen)"]
-    if total_price is not None:
-        names["#price"] = LedgerNames.TOTAL_PRICE
-        values[":price"] = {"N": number(total_price)}
-        sets.append("#price = :price")
-    if charged:
-        names["#charged"] = LedgerNames.CHARGED_HOUR
-        values[":charged"] = {"S": hour_bucket(float(seen))}
-        sets.append("#charged = if_not_exists(#charged, :charged)")
-    return names, values, sets
+def _set_terminal_sight(expression: UpdateExpression, sight: TerminalSight) -> UpdateExpression:
+    """The first terminal sight, its price and its spend-index hour as SET actions."""
+    seen = number(sight.seen_at)  # the hour must be that of the stored (rounded) time
+    expression.set_if_absent(LedgerNames.TERMINAL_SEEN_AT, {"N": seen})
+    if sight.total_price is not None:
+        expression.set(LedgerNames.TOTAL_PRICE, {"N": number(sight.total_price)})
+    if sight.charged:
+        expression.set_if_absent(LedgerNames.CHARGED_HOUR, {"S": hour_bucket(float(seen))})
+    return expression
 
 
-def _log_actions(
-    attempts: Sequence[Attempt], names: dict[str, str], values: dict[str, Any]
-) -> list[str]:
+def _set_attempt_log(expression: UpdateExpression, attempts: Sequence[Attempt]) -> UpdateExpression:
     """SET actions writing the whole attempt log and the number of its newest entry."""
-    names["#log"] = LedgerNames.ATTEMPT_LOG
-    names["#lastn"] = LedgerNames.LAST_ATTEMPT
-    values[":log"] = {"L": [_attempt_item(a) for a in attempts]}
-    values[":lastn"] = {"N": str(max((a.number for a in attempts), default=0))}
-    return ["#log = :log", "#lastn = :lastn"]
+    newest = max((a.number for a in attempts), default=0)
+    expression.set(LedgerNames.ATTEMPT_LOG, {"L": [_attempt_item(a) for a in attempts]})
+    return expression.set(LedgerNames.LAST_ATTEMPT, {"N": str(newest)})
 
 
 def _attempt_item(attempt: Attempt) -> dict[str, Any]:

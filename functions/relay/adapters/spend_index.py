@@ -12,6 +12,20 @@ hour by hour (relay.domain.hours.slices):
 
 So the balance monitor's cost per run does not grow with the order rate times the window, as a
 scan of 24 h or more of orders every five minutes would.
+
+Why kept sums and not something simpler. The low-balance alarm (estimated balance under twice
+the last 24 h of spend) needs two sums each run: the last 24 h, and everything since the last
+balance record, which may be as old as the ledger's TTL. Per run, kept sums cost one
+BatchGetItem per 100 settled hours plus a query of at most three hours of index entries, the
+same at 1k or 20k orders an hour. The simpler options are either dearer or less exact:
+querying the whole window each run reads every charge in it (a day at 20k orders an hour is
+about half a million index entries, every five minutes, and the since-record window can be
+ninety times that); a running total added to at claim time would count an order twice when a
+lease is taken over unless each claim became a transaction (twice the write cost on the
+delivery path, and one hot item); a CloudWatch sum of a spend metric cannot reach back to an
+arbitrary record time and loses what an invocation that crashes before flushing had counted.
+The index, by contrast, is exact: each charged order is in it once, under a key the claim sets
+with if_not_exists.
 """
 
 from __future__ import annotations

@@ -111,8 +111,8 @@ def plan_sweep(state: SweepState, config: SweepConfig, sweep_rate: float, now: f
     if sweep_rate <= 0:
         raise ValueError("sweep_rate must be positive")
     affordable = max(1, math.floor(sweep_rate * config.max_interval + 1e-9))
-    spp = state.seconds_per_page
-    if spp is None or spp <= 0 or not math.isfinite(spp):
+    seconds_per_page = state.seconds_per_page
+    if seconds_per_page is None or seconds_per_page <= 0 or not math.isfinite(seconds_per_page):
         # Nothing learned yet: read what the budget affords, stop at the horizon.
         return SweepPlan(
             config.min_interval,
@@ -121,15 +121,15 @@ def plan_sweep(state: SweepState, config: SweepConfig, sweep_rate: float, now: f
             config.status_filter,
             config.page_limit,
         )
-    pages_for_horizon = max(1, math.ceil(config.max_horizon / spp - 1e-9))
-    listed_per_second = config.page_limit / spp
+    pages_for_horizon = max(1, math.ceil(config.max_horizon / seconds_per_page - 1e-9))
+    listed_per_second = config.page_limit / seconds_per_page
     interval_for_cost = pages_for_horizon / (listed_per_second * config.target_requests_per_order)
     interval_for_budget = pages_for_horizon / sweep_rate
     interval = min(
         config.max_interval, max(config.min_interval, interval_for_cost, interval_for_budget)
     )
     pages = max(1, min(pages_for_horizon, math.floor(sweep_rate * interval + 1e-9)))
-    horizon = min(config.max_horizon, pages * spp)
+    horizon = min(config.max_horizon, pages * seconds_per_page)
     return SweepPlan(interval, pages, horizon, config.status_filter, config.page_limit)
 
 

@@ -20,6 +20,7 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from relay.domain.order_message import OrderMessage, parse_order_message
+from relay.domain.results import ProcessResult
 from relay.names import TRACED_MODULES
 from relay.runtime import PollerRuntime
 from relay.service.order_relay import QueueRecord, Rescheduled
@@ -39,14 +40,16 @@ def runtime() -> PollerRuntime:
     return _runtime
 
 
-async def record_handler(record: SQSRecord, lambda_context: LambdaContext | None = None) -> str:
+async def record_handler(
+    record: SQSRecord, lambda_context: LambdaContext | None = None
+) -> ProcessResult:
     item = queue_record(record)
     logger.thread_safe_append_keys(message_id=item.message_id, order_id=_order_hint(item.body))
     relay = runtime().relay
     until = None
     if lambda_context is not None:  # no request or send may outlive the invocation
         remaining = lambda_context.get_remaining_time_in_millis() / 1000.0
-        until = relay.d.clock() + remaining - POLLER_END_MARGIN_SECONDS
+        until = relay.deps.clock() + remaining - POLLER_END_MARGIN_SECONDS
     try:
         return await relay.process(item, until=until)
     except Rescheduled:

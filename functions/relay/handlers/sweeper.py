@@ -36,11 +36,11 @@ def sweeper() -> Sweeper:
 @tracer.capture_lambda_handler(capture_response=False)
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     sweep = sweeper()
-    if not sweep.d.settings.sweep_enabled:
+    if not sweep.deps.settings.sweep_enabled:
         logger.info("sweep disabled (SWEEP_ENABLED is not true); nothing to do")
         return {"sweeps": 0}
     remaining = context.get_remaining_time_in_millis() / 1000.0
-    until = sweep.d.clock() + max(0.0, remaining - _MARGIN_SECONDS)
+    until = sweep.deps.clock() + max(0.0, remaining - _MARGIN_SECONDS)
     stats = asyncio.run(sweep.run(until))
     logger.info(
         "swept %d times, %d pages, %d delivered", stats.sweeps, stats.pages, stats.delivered

@@ -9,13 +9,19 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
-from enum import Enum
 
-from relay.adapters.ledger import ClaimStatus
+from relay.adapters.ledger import (
+    ClaimRequest,
+    ClaimStatus,
+    OutcomeRequest,
+    ReleaseRequest,
+    TerminalSight,
+)
 from relay.adapters.webhook_sink import SinkResult
 from relay.domain.attempt_log import Attempt, appended, new_attempt
 from relay.domain.events import CHARGED_EVENTS, Event, for_event
 from relay.domain.foxreload_order import FoxOrder
+from relay.domain.results import DeliveryOutcome
 from relay.domain.storefront_breaker import Admission, BreakerState, Verdict, park_delay
 from relay.domain.webhook import SinkVerdict, WebhookSecretError, signed_request, signing_keys
 from relay.names import Metric
@@ -27,21 +33,10 @@ from relay.settings import LEASE_MARGIN_SECONDS
 MIN_SEND_SECONDS = 2.0
 
 
-class Outcome(Enum):
-    DELIVERED = "delivered"  # the storefront accepted it and we recorded it
-    ALREADY_DONE = "already_done"  # someone else delivered it (or recorded it first)
-    BUSY = "busy"  # another worker holds a live lease
-    RETRY_LATER = "retry_later"  # the storefront said later (408/429/5xx/no answer)
-    REJECTED = "rejected"  # the storefront refused it for good (other 4xx)
-    NOT_OURS = "not_ours"  # the relay never accepted this order: nothing is sent
-    NO_TIME = "no_time"  # too little of the caller's time left to send: not even claimed
-    PARKED = "parked"  # the storefront breaker is open: wait `retry_after`, no claim, no send
-
-
 @dataclass(frozen=True)
 class DeliveryResult:
-    outcome: Outcome
-    event: str
+    outcome: DeliveryOutcome
+    event: Event
     lease_until: float | None = None
     status_code: int | None = None
     retry_after: float | None = None
@@ -50,14 +45,14 @@ class DeliveryResult:
 
 class Delivery:
     def __init__(self, deps: RelayDeps) -> None:
-        self.d = deps
+        self.deps = deps
         now = lambda: deps.clock()  # noqa: E731, PLW0108 - late-bound: deps.clock may be swapped
         self.guard = StorefrontGuard(deps.coordination, now)
 
     async def deliver(
         self,
         order: FoxOrder,
-        event: str,
+        event: Event,
         storefront_ref: str | None,
         seen_at: float,
         first_seen: float,
@@ -71,54 +66,53 @@ class Delivery:
         caller's own end (its Lambda time): no send starts that could not finish by then;
         `admission`: the storefront breaker's word, when the caller already asked for it;
         `actor`: who is delivering (relay.domain.attempt_log.Actor), for the attempt log."""
-        d = self.d
-        if until is not None and until - d.clock() < MIN_SEND_SECONDS:
-            return DeliveryResult(Outcome.NO_TIME, event)
+        deps = self.deps
+        if until is not None and until - deps.clock() < MIN_SEND_SECONDS:
+            return DeliveryResult(DeliveryOutcome.NO_TIME, event)
         if order.price_ignored:
-            d.metrics.count(Metric.PRICES_IGNORED)
-            d.log.warning("FoxReload's totalPrice is not a usable amount; ignored")
+            deps.metrics.count(Metric.PRICES_IGNORED)
+            deps.log.warning("FoxReload's totalPrice is not a usable amount; ignored")
         if admission is None:
             admission = await asyncio.to_thread(self.guard.admit)
         if admission.verdict is Verdict.PARK:
             return await self._park(order, event, seen_at, admission.state)
-        owner = d.new_owner()
-        secret = await asyncio.to_thread(d.webhook_secret)  # before the lease starts ticking
+        owner = deps.new_owner()
+        secret = await asyncio.to_thread(deps.webhook_secret)  # before the lease starts ticking
         try:
             signing_keys(secret)
         except WebhookSecretError:
             # Nothing can be signed until the secret is fixed: nothing is claimed or sent, and
             # the order waits within its delivery window like any other "later".
-            d.log.warning("the webhook secret's value is malformed; nothing sent")
-            d.metrics.count(Metric.WEBHOOK_AUTH_FAILURES)
-            return DeliveryResult(Outcome.RETRY_LATER, event, terminal_seen_at=seen_at)
-        claimed_at = d.clock()
-        claim = await asyncio.to_thread(
-            d.ledger.claim,
-            order.id,
-            owner,
-            d.clock(),
-            d.settings.lease_seconds,
-            seen_at,
-            order.total_price,
-            event in CHARGED_EVENTS,
+            deps.log.warning("the webhook secret's value is malformed; nothing sent")
+            deps.metrics.count(Metric.WEBHOOK_AUTH_FAILURES)
+            return DeliveryResult(DeliveryOutcome.RETRY_LATER, event, terminal_seen_at=seen_at)
+        claimed_at = deps.clock()
+        request = ClaimRequest(
+            order_id=order.id,
+            owner=owner,
+            now=deps.clock(),
+            lease_seconds=deps.settings.lease_seconds,
+            sight=_terminal_sight(order, event, seen_at),
         )
+        claim = await asyncio.to_thread(deps.ledger.claim, request)
         if claim.status is ClaimStatus.ALREADY_DONE:
-            d.metrics.count(Metric.DUPLICATE_SUPPRESSED)
-            return DeliveryResult(Outcome.ALREADY_DONE, event)
+            deps.metrics.count(Metric.DUPLICATE_SUPPRESSED)
+            return DeliveryResult(DeliveryOutcome.ALREADY_DONE, event)
         if claim.status is ClaimStatus.BUSY:
-            return DeliveryResult(Outcome.BUSY, event, lease_until=claim.lease_until)
+            return DeliveryResult(DeliveryOutcome.BUSY, event, lease_until=claim.lease_until)
         if claim.status is ClaimStatus.NOT_OURS:
-            return DeliveryResult(Outcome.NOT_OURS, event)
+            return DeliveryResult(DeliveryOutcome.NOT_OURS, event)
         # occurred_at: the stored first terminal sight, so every attempt sends the same body
         first_terminal = claim.terminal_seen_at or seen_at
-        sent_at = d.clock()
+        sent_at = deps.clock()
         try:
             sent = await self._send(
                 secret, order, event, storefront_ref, claimed_at, until, first_terminal
             )
         except BaseException:
             # Whatever went wrong (or cancelled us), the lease must not outlive this attempt.
-            await asyncio.shield(asyncio.to_thread(d.ledger.release, order.id, owner))
+            release = ReleaseRequest(order_id=order.id, owner=owner)
+            await asyncio.shield(asyncio.to_thread(deps.ledger.release, release))
             raise
         attempt = new_attempt(
             claim.attempt_log,
@@ -134,10 +128,10 @@ class Delivery:
             sent, order, event, owner, first_terminal, first_seen, attempts
         )
 
-    def _log_attempt(self, order_id: str, event: str, attempt: Attempt) -> None:
+    def _log_attempt(self, order_id: str, event: Event, attempt: Attempt) -> None:
         """One line per webhook attempt, with the order id as a key whoever made it (the
         sweeper's lines carry no order id otherwise): "one order's journey" finds it."""
-        self.d.log.info(
+        self.deps.log.info(
             "webhook attempt %d of %s: %s in %d ms",
             attempt.number,
             event,
@@ -157,34 +151,39 @@ class Delivery:
         self,
         sent: SinkResult,
         order: FoxOrder,
-        event: str,
+        event: Event,
         owner: str,
         first_terminal: float,
         first_seen: float,
         attempts: tuple[Attempt, ...],
     ) -> DeliveryResult:
-        d = self.d
+        deps = self.deps
         if sent.long_back_off:
-            d.metrics.count(Metric.LONG_BACK_OFFS)
+            deps.metrics.count(Metric.LONG_BACK_OFFS)
         storefront_up = sent.verdict in (SinkVerdict.ACCEPTED, SinkVerdict.REJECTED)
         breaker = await asyncio.to_thread(self.guard.record, storefront_up)
         if breaker.is_open:
-            d.metrics.count(Metric.STOREFRONT_UNAVAILABLE)
+            deps.metrics.count(Metric.STOREFRONT_UNAVAILABLE)
         if sent.verdict is SinkVerdict.ACCEPTED:
             return await self._record(order, event, owner, first_terminal, first_seen, attempts)
-        await asyncio.to_thread(d.ledger.release, order.id, owner, attempts)
+        release = ReleaseRequest(order_id=order.id, owner=owner, attempts=attempts)
+        await asyncio.to_thread(deps.ledger.release, release)
         if sent.verdict is SinkVerdict.REJECTED:
-            await asyncio.to_thread(d.ledger.record_rejection, order.id, d.clock(), order.status)
-            return DeliveryResult(Outcome.REJECTED, event, status_code=sent.status_code)
+            await asyncio.to_thread(
+                deps.ledger.record_rejection, order.id, deps.clock(), order.status
+            )
+            return DeliveryResult(DeliveryOutcome.REJECTED, event, status_code=sent.status_code)
         if sent.verdict is SinkVerdict.UNAUTHORIZED:
             # A signature the storefront does not accept: read the secret again (it has
             # probably been rotated) and retry; the alarm on this metric tells on-call.
-            d.metrics.count(Metric.WEBHOOK_AUTH_FAILURES)
-            d.log.warning("storefront answered HTTP %s: webhook secret re-read", sent.status_code)
-            await asyncio.to_thread(d.invalidate_webhook_secret)
-        d.metrics.count(Metric.WEBHOOK_RETRIES)
+            deps.metrics.count(Metric.WEBHOOK_AUTH_FAILURES)
+            deps.log.warning(
+                "storefront answered HTTP %s: webhook secret re-read", sent.status_code
+            )
+            await asyncio.to_thread(deps.invalidate_webhook_secret)
+        deps.metrics.count(Metric.WEBHOOK_RETRIES)
         return DeliveryResult(
-            Outcome.RETRY_LATER,
+            DeliveryOutcome.RETRY_LATER,
             event,
             status_code=sent.status_code,
             retry_after=sent.retry_after,
@@ -192,26 +191,26 @@ class Delivery:
         )
 
     async def _park(
-        self, order: FoxOrder, event: str, seen_at: float, breaker: BreakerState
+        self, order: FoxOrder, event: Event, seen_at: float, breaker: BreakerState
     ) -> DeliveryResult:
         """The storefront is down and this is not the probe: no claim, no send. The first
         terminal sight is still recorded (it starts the delivery window and counts spend)."""
-        d = self.d
+        deps = self.deps
         first = await asyncio.to_thread(
-            d.ledger.note_terminal, order.id, seen_at, order.total_price, event in CHARGED_EVENTS
+            deps.ledger.note_terminal, order.id, _terminal_sight(order, event, seen_at)
         )
-        d.metrics.count(Metric.DELIVERIES_PARKED)
-        d.metrics.count(Metric.STOREFRONT_UNAVAILABLE)
-        wait = park_delay(breaker, d.clock(), d.rand())
+        deps.metrics.count(Metric.DELIVERIES_PARKED)
+        deps.metrics.count(Metric.STOREFRONT_UNAVAILABLE)
+        wait = park_delay(breaker, deps.clock(), deps.rand())
         return DeliveryResult(
-            Outcome.PARKED, event, retry_after=wait, terminal_seen_at=first or seen_at
+            DeliveryOutcome.PARKED, event, retry_after=wait, terminal_seen_at=first or seen_at
         )
 
     async def _send(
         self,
         secret: str,
         order: FoxOrder,
-        event: str,
+        event: Event,
         storefront_ref: str | None,
         claimed_at: float,
         until: float | None,
@@ -219,53 +218,60 @@ class Delivery:
     ) -> SinkResult:
         """The webhook, bounded by the webhook timeout, by the lease (the send must end while
         the lease is ours, or a second worker could send beside it) and by `until`."""
-        d = self.d
-        now = d.clock()
+        deps = self.deps
+        now = deps.clock()
         request = signed_request(secret, order, event, storefront_ref, now, occurred_at)
         budget = min(
-            d.settings.webhook_timeout,
-            d.settings.lease_seconds - LEASE_MARGIN_SECONDS - (now - claimed_at),
+            deps.settings.webhook_timeout,
+            deps.settings.lease_seconds - LEASE_MARGIN_SECONDS - (now - claimed_at),
         )
         if until is not None:
             budget = min(budget, until - now)
-        return await d.sink.send(request, budget_seconds=max(0.1, budget))
+        return await deps.sink.send(request, budget_seconds=max(0.1, budget))
 
     async def _record(
         self,
         order: FoxOrder,
-        event: str,
+        event: Event,
         owner: str,
         seen_at: float,
         first_seen: float,
         attempts: tuple[Attempt, ...],
     ) -> DeliveryResult:
-        d = self.d
-        accepted = d.clock()
-        marked = await asyncio.to_thread(
-            d.ledger.mark_terminal,
-            order.id,
-            owner,
-            event,
-            accepted,
-            order.total_price,
-            order.cancel_reason,
-            order.status,
-            attempts,
+        deps = self.deps
+        accepted = deps.clock()
+        outcome = OutcomeRequest(
+            order_id=order.id,
+            owner=owner,
+            event=event,
+            now=accepted,
+            total_price=order.total_price,
+            cancel_reason=order.cancel_reason,
+            last_status=order.status,
+            attempts=attempts,
         )
+        marked = await asyncio.to_thread(deps.ledger.mark_terminal, outcome)
         if not marked:  # another worker recorded it first; the storefront dedups by key
-            d.metrics.count(Metric.DUPLICATE_SUPPRESSED)
-            d.log.info("%s sent, but another worker had recorded the outcome", event)
-            return DeliveryResult(Outcome.ALREADY_DONE, event)
-        d.metrics.count(for_event(event).metric)
+            deps.metrics.count(Metric.DUPLICATE_SUPPRESSED)
+            deps.log.info("%s sent, but another worker had recorded the outcome", event)
+            return DeliveryResult(DeliveryOutcome.ALREADY_DONE, event)
+        deps.metrics.count(for_event(event).metric)
         if event == Event.CANCELLED and order.cancel_reason == "payment_failure":
-            d.metrics.count(Metric.BALANCE_FAILURE_SIGNALS)
-        d.metrics.seconds(Metric.DELIVERY_LAG_SECONDS, max(0.0, accepted - seen_at))
-        d.metrics.seconds(Metric.TIME_TO_DELIVER_SECONDS, max(0.0, accepted - first_seen))
-        d.log.info(
+            deps.metrics.count(Metric.BALANCE_FAILURE_SIGNALS)
+        deps.metrics.seconds(Metric.DELIVERY_LAG_SECONDS, max(0.0, accepted - seen_at))
+        deps.metrics.seconds(Metric.TIME_TO_DELIVER_SECONDS, max(0.0, accepted - first_seen))
+        deps.log.info(
             "%s accepted by the storefront: %d items, %d codes, lag %.2fs",
             event,
             len(order.items),
             order.code_count,
             accepted - seen_at,
         )
-        return DeliveryResult(Outcome.DELIVERED, event)
+        return DeliveryResult(DeliveryOutcome.DELIVERED, event)
+
+
+def _terminal_sight(order: FoxOrder, event: Event, seen_at: float) -> TerminalSight:
+    """What the ledger stores of this terminal sight: when, the price, and whether it is spend."""
+    return TerminalSight(
+        seen_at=seen_at, total_price=order.total_price, charged=event in CHARGED_EVENTS
+    )

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
+from typing import NoReturn
 
 from relay.adapters.order_queue import DeadLetterReason
 from relay.domain.attempt_log import Actor
@@ -24,14 +25,16 @@ from relay.domain.decision import (
     after_webhook_retry,
     decide,
 )
+from relay.domain.events import Event
 from relay.domain.foxreload_order import FoxOrder
 from relay.domain.order_message import OrderMessage, Poison, parse_order_message
 from relay.domain.poll_outcome import Kind, PollOutcome, classify, for_order
+from relay.domain.results import DeliveryOutcome, ProcessResult, Settled
 from relay.domain.retry_pacing import delivery_window_age
 from relay.domain.schedule import clip_to_deadline, policy_named, visibility_timeout
 from relay.domain.storefront_breaker import Admission, BreakerState, Verdict, park_delay
 from relay.names import Metric, api_error_metric
-from relay.service.delivery import Delivery, Outcome
+from relay.service.delivery import Delivery
 from relay.service.deps import LogSink, MetricsRecorder, RelayDeps
 from relay.service.poll_gate import PollGate
 
@@ -66,7 +69,7 @@ class _Context:
 
 class OrderRelay:
     def __init__(self, deps: RelayDeps) -> None:
-        self.d = deps
+        self.deps = deps
         s = deps.settings
         self.policy = deps.policy or policy_named(
             s.poll_policy, s.poll_base_seconds, s.poll_cap_seconds, s.poll_jitter
@@ -83,67 +86,76 @@ class OrderRelay:
 
     async def process(
         self, record: QueueRecord, received_at: float | None = None, until: float | None = None
-    ) -> str:
-        """Returns what happened; raises `Rescheduled` when the message must come back later.
+    ) -> ProcessResult:
+        """What happened: the event delivered, or why none was (relay.domain.results); raises
+        `Rescheduled` when the message must come back later.
         `until` (epoch seconds): the invocation's end; no request or send runs past it."""
-        received = self.d.clock() if received_at is None else received_at
+        received = self.deps.clock() if received_at is None else received_at
         parsed = parse_order_message(record.body)
         if isinstance(parsed, Poison):
             return await self._poison(record, parsed, received)
         if parsed.dropped_ref is not None:
-            self.d.log.warning("%s", parsed.dropped_ref)
-        touched = await asyncio.to_thread(
-            self.d.ledger.touch, parsed.order_id, record.sent_at, parsed.storefront_ref, received
+            self.deps.log.warning("%s", parsed.dropped_ref)
+        order_record = await asyncio.to_thread(
+            self.deps.ledger.touch,
+            parsed.order_id,
+            sent_at=record.sent_at,
+            storefront_ref=parsed.storefront_ref,
+            now=received,
         )
-        if touched.attempts == 1:
-            self.d.metrics.count(Metric.ORDERS_ACCEPTED)
-        if touched.outcome is not None:
-            self.d.metrics.count(Metric.SETTLED_ORDER_MESSAGES)
-            self.d.log.info("order already %s; message dropped", touched.outcome)
-            return "already_done"
+        if order_record.attempts == 1:
+            self.deps.metrics.count(Metric.ORDERS_ACCEPTED)
+        if order_record.outcome is not None:
+            self.deps.metrics.count(Metric.SETTLED_ORDER_MESSAGES)
+            self.deps.log.info("order already %s; message dropped", order_record.outcome)
+            return Settled.ALREADY_DONE
         ctx = _Context(
             record,
             OrderMessage(
-                parsed.order_id, parsed.storefront_ref or touched.storefront_ref, parsed.version
+                parsed.order_id,
+                parsed.storefront_ref or order_record.storefront_ref,
+                parsed.version,
             ),
-            touched.accepted_at or record.sent_at,
+            order_record.accepted_at or record.sent_at,
             received,
         )
-        if touched.rejected_before(record.sent_at):
+        if order_record.rejected_before(record.sent_at):
             why = DeadLetter(
                 "webhook_rejected",
                 "the storefront refused this order's webhook for good (recorded by another "
                 "worker); redrive once the storefront accepts it",
             )
-            return await self._dead_letter(ctx, why, touched.last_status)
+            return await self._dead_letter(ctx, why, order_record.last_status)
         admission = None
-        if touched.terminal_seen_at is not None:
+        if order_record.terminal_seen_at is not None:
             # Seen terminal before (the storefront said later): ask the breaker before
             # spending a request on re-reading codes that might only be parked again.
             admission = await asyncio.to_thread(self.delivery.guard.admit)
             if admission.verdict is Verdict.PARK:
                 return await self._park(
-                    ctx, admission.state, touched.terminal_seen_at, touched.last_status
+                    ctx, admission.state, order_record.terminal_seen_at, order_record.last_status
                 )
         return await self._poll(ctx, until, admission)
 
-    async def _poll(self, ctx: _Context, until: float | None, admission: Admission | None) -> str:
+    async def _poll(
+        self, ctx: _Context, until: float | None, admission: Admission | None
+    ) -> ProcessResult:
         """Through the gate, one FoxReload GET, and what the outcome table says to do."""
-        now = self.d.clock()
+        now = self.deps.clock()
         gate = await asyncio.to_thread(
             self.gate.check, now - ctx.first_seen, now - ctx.record.sent_at, now
         )
         if not gate.poll:
             return await self._wait_at_gate(ctx, gate.wait, gate.reason)
 
-        reply = await self.d.foxreload.get_order(ctx.message.order_id, until=until)
-        now = self.d.clock()
+        reply = await self.deps.foxreload.get_order(ctx.message.order_id, until=until)
+        now = self.deps.clock()
         outcome = for_order(classify(reply, now), ctx.message.order_id)
         self._count_poll(outcome, now)
         if outcome.kind is Kind.THROTTLED:
             await asyncio.to_thread(self.gate.throttled, outcome.retry_after, now)
         timing = self._timing(ctx, now)
-        action = decide(outcome, timing, self.limits, self.policy, self.d.rand())
+        action = decide(outcome, timing, self.limits, self.policy, self.deps.rand())
         if isinstance(action, Deliver):
             assert outcome.order is not None  # a terminal outcome always carries its order
             return await self._deliver(
@@ -159,45 +171,45 @@ class OrderRelay:
         breaker: BreakerState,
         terminal_seen_at: float,
         last_status: str | None,
-    ) -> str:
+    ) -> ProcessResult:
         """The storefront breaker is open and another delivery holds the probe: wait without
         a FoxReload request, within the delivery window."""
-        now = self.d.clock()
-        self.d.metrics.count(Metric.DELIVERIES_PARKED)
-        self.d.metrics.count(Metric.STOREFRONT_UNAVAILABLE)
+        now = self.deps.clock()
+        self.deps.metrics.count(Metric.DELIVERIES_PARKED)
+        self.deps.metrics.count(Metric.STOREFRONT_UNAVAILABLE)
         timing = self._timing(ctx, now)
-        wait = park_delay(breaker, now, self.d.rand())
+        wait = park_delay(breaker, now, self.deps.rand())
         since = delivery_window_age(now, terminal_seen_at, ctx.record.sent_at)
-        action = after_park(timing, self.limits, since, wait, self.d.rand())
+        action = after_park(timing, self.limits, since, wait, self.deps.rand())
         if isinstance(action, DeadLetter):
             return await self._dead_letter(ctx, action, last_status)
         return await self._reschedule(ctx.record, action, None)
 
-    async def _wait_at_gate(self, ctx: _Context, wait: float, reason: str) -> str:
+    async def _wait_at_gate(self, ctx: _Context, wait: float, reason: str) -> ProcessResult:
         """No poll now: the sweep covers the order, or the request budget is spent. Running out
         of budget never dead-letters an order: it waits, and its age is the backlog metric."""
-        timing = self._timing(ctx, self.d.clock())
-        delay = wait + self.d.rand()  # spread the waiters out
+        timing = self._timing(ctx, self.deps.clock())
+        delay = wait + self.deps.rand()  # spread the waiters out
         if reason == "swept":
             delay = max(1.0, clip_to_deadline(delay, timing.elapsed, self.limits.give_up_after))
-            self.d.metrics.count(Metric.SWEEP_DEFERRALS)
+            self.deps.metrics.count(Metric.SWEEP_DEFERRALS)
             action = Reschedule(visibility_timeout(delay, timing.seconds_since_receive), reason)
         else:
-            self.d.metrics.count(Metric.BUDGET_WAITS)
-            self.d.metrics.seconds(Metric.BACKLOG_AGE_SECONDS, timing.elapsed)
-            action = after_wait(timing, delay, reason, self.d.rand())
+            self.deps.metrics.count(Metric.BUDGET_WAITS)
+            self.deps.metrics.seconds(Metric.BACKLOG_AGE_SECONDS, timing.elapsed)
+            action = after_wait(timing, delay, reason, self.deps.rand())
         return await self._reschedule(ctx.record, action, None)
 
     async def _deliver(
         self,
         ctx: _Context,
         order: FoxOrder,
-        event: str,
+        event: Event,
         timing: Timing,
         seen_at: float,
         until: float | None,
         admission: Admission | None = None,
-    ) -> str:
+    ) -> ProcessResult:
         result = await self.delivery.deliver(
             order,
             event,
@@ -208,59 +220,61 @@ class OrderRelay:
             admission,
             actor=Actor.POLLER,
         )
-        if result.outcome is Outcome.DELIVERED:
+        if result.outcome is DeliveryOutcome.DELIVERED:
             return event
-        if result.outcome is Outcome.ALREADY_DONE:
-            self.d.log.info("order already delivered by another worker")
-            return "already_done"
-        if result.outcome is Outcome.BUSY:
-            wait = max(1.0, (result.lease_until or self.d.clock()) - self.d.clock())
+        if result.outcome is DeliveryOutcome.ALREADY_DONE:
+            self.deps.log.info("order already delivered by another worker")
+            return Settled.ALREADY_DONE
+        if result.outcome is DeliveryOutcome.BUSY:
+            wait = max(1.0, (result.lease_until or self.deps.clock()) - self.deps.clock())
             return await self._reschedule(
-                ctx.record, after_wait(timing, wait, "lease_busy", self.d.rand()), order.status
+                ctx.record, after_wait(timing, wait, "lease_busy", self.deps.rand()), order.status
             )
-        if result.outcome is Outcome.PARKED:
+        if result.outcome is DeliveryOutcome.PARKED:
             wait = result.retry_after or self.delivery.guard.config.probe_interval
-            now = self.d.clock()
+            now = self.deps.clock()
             since = delivery_window_age(now, result.terminal_seen_at or seen_at, ctx.record.sent_at)
-            parked = after_park(timing, self.limits, since, wait, self.d.rand())
+            parked = after_park(timing, self.limits, since, wait, self.deps.rand())
             if isinstance(parked, DeadLetter):
                 return await self._dead_letter(ctx, parked, order.status)
             return await self._reschedule(ctx.record, parked, order.status)
-        if result.outcome in (Outcome.NO_TIME, Outcome.NOT_OURS):
+        if result.outcome in (DeliveryOutcome.NO_TIME, DeliveryOutcome.NOT_OURS):
             # Out of invocation time (or the ledger lost the item): look again in a moment.
-            wait = 1.0 + 4.0 * self.d.rand()
+            wait = 1.0 + 4.0 * self.deps.rand()
             return await self._reschedule(
                 ctx.record,
-                after_wait(timing, wait, result.outcome.value, self.d.rand()),
+                after_wait(timing, wait, result.outcome.value, self.deps.rand()),
                 order.status,
             )
-        if result.outcome is Outcome.REJECTED:
+        if result.outcome is DeliveryOutcome.REJECTED:
             why = DeadLetter(
                 "webhook_rejected",
                 f"storefront answered HTTP {result.status_code} to {event}; not retried",
             )
             return await self._dead_letter(ctx, why, order.status)
         since_terminal = delivery_window_age(
-            self.d.clock(), result.terminal_seen_at or seen_at, ctx.record.sent_at
+            self.deps.clock(), result.terminal_seen_at or seen_at, ctx.record.sent_at
         )
         retry = after_webhook_retry(
-            timing, self.limits, since_terminal, result.retry_after, self.d.rand()
+            timing, self.limits, since_terminal, result.retry_after, self.deps.rand()
         )
         if isinstance(retry, DeadLetter):
             detail = f"{retry.detail}; last answer {result.status_code or 'none'}"
             return await self._dead_letter(ctx, DeadLetter(retry.reason, detail), order.status)
         return await self._reschedule(ctx.record, retry, order.status)
 
-    async def _reschedule(self, record: QueueRecord, action: Reschedule, status: str | None) -> str:
-        await asyncio.to_thread(self.d.queue.reschedule, record.receipt_handle, action.delay)
-        self.d.log.info(
+    async def _reschedule(
+        self, record: QueueRecord, action: Reschedule, status: str | None
+    ) -> NoReturn:
+        await asyncio.to_thread(self.deps.queue.reschedule, record.receipt_handle, action.delay)
+        self.deps.log.info(
             "not done (%s, status %s); next look in %ss", action.reason, status or "-", action.delay
         )
         raise Rescheduled(action.delay, action.reason)
 
     async def _dead_letter(
         self, ctx: _Context | QueueRecord, action: DeadLetter, last_status: str | None
-    ) -> str:
+    ) -> ProcessResult:
         """Copy the message to the DLQ with the why; `ctx` is a bare record for poison."""
         record = ctx.record if isinstance(ctx, _Context) else ctx
         order_id = ctx.message.order_id if isinstance(ctx, _Context) else None
@@ -272,21 +286,21 @@ class OrderRelay:
             last_status=last_status,
             order_id=order_id,
         )
-        await asyncio.to_thread(self.d.queue.dead_letter, record.body, why)
+        await asyncio.to_thread(self.deps.queue.dead_letter, record.body, why)
         if order_id is not None:
             await asyncio.to_thread(
-                self.d.ledger.record_dead_letter,
+                self.deps.ledger.record_dead_letter,
                 order_id,
-                action.reason,
-                last_status,
-                self.d.clock(),
+                reason=action.reason,
+                last_status=last_status,
+                now=self.deps.clock(),
             )
-        self.d.metrics.count(Metric.ORDERS_DEAD_LETTERED)
-        self.d.log.warning("dead-lettered: %s: %s", action.reason, action.detail)
-        return "dead_lettered"
+        self.deps.metrics.count(Metric.ORDERS_DEAD_LETTERED)
+        self.deps.log.warning("dead-lettered: %s: %s", action.reason, action.detail)
+        return Settled.DEAD_LETTERED
 
-    async def _poison(self, record: QueueRecord, poison: Poison, received: float) -> str:
-        self.d.metrics.count(Metric.POISON_MESSAGES)
+    async def _poison(self, record: QueueRecord, poison: Poison, received: float) -> ProcessResult:
+        self.deps.metrics.count(Metric.POISON_MESSAGES)
         return await self._dead_letter(record, DeadLetter(poison.reason, poison.detail), None)
 
     def _timing(self, ctx: _Context, now: float) -> Timing:
@@ -297,24 +311,24 @@ class OrderRelay:
         )
 
     def _count_poll(self, outcome: PollOutcome, now: float) -> None:
-        m = self.d.metrics
-        m.count(Metric.POLL_ATTEMPTS)
+        metrics = self.deps.metrics
+        metrics.count(Metric.POLL_ATTEMPTS)
         if outcome.long_back_off:
-            m.count(Metric.LONG_BACK_OFFS)
+            metrics.count(Metric.LONG_BACK_OFFS)
         if outcome.kind is Kind.THROTTLED:
-            m.count(Metric.THROTTLED)
+            metrics.count(Metric.THROTTLED)
         elif outcome.kind is Kind.AUTH_FAILED:
-            m.count(Metric.AUTH_FAILURES)
-            self.d.log.warning("FoxReload refused the API key (HTTP %s)", outcome.status)
+            metrics.count(Metric.AUTH_FAILURES)
+            self.deps.log.warning("FoxReload refused the API key (HTTP %s)", outcome.status)
         elif outcome.error_kind is not None:
-            m.count(Metric.API_ERRORS)
-            m.count(api_error_metric(outcome.error_kind))
+            metrics.count(Metric.API_ERRORS)
+            metrics.count(api_error_metric(outcome.error_kind))
         if outcome.balance_not_enough:
-            m.count(Metric.BALANCE_FAILURE_SIGNALS)
-            self.d.log.warning("FoxReload answered BalanceNotEnough")
+            metrics.count(Metric.BALANCE_FAILURE_SIGNALS)
+            self.deps.log.warning("FoxReload answered BalanceNotEnough")
         if outcome.unknown_status:
-            m.count(Metric.UNKNOWN_STATUS)
+            metrics.count(Metric.UNKNOWN_STATUS)
         order = outcome.order
         if order is not None and order.status == "active" and order.balance_signal(now):
-            m.count(Metric.BALANCE_FAILURE_SIGNALS)
-            self.d.log.warning("order still awaiting payment past paymentExpiresAt")
+            metrics.count(Metric.BALANCE_FAILURE_SIGNALS)
+            self.deps.log.warning("order still awaiting payment past paymentExpiresAt")

@@ -20,6 +20,7 @@ from relay.domain.order_message import canonical_order_id
 from relay.domain.order_page import OrderPage, parse_order_page
 from relay.domain.poll_outcome import HttpReply, Kind, classify, for_order
 from relay.domain.rate_budget import BucketState, back_off
+from relay.domain.results import DeliveryOutcome
 from relay.domain.sweep import (
     SweepPlan,
     SweepState,
@@ -30,7 +31,7 @@ from relay.domain.sweep import (
     terminal_orders,
 )
 from relay.names import Metric, api_error_metric
-from relay.service.delivery import Delivery, Outcome
+from relay.service.delivery import Delivery
 from relay.service.deps import RelayDeps
 from relay.service.poll_gate import PollGate, budget_split, sweep_config
 
@@ -46,13 +47,13 @@ class SweepStats:
     sweeps: int = 0
     pages: int = 0
     delivered: int = 0
-    outcomes: dict[str, int] = field(default_factory=dict)
+    outcomes: dict[DeliveryOutcome, int] = field(default_factory=dict)
     idle: bool = False  # the run ended early: nothing in flight
 
 
 class Sweeper:
     def __init__(self, deps: RelayDeps) -> None:
-        self.d = deps
+        self.deps = deps
         self.config = sweep_config(deps.settings)
         self.share = deps.settings.sweep_budget_share  # the ceiling, lent out under demand
         self.budget = budget_split(deps.settings).sweeper
@@ -67,69 +68,69 @@ class Sweeper:
     async def run(self, until: float) -> SweepStats:
         """Sweep until `until` (epoch seconds), holding the single-sweeper lease."""
         stats = SweepStats()
-        d = self.d
+        deps = self.deps
         checked_at: float | None = None
         try:
-            while d.clock() < until:
-                started = d.clock()
+            while deps.clock() < until:
+                started = deps.clock()
                 if checked_at is None or started - checked_at >= IN_FLIGHT_CHECK_SECONDS:
                     checked_at = started
                     if not await asyncio.to_thread(self.anything_in_flight, started):
                         # Nothing a sweep could find: no listing, and the run ends early. The
                         # coverage goes stale, so any order accepted meanwhile is polled per
                         # order with the whole key until the next scheduled run sweeps again.
-                        d.log.info("nothing in flight within the sweep's reach; sweeper idle")
+                        deps.log.info("nothing in flight within the sweep's reach; sweeper idle")
                         stats.idle = True
                         break
                 lease_until = started + self.config.max_interval * 3 + 30
                 held = await asyncio.to_thread(
-                    d.coordination.hold_sweeper_lease, self.owner, started, lease_until
+                    deps.coordination.hold_sweeper_lease, self.owner, started, lease_until
                 )
                 if not held:
                     # The previous scheduled run is finishing: take over when it lets go, so
                     # the sweep does not pause for a whole schedule period.
-                    await asyncio.sleep(min(_LEASE_RETRY_SECONDS, max(0.0, until - d.clock())))
+                    await asyncio.sleep(min(_LEASE_RETRY_SECONDS, max(0.0, until - deps.clock())))
                     continue
                 await asyncio.to_thread(self.adapt_share, started)
                 plan = plan_sweep(self.state, self.config, self.budget.rate, started)
                 await self.sweep_once(plan, started, stats, until)
-                pause = started + plan.interval - d.clock()
-                if d.clock() + pause >= until:
+                pause = started + plan.interval - deps.clock()
+                if deps.clock() + pause >= until:
                     break
                 await asyncio.sleep(max(0.0, pause))
         finally:
-            await asyncio.to_thread(d.coordination.release_sweeper_lease, self.owner)
+            await asyncio.to_thread(deps.coordination.release_sweeper_lease, self.owner)
         return stats
 
     async def sweep_once(
         self, plan: SweepPlan, started: float, stats: SweepStats, until: float | None = None
     ) -> None:
         """Read pages per the plan; a sweep that reaches `until` stops early (covers nothing)."""
-        d = self.d
+        deps = self.deps
         pages_read = 0
         last: OrderPage | None = None
         finished = False
-        while until is None or d.clock() < until:
+        while until is None or deps.clock() < until:
             page = await self._read_page(pages_read + 1, plan, until)
             if page is None:
                 break
             pages_read += 1
             if pages_read == 1:
-                self.state = observe_first_page(self.state, self.config, page.listed, d.clock())
+                self.state = observe_first_page(self.state, self.config, page.listed, deps.clock())
             last = page
             await self._deliver_terminal(page, stats, until)
-            if not next_page_needed(page.listed, plan, pages_read, d.clock()):
+            if not next_page_needed(page.listed, plan, pages_read, deps.clock()):
                 finished = True
                 break
         coverage = coverage_after_sweep(plan, started, last.listed if last else (), finished)
         coverage = replace(coverage, sweep_share=self.share)
-        await asyncio.to_thread(d.coordination.write_coverage, coverage)
+        await asyncio.to_thread(deps.coordination.write_coverage, coverage)
         stats.sweeps += 1
         stats.pages += pages_read
 
     def anything_in_flight(self, now: float) -> bool:
         """Are orders the sweep could cover (accepted within its horizon) still unfinished?"""
-        unfinished = self.d.unfinished_between
+        unfinished = self.deps.unfinished_between
         if unfinished is None:
             return True
         reach = self.config.max_horizon + self.config.max_interval
@@ -139,52 +140,54 @@ class Sweeper:
         """Lend the per-order pollers part of the sweeper's share while orders past the deadline
         (a redrive, an outage's backlog: beyond any sweep's reach) are refused tokens, and take
         it back once they are not."""
-        ceiling = self.d.settings.sweep_budget_share
-        stored = self.d.coordination.read_bucket().state
+        ceiling = self.deps.settings.sweep_budget_share
+        stored = self.deps.coordination.read_bucket().state
         starved = stored is not None and stored.backlog_starved_since(now - STARVED_MEMORY_SECONDS)
         share = next_sweep_share(self.share, starved, floor=ceiling / 2, ceiling=ceiling)
         if share != self.share:
             self.share = share
-            self.budget = budget_split(self.d.settings, share).sweeper
-            self.d.log.info("sweeper's share of the key now %.0f%%", share * 100)
+            self.budget = budget_split(self.deps.settings, share).sweeper
+            self.deps.log.info("sweeper's share of the key now %.0f%%", share * 100)
 
     async def _read_page(
         self, number: int, plan: SweepPlan, until: float | None
     ) -> OrderPage | None:
         """One page, paid for from the sweeper's share of the budget; None ends this sweep."""
-        d = self.d
+        deps = self.deps
         if not await self._token(until):
             return None
-        reply = await d.foxreload.list_orders(
+        reply = await deps.foxreload.list_orders(
             number, plan.page_limit, plan.status_filter, until=until
         )
-        d.metrics.count(Metric.SWEEP_REQUESTS)
-        d.metrics.count(Metric.POLL_ATTEMPTS)
+        deps.metrics.count(Metric.SWEEP_REQUESTS)
+        deps.metrics.count(Metric.POLL_ATTEMPTS)
         if not isinstance(reply, HttpReply) or reply.status_code != 200:
-            outcome = classify(reply, d.clock())
+            outcome = classify(reply, deps.clock())
             if outcome.long_back_off:
-                d.metrics.count(Metric.LONG_BACK_OFFS)
+                deps.metrics.count(Metric.LONG_BACK_OFFS)
             if outcome.kind is Kind.THROTTLED:
-                d.metrics.count(Metric.THROTTLED)
+                deps.metrics.count(Metric.THROTTLED)
                 await self._back_off(outcome.retry_after)
             elif outcome.kind is Kind.AUTH_FAILED:
-                d.metrics.count(Metric.AUTH_FAILURES)
+                deps.metrics.count(Metric.AUTH_FAILURES)
             else:
-                d.metrics.count(Metric.API_ERRORS)
-                d.metrics.count(api_error_metric(outcome.error_kind or "ServerError"))
-            d.log.warning("order list page %d failed (%s); sweep cut short", number, outcome.status)
+                deps.metrics.count(Metric.API_ERRORS)
+                deps.metrics.count(api_error_metric(outcome.error_kind or "ServerError"))
+            deps.log.warning(
+                "order list page %d failed (%s); sweep cut short", number, outcome.status
+            )
             return None
         try:
             return parse_order_page(
                 reply.body,
                 reply.headers.get("date"),
-                d.clock(),
-                d.settings.foxreload_time_scale,
+                deps.clock(),
+                deps.settings.foxreload_time_scale,
             )
         except MalformedOrder:
-            d.metrics.count(Metric.API_ERRORS)
-            d.metrics.count(api_error_metric("Malformed"))
-            d.log.warning("order list page %d is malformed; sweep cut short", number)
+            deps.metrics.count(Metric.API_ERRORS)
+            deps.metrics.count(api_error_metric("Malformed"))
+            deps.log.warning("order list page %d is malformed; sweep cut short", number)
             return None
 
     async def _deliver_terminal(
@@ -198,7 +201,7 @@ class Sweeper:
         ]
         if not candidates:
             return
-        records = await asyncio.to_thread(self.d.ledger.batch_get, [o.id for o in candidates])
+        records = await asyncio.to_thread(self.deps.ledger.batch_get, [o.id for o in candidates])
         gate = asyncio.Semaphore(_CONCURRENT_DELIVERIES)
 
         async def one(order: FoxOrder) -> None:
@@ -216,8 +219,8 @@ class Sweeper:
                         order, record.storefront_ref, record.accepted_at, stats, until
                     )
                 except Exception as exc:  # one order's trouble must not end the page's sweep
-                    self.d.metrics.count(Metric.SWEEP_RECORD_ERRORS)
-                    self.d.log.warning(
+                    self.deps.metrics.count(Metric.SWEEP_RECORD_ERRORS)
+                    self.deps.log.warning(
                         "sweep: delivering one order failed (%s); its own message will retry",
                         type(exc).__name__,
                     )
@@ -232,9 +235,9 @@ class Sweeper:
         stats: SweepStats,
         until: float | None = None,
     ) -> None:
-        d = self.d
+        deps = self.deps
         breaker = await asyncio.to_thread(self.delivery.guard.state)
-        if breaker.is_open and d.clock() < breaker.next_probe_at:
+        if breaker.is_open and deps.clock() < breaker.next_probe_at:
             return  # the storefront is down: its own message parks it without a request
         if order.status == "completed" and order.code_count == 0:
             refreshed = await self._fetch_one(order.id, until)  # the list may omit codes
@@ -244,15 +247,19 @@ class Sweeper:
         terminal = for_status(order.status)
         assert terminal is not None  # listed terminal, or re-read and found terminal
         event = terminal.event
-        now = d.clock()
-        d.metrics.count(Metric.SWEEP_FOUND)
+        now = deps.clock()
+        deps.metrics.count(Metric.SWEEP_FOUND)
         result = await self.delivery.deliver(
             order, event, storefront_ref, now, accepted_at or now, until, actor=Actor.SWEEPER
         )
-        stats.outcomes[result.outcome.value] = stats.outcomes.get(result.outcome.value, 0) + 1
-        if result.outcome in (Outcome.DELIVERED, Outcome.ALREADY_DONE, Outcome.REJECTED):
+        stats.outcomes[result.outcome] = stats.outcomes.get(result.outcome, 0) + 1
+        if result.outcome in (
+            DeliveryOutcome.DELIVERED,
+            DeliveryOutcome.ALREADY_DONE,
+            DeliveryOutcome.REJECTED,
+        ):
             self._remember(order.id)
-            stats.delivered += result.outcome is Outcome.DELIVERED
+            stats.delivered += result.outcome is DeliveryOutcome.DELIVERED
         # BUSY / RETRY_LATER / NO_TIME / PARKED: the order's own message decides
 
     async def _fetch_one(self, order_id: str, until: float | None = None) -> FoxOrder | None:
@@ -260,18 +267,18 @@ class Sweeper:
         order asked for (under the id asked for), as the per-order poller does."""
         if not await self._token(until):
             return None
-        reply = await self.d.foxreload.get_order(order_id, until=until)
-        self.d.metrics.count(Metric.POLL_ATTEMPTS)
-        outcome = for_order(classify(reply, self.d.clock()), order_id)
+        reply = await self.deps.foxreload.get_order(order_id, until=until)
+        self.deps.metrics.count(Metric.POLL_ATTEMPTS)
+        outcome = for_order(classify(reply, self.deps.clock()), order_id)
         if outcome.status == "wrong_order":
-            self.d.metrics.count(Metric.API_ERRORS)
-            self.d.metrics.count(api_error_metric("Malformed"))
+            self.deps.metrics.count(Metric.API_ERRORS)
+            self.deps.metrics.count(api_error_metric("Malformed"))
         return outcome.order if outcome.terminal else None
 
     async def _token(self, until: float | None = None) -> bool:
         """A token from the sweeper's share; False if none comes before `until`."""
         while True:
-            now = self.d.clock()
+            now = self.deps.clock()
             grant = self.budget.take(self.bucket or self.budget.full(now), now)
             self.bucket = grant.state
             if grant.granted:
@@ -282,7 +289,7 @@ class Sweeper:
 
     async def _back_off(self, retry_after: float | None) -> None:
         """A 429: this sweeper waits, and so does every per-order poller (the shared bucket)."""
-        now = self.d.clock()
+        now = self.deps.clock()
         self.bucket = back_off(
             self.budget, self.bucket or self.budget.full(now), retry_after or 1.0, now
         )

@@ -8,8 +8,16 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from relay.adapters.ledger import ClaimStatus, LedgerTable
+from relay.adapters.ledger import (
+    ClaimRequest,
+    ClaimStatus,
+    LedgerTable,
+    OutcomeRequest,
+    ReleaseRequest,
+    TerminalSight,
+)
 from relay.domain.attempt_log import MAX_ATTEMPTS_KEPT, Actor, Attempt, appended, new_attempt
+from relay.domain.events import Event
 from relay.names import Ledger
 from tests.unit.service.relay_world import create_ledger_table
 
@@ -32,18 +40,43 @@ def _next(log: tuple[Attempt, ...], actor: str, status: int | None) -> tuple[Att
 
 
 def test_claim_returns_the_log_that_release_and_mark_terminal_store(ledger) -> None:
-    ledger.touch("o-1", NOW - 10, "ref-1", NOW)
+    ledger.touch("o-1", sent_at=NOW - 10, storefront_ref="ref-1", now=NOW)
     log: tuple[Attempt, ...] = ()
     for i in range(MAX_ATTEMPTS_KEPT + 3):
-        claim = ledger.claim("o-1", f"w-{i}", NOW + i * 100, 45.0, NOW)
+        claim = ledger.claim(
+            ClaimRequest(
+                order_id="o-1",
+                owner=f"w-{i}",
+                now=NOW + i * 100,
+                lease_seconds=45.0,
+                sight=TerminalSight(seen_at=NOW),
+            )
+        )
         assert claim.status is ClaimStatus.CLAIMED
         assert claim.attempt_log == log  # exactly what the last write stored
         log = _next(claim.attempt_log, Actor.POLLER, 503)
-        ledger.release("o-1", f"w-{i}", log)
-    claim = ledger.claim("o-1", "w-last", NOW + 9999, 45.0, NOW)
+        ledger.release(ReleaseRequest(order_id="o-1", owner=f"w-{i}", attempts=log))
+    claim = ledger.claim(
+        ClaimRequest(
+            order_id="o-1",
+            owner="w-last",
+            now=NOW + 9999,
+            lease_seconds=45.0,
+            sight=TerminalSight(seen_at=NOW),
+        )
+    )
     log = _next(claim.attempt_log, Actor.SWEEPER, 200)
     assert ledger.mark_terminal(
-        "o-1", "w-last", "order.delivered", NOW, 10.0, None, "completed", log
+        OutcomeRequest(
+            order_id="o-1",
+            owner="w-last",
+            event=Event.DELIVERED,
+            now=NOW,
+            total_price=10.0,
+            cancel_reason=None,
+            last_status="completed",
+            attempts=log,
+        )
     )
     record = ledger.get("o-1")
     assert record is not None and record.attempt_log == log
@@ -52,7 +85,7 @@ def test_claim_returns_the_log_that_release_and_mark_terminal_store(ledger) -> N
 
 
 def test_an_operator_append_is_conditional_on_the_log_it_read(ledger) -> None:
-    ledger.touch("o-2", NOW - 10, None, NOW)
+    ledger.touch("o-2", sent_at=NOW - 10, storefront_ref=None, now=NOW)
     first = _next((), Actor.OPERATOR, 200)
     assert ledger.record_attempts("o-2", first, None)
     assert not ledger.record_attempts("o-2", first, None)  # someone logged meanwhile
@@ -63,21 +96,21 @@ def test_an_operator_append_is_conditional_on_the_log_it_read(ledger) -> None:
 
 
 def test_orders_are_found_by_storefront_ref(ledger) -> None:
-    ledger.touch("o-3", NOW - 30, "cart-1", NOW)
-    ledger.touch("o-4", NOW - 20, "cart-1", NOW)
-    ledger.touch("o-5", NOW - 10, "cart-2", NOW)
-    ledger.touch("o-6", NOW - 10, None, NOW)
+    ledger.touch("o-3", sent_at=NOW - 30, storefront_ref="cart-1", now=NOW)
+    ledger.touch("o-4", sent_at=NOW - 20, storefront_ref="cart-1", now=NOW)
+    ledger.touch("o-5", sent_at=NOW - 10, storefront_ref="cart-2", now=NOW)
+    ledger.touch("o-6", sent_at=NOW - 10, storefront_ref=None, now=NOW)
     assert ledger.order_ids_for_ref("cart-1") == ["o-3", "o-4"]  # oldest first
     assert ledger.order_ids_for_ref("nope") == []
 
 
 def test_an_empty_storefront_ref_is_kept_without_breaking_the_index(ledger) -> None:
     # "" is a valid reference in the message but can never be an index key
-    record = ledger.touch("o-7", NOW - 10, "", NOW)
+    record = ledger.touch("o-7", sent_at=NOW - 10, storefront_ref="", now=NOW)
     assert record.storefront_ref == ""
     stored = ledger.get("o-7")
     assert stored is not None and stored.storefront_ref == ""
-    assert ledger.touch("o-7", NOW, "", NOW).attempts == 2
+    assert ledger.touch("o-7", sent_at=NOW, storefront_ref="", now=NOW).attempts == 2
     item = boto3.client("dynamodb", region_name="eu-west-1").get_item(
         TableName="ledger", Key={"order_id": {"S": "o-7"}}
     )["Item"]

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from relay.adapters.ledger import ClaimStatus, LedgerTable
+from relay.adapters.ledger import ClaimRequest, ClaimStatus, LedgerTable, TerminalSight
 from relay.domain.hours import bucket_start, hour_bucket
 from relay.names import Ledger
 from tests.unit.handlers.monitor_world import TABLE, aws
@@ -28,8 +28,17 @@ def item(ddb: Any) -> dict[str, Any]:
 
 def claim(ddb: Any, seen: float, *, charged: bool = True) -> ClaimStatus:
     ledger = LedgerTable(ddb, TABLE)
-    ledger.touch(ORDER, seen - 30, None, seen - 30)  # a message for it was received
-    return ledger.claim(ORDER, "w-1", seen + 1, 45.0, seen, 10.0, charged).status
+    # a message for it was received
+    ledger.touch(ORDER, sent_at=seen - 30, storefront_ref=None, now=seen - 30)
+    return ledger.claim(
+        ClaimRequest(
+            order_id=ORDER,
+            owner="w-1",
+            now=seen + 1,
+            lease_seconds=45.0,
+            sight=TerminalSight(seen_at=seen, total_price=10.0, charged=charged),
+        )
+    ).status
 
 
 def test_the_hour_is_that_of_the_stored_rounded_time(ddb: Any) -> None:
@@ -46,5 +55,16 @@ def test_an_uncharged_order_stays_out_of_the_spend_index(ddb: Any) -> None:
 
 def test_a_claim_never_creates_an_order_the_relay_did_not_accept(ddb: Any) -> None:
     ledger = LedgerTable(ddb, TABLE)
-    assert ledger.claim(ORDER, "w-1", H + 1, 45.0, H, 10.0, True).status is ClaimStatus.NOT_OURS
+    assert (
+        ledger.claim(
+            ClaimRequest(
+                order_id=ORDER,
+                owner="w-1",
+                now=H + 1,
+                lease_seconds=45.0,
+                sight=TerminalSight(seen_at=H, total_price=10.0, charged=True),
+            )
+        ).status
+        is ClaimStatus.NOT_OURS
+    )
     assert "Item" not in ddb.get_item(TableName=TABLE, Key={Ledger.PARTITION_KEY: {"S": ORDER}})

@@ -8,8 +8,9 @@ from typing import Any
 
 import pytest
 
-from relay.adapters.ledger import LedgerTable
+from relay.adapters.ledger import ClaimRequest, LedgerTable, OutcomeRequest, TerminalSight
 from relay.adapters.ledger_queries import LedgerQueries
+from relay.domain.events import Event
 from relay.domain.hours import hour_buckets
 from relay.handlers import stuck_monitor
 from relay.names import METRICS_NAMESPACE, SERVICE_DIMENSION, SERVICE_NAME, Ledger, Metric
@@ -80,17 +81,25 @@ def test_redelivered_and_redriven_messages_count_the_order_once(
     ledger.touch("order-a", sent_at=now - 30, storefront_ref=None, now=now - 29)  # redrive
     ledger.touch("order-b", sent_at=now - 650, storefront_ref=None, now=now - 649)
     claim = ledger.claim(
-        "order-b", "w1", now=now - 640, lease_seconds=45, terminal_seen_at=now - 640
+        ClaimRequest(
+            order_id="order-b",
+            owner="w1",
+            now=now - 640,
+            lease_seconds=45,
+            sight=TerminalSight(seen_at=now - 640),
+        )
     )
     assert claim.status.value == "claimed"
     ledger.mark_terminal(
-        "order-b",
-        "w1",
-        "order.delivered",
-        now=now - 639,
-        total_price=5.0,
-        cancel_reason=None,
-        last_status="completed",
+        OutcomeRequest(
+            order_id="order-b",
+            owner="w1",
+            event=Event.DELIVERED,
+            now=now - 639,
+            total_price=5.0,
+            cancel_reason=None,
+            last_status="completed",
+        )
     )
 
     result, metrics = run(capsys)
@@ -123,4 +132,3 @@ def test_hour_buckets() -> None:
     assert len(hour_buckets(hour, hour + 3599)) == 1
     assert len(hour_buckets(hour - 86_400, hour)) == 25
     assert hour_buckets(hour, hour - 1) == []
-

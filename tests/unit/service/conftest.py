@@ -54,10 +54,9 @@ def world(monkeypatch: pytest.MonkeyPatch) -> Iterator[RelayWorld]:
         logger = logging.getLogger("relay-test")
         runtime = PollerRuntime.from_env(env, logger, metrics=None)  # type: ignore[arg-type]
         metrics = RecordingMetrics()
-        runtime.relay.d.metrics = metrics
-        runtime.relay.d.clock = clock
-        runtime.relay.d.rand = lambda: 0.5
+        runtime.relay.deps.metrics = metrics
+        runtime.relay.deps.clock = clock
+        runtime.relay.deps.rand = lambda: 0.5
         yield RelayWorld(
             sqs, ddb, queue_url, dlq_url, "ledger", runtime, clock, metrics, storefront, router
         )
-

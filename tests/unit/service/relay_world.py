@@ -59,7 +59,9 @@ class Storefront:
     def __call__(self, request: httpx.Request) -> httpx.Response:
         body = request.content
         if self.verify:
-            assert verify(WEBHOOK_SECRET, request.headers["X-Relay-Signature"], body, now=self.now())
+            assert verify(
+                WEBHOOK_SECRET, request.headers["X-Relay-Signature"], body, now=self.now()
+            )
         self.keys.append(request.headers["Idempotency-Key"])
         self.requests.append(request)
         self.deliveries.append(json.loads(body))
@@ -117,7 +119,9 @@ class RelayWorld:
         return list(response.get("Messages", []))
 
     def ledger_item(self, order_id: str) -> dict[str, Any] | None:
-        item = self.ddb.get_item(TableName=self.table, Key={"order_id": {"S": order_id}}).get("Item")
+        item = self.ddb.get_item(TableName=self.table, Key={"order_id": {"S": order_id}}).get(
+            "Item"
+        )
         return item
 
     def fox_orders(self, order_id: str, *responses: httpx.Response) -> respx.Route:
@@ -126,14 +130,18 @@ class RelayWorld:
         return route
 
 
-def order_json(order_id: str, status: str, codes: tuple[str, ...] = (), **extra: Any) -> dict[str, Any]:
+def order_json(
+    order_id: str, status: str, codes: tuple[str, ...] = (), **extra: Any
+) -> dict[str, Any]:
     items = [{"itemId": "gift-25", "quantity": 1, "externalData": list(codes), "error": None}]
     body: dict[str, Any] = {"id": order_id, "status": status, "items": items, "totalPrice": 25.0}
     body.update(extra)
     return body
 
 
-def fox_reply(order_id: str, status: str, codes: tuple[str, ...] = (), **extra: Any) -> httpx.Response:
+def fox_reply(
+    order_id: str, status: str, codes: tuple[str, ...] = (), **extra: Any
+) -> httpx.Response:
     return httpx.Response(200, json=order_json(order_id, status, codes, **extra))
 
 
@@ -146,7 +154,9 @@ async def _gather(world: RelayWorld, records: list[QueueRecord]) -> list[Any]:
     import asyncio
 
     return list(
-        await asyncio.gather(*(world.runtime.relay.process(r) for r in records), return_exceptions=True)
+        await asyncio.gather(
+            *(world.runtime.relay.process(r) for r in records), return_exceptions=True
+        )
     )
 
 

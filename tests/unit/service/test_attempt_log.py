@@ -11,9 +11,11 @@ import httpx
 
 from relay.adapters.ledger import attempts_of
 from relay.domain.attempt_log import MAX_ATTEMPTS_KEPT, Actor
+from relay.domain.events import Event
 from relay.domain.foxreload_order import parse_order
+from relay.domain.results import DeliveryOutcome
 from relay.names import Ledger
-from relay.service.delivery import Delivery, Outcome
+from relay.service.delivery import Delivery
 from relay.service.order_relay import Rescheduled
 from tests.unit.service.relay_world import SINK, fox_reply, make_visible, order_json, process
 
@@ -78,14 +80,14 @@ def test_a_transport_failure_is_logged_with_its_kind(world):
 
 
 def test_the_sweeper_is_named_as_the_actor(world):
-    d = world.runtime.relay.d
+    d = world.runtime.relay.deps
     now = world.clock()
-    d.ledger.touch(OID, now - 60, "cart-42", now)
+    d.ledger.touch(OID, sent_at=now - 60, storefront_ref="cart-42", now=now)
     order = parse_order(order_json(OID, "completed", CODES))
     result = asyncio.run(
-        Delivery(d).deliver(order, "order.delivered", "cart-42", now, now - 60, actor=Actor.SWEEPER)
+        Delivery(d).deliver(order, Event.DELIVERED, "cart-42", now, now - 60, actor=Actor.SWEEPER)
     )
-    assert result.outcome is Outcome.DELIVERED
+    assert result.outcome is DeliveryOutcome.DELIVERED
     [attempt] = attempts_of(world.ledger_item(OID))
     assert (attempt.actor, attempt.status_code) == (Actor.SWEEPER, 200)
     assert d.ledger.get(OID).attempt_log == (attempt,)

@@ -6,6 +6,8 @@ import asyncio
 import json
 import threading
 
+from relay.domain.events import Event
+from relay.domain.results import Settled
 from relay.names import Metric
 from relay.service.order_relay import Rescheduled
 from tests.unit.service.relay_world import fox_reply, make_visible, process
@@ -66,13 +68,13 @@ def test_nothing_crashes_exactly_one_webhook(world):
     completed(world)
     world.send(BODY)
     [record] = world.receive()
-    assert run_until_settled(world, record) == ["order.delivered"]
+    assert run_until_settled(world, record) == [Event.DELIVERED]
     assert world.storefront.keys == [KEY]
 
 
 def test_crash_after_the_claim_before_the_webhook(world):
     completed(world)
-    crash_once(world.runtime.relay.d.sink, "send")
+    crash_once(world.runtime.relay.deps.sink, "send")
     world.send(BODY)
     [record] = world.receive()
 
@@ -82,21 +84,21 @@ def test_crash_after_the_claim_before_the_webhook(world):
     # An exception (unlike a killed process, which the ledger race tests cover) gives the lease
     # back on its way out: the next receive claims at once instead of waiting it out.
     assert not any(isinstance(r, Rescheduled) and r.reason == "lease_busy" for r in results)
-    assert results[1] == "order.delivered"
+    assert results[1] == Event.DELIVERED
     assert world.storefront.keys == [KEY]  # the crashed attempt never reached the storefront
     assert "lease_owner" not in world.ledger_item(OID)
 
 
 def test_crash_after_the_webhook_was_accepted_before_the_mark(world):
     completed(world)
-    crash_once(world.runtime.relay.d.ledger, "mark_terminal")
+    crash_once(world.runtime.relay.deps.ledger, "mark_terminal")
     world.send(BODY)
     [record] = world.receive()
 
     results = run_until_settled(world, record)
 
     assert isinstance(results[0], Crash)
-    assert results[-1] == "order.delivered"
+    assert results[-1] == Event.DELIVERED
     # at least once, and every repeat carries the same Idempotency-Key
     assert world.storefront.keys == [KEY, KEY]
     assert world.ledger_item(OID)["outcome"]["S"] == "delivered"
@@ -104,24 +106,24 @@ def test_crash_after_the_webhook_was_accepted_before_the_mark(world):
 
 def test_crash_during_the_mark_after_it_was_written(world):
     completed(world)
-    crash_once(world.runtime.relay.d.ledger, "mark_terminal", after_real_call=True)
+    crash_once(world.runtime.relay.deps.ledger, "mark_terminal", after_real_call=True)
     world.send(BODY)
     [record] = world.receive()
 
     results = run_until_settled(world, record)
 
     assert isinstance(results[0], Crash)
-    assert results[-1] == "already_done"  # the next attempt recognises the delivery
+    assert results[-1] == Settled.ALREADY_DONE  # the next attempt recognises the delivery
     assert world.storefront.keys == [KEY]
 
 
 def test_crash_before_the_claim_loses_nothing(world):
     completed(world)
-    crash_once(world.runtime.relay.d.ledger, "claim")
+    crash_once(world.runtime.relay.deps.ledger, "claim")
     world.send(BODY)
     [record] = world.receive()
     results = run_until_settled(world, record)
-    assert results[-1] == "order.delivered"
+    assert results[-1] == Event.DELIVERED
     assert world.storefront.keys == [KEY]
 
 
@@ -138,14 +140,14 @@ def test_two_messages_for_one_order_in_one_batch_give_one_webhook(world):
     records = world.receive()
     assert len(records) == 2
     results = process(world, records)
-    assert "order.delivered" in results
+    assert Event.DELIVERED in results
     assert world.storefront.keys == [KEY]
     for record, result in zip(records, results, strict=True):
         if isinstance(result, Rescheduled):
             make_visible(world, record)
             world.clock.advance(result.delay)
     for record in world.receive():
-        assert process(world, [record]) == ["already_done"]
+        assert process(world, [record]) == [Settled.ALREADY_DONE]
     assert world.storefront.keys == [KEY]
 
 
@@ -172,12 +174,12 @@ def test_two_concurrent_invocations_give_one_webhook(world):
         t.start()
     for t in threads:
         t.join(timeout=30)
-    assert results.count("order.delivered") == 1
+    assert results.count(Event.DELIVERED) == 1
     assert world.storefront.keys == [KEY]
-    assert any(isinstance(r, Rescheduled) or r == "already_done" for r in results)
+    assert any(isinstance(r, Rescheduled) or r == Settled.ALREADY_DONE for r in results)
     # the loser was stopped at the ledger: before polling (settled) or at the claim (a race)
     counts = world.metrics.counts
     stopped = counts.get(Metric.SETTLED_ORDER_MESSAGES, 0) + counts.get(
         Metric.DUPLICATE_SUPPRESSED, 0
     )
-    assert stopped == results.count("already_done")
+    assert stopped == results.count(Settled.ALREADY_DONE)

@@ -12,7 +12,9 @@ import boto3
 import httpx
 import pytest
 
+from relay.domain.events import Event
 from relay.domain.poll_outcome import RETRY_AFTER_CAP_SECONDS
+from relay.domain.results import Settled
 from relay.domain.retry_pacing import WEBHOOK_RETRY_CAP_SECONDS
 from relay.names import DeadLetterAttr, Ledger, Metric
 from relay.service.order_relay import Rescheduled
@@ -57,7 +59,7 @@ def test_a_storefront_outage_past_the_supplier_deadline_still_delivers(world):
 
     result, rounds, reasons = run_until_settled(world)
 
-    assert result == "order.delivered"
+    assert result == Event.DELIVERED
     assert world.dlq() == []
     assert world.storefront.keys == [f"{OID}:order.delivered"]
     assert len(answers) >= 10 and set(reasons) == {"webhook_retry"}
@@ -77,7 +79,7 @@ def test_a_storefront_down_for_the_whole_delivery_window_is_dead_lettered_then(w
 
     result, _, _ = run_until_settled(world)
 
-    assert result == "dead_lettered"
+    assert result == Settled.DEAD_LETTERED
     assert world.clock.now - started >= 4 * 3600.0
     [dead] = world.dlq()
     assert dead["MessageAttributes"][DeadLetterAttr.REASON]["StringValue"] == "webhook_unavailable"
@@ -126,7 +128,7 @@ def test_a_storefront_401_rereads_the_secret_and_retries_instead_of_dead_letteri
     world.router.post("http://storefront.test/hooks/foxreload").mock(side_effect=storefront)
     world.send(BODY)
     [record] = world.receive()
-    assert world.runtime.relay.d.webhook_secret() == WEBHOOK_SECRET  # cached before the rotation
+    assert world.runtime.relay.deps.webhook_secret() == WEBHOOK_SECRET  # cached before the rotation
     secrets.put_secret_value(SecretId="webhook-secret", SecretString=new_secret)
 
     [first] = process(world, [record])
@@ -135,7 +137,7 @@ def test_a_storefront_401_rereads_the_secret_and_retries_instead_of_dead_letteri
     make_visible(world, record)
     world.clock.advance(first.delay)
     [record] = world.receive()
-    assert process(world, [record]) == ["order.delivered"]
+    assert process(world, [record]) == [Event.DELIVERED]
     assert seen_signatures == [False, True]
     assert world.dlq() == []
 
@@ -161,7 +163,7 @@ def test_a_malformed_price_is_ignored_and_counted_and_the_codes_are_delivered(wo
     world.fox_orders(OID, httpx.Response(200, content=body.encode()))
     world.send(BODY)
     [record] = world.receive()
-    assert process(world, [record]) == ["order.delivered"]
+    assert process(world, [record]) == [Event.DELIVERED]
     assert world.metrics.counts[Metric.PRICES_IGNORED] == 1
     assert Ledger.TOTAL_PRICE not in world.ledger_item(OID)
 

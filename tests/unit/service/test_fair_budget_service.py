@@ -7,6 +7,7 @@ import json
 from dataclasses import replace
 
 from relay.adapters.coordination import CoordinationTable
+from relay.domain.events import Event
 from relay.domain.fair_budget import FairState, LaneState
 from relay.domain.rate_budget import BucketState
 from relay.domain.sweep import SweepPlan
@@ -31,10 +32,15 @@ def test_a_redrive_larger_than_the_burst_leaves_new_orders_a_token(world):
     ask for more than the whole burst; an order accepted just now still gets its poll."""
     deadline = world.runtime.settings.give_up_after_seconds
     old_ids = [f"redriven-{i:02d}" for i in range(14)]
-    ledger = world.runtime.relay.d.ledger
+    ledger = world.runtime.relay.deps.ledger
     for order_id in old_ids:
         world.fox_orders(order_id, fox_reply(order_id, "processing"))
-        ledger.touch(order_id, world.clock.now - 2 * deadline, None, world.clock.now)
+        ledger.touch(
+            order_id,
+            sent_at=world.clock.now - 2 * deadline,
+            storefront_ref=None,
+            now=world.clock.now,
+        )
         world.send(json.dumps({"v": 1, "order_id": order_id}))
     results = process(world, _receive(world, len(old_ids)))
     waited = [r for r in results if isinstance(r, Rescheduled) and r.reason == "budget"]
@@ -43,13 +49,13 @@ def test_a_redrive_larger_than_the_burst_leaves_new_orders_a_token(world):
     new_id = "fresh-01"
     route = world.fox_orders(new_id, fox_reply(new_id, "completed", ("C",)))
     world.send(json.dumps({"v": 1, "order_id": new_id}))
-    assert process(world, _receive(world, 1)) == ["order.delivered"]
+    assert process(world, _receive(world, 1)) == [Event.DELIVERED]
     assert route.call_count == 1
 
 
 def test_the_sweeper_lends_its_share_while_old_orders_are_refused_and_publishes_it(world):
     settings = replace(world.runtime.settings, sweep_enabled=True)
-    deps = world.runtime.relay.d
+    deps = world.runtime.relay.deps
     deps.settings = settings
     coordination = CoordinationTable(world.ddb, world.table)
     now = world.clock.now

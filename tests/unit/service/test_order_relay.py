@@ -6,7 +6,9 @@ import json
 
 import httpx
 
+from relay.domain.events import Event
 from relay.domain.hours import hour_bucket
+from relay.domain.results import Settled
 from relay.domain.retry_pacing import SQS_MAX_RECEIVE_COUNT, receive_bound
 from relay.names import DeadLetterAttr, Ledger, Metric, api_error_metric
 from relay.service.order_relay import Rescheduled
@@ -26,7 +28,8 @@ def test_completed_order_is_delivered_once_and_marked(world):
     world.send(BODY)
     [record] = world.receive()
 
-    assert process(world, [record]) == ["order.delivered"]
+    [result] = process(world, [record])
+    assert result is Event.DELIVERED  # the enum member itself, not a string equal to it
 
     [delivery] = world.storefront.deliveries
     assert delivery["event"] == "order.delivered"
@@ -60,7 +63,7 @@ def test_processing_order_is_rescheduled_then_delivered(world):
     world.clock.advance(first.delay)
     [again] = world.receive()
     assert again.receive_count == 2
-    assert process(world, [again]) == ["order.delivered"]
+    assert process(world, [again]) == [Event.DELIVERED]
     assert len(world.storefront.deliveries) == 1
     assert world.metrics.counts[Metric.POLL_ATTEMPTS] == 2
     assert world.metrics.counts[Metric.ORDERS_ACCEPTED] == 1  # a second receive is not a new order
@@ -74,10 +77,10 @@ def test_failed_and_cancelled_are_recorded_and_notified(world):
     world.send(json.dumps({"v": 1, "order_id": other}))
     records = world.receive()
 
-    assert sorted(process(world, records)) == ["order.cancelled", "order.failed"]
+    assert sorted(process(world, records)) == [Event.CANCELLED, Event.FAILED]
     events = {d["order_id"]: d for d in world.storefront.deliveries}
-    assert events[OID]["event"] == "order.failed"
-    assert events[other]["event"] == "order.cancelled"
+    assert events[OID]["event"] == Event.FAILED
+    assert events[other]["event"] == Event.CANCELLED
     assert events[other]["cancel_reason"] == "payment_failure"
     assert world.ledger_item(other)["outcome"]["S"] == "cancelled"
     # FoxReload charged the failed order, not the cancelled one: only it enters the spend index
@@ -133,7 +136,7 @@ def test_401s_never_end_an_order_for_deadline_and_cost_bounded_receives(world):
         make_visible(world, record)
         world.clock.advance(result.delay)
         [record] = world.receive()
-    assert result == "dead_lettered"
+    assert result is Settled.DEAD_LETTERED
     assert (
         world.clock.now - record.sent_at
         >= settings.give_up_after_seconds + settings.delivery_window_seconds
@@ -157,7 +160,7 @@ def test_404_is_retried_briefly_then_dead_lettered(world):
     make_visible(world, record)
     world.clock.advance(world.runtime.settings.not_found_grace_seconds + 1)
     [record] = world.receive()
-    assert process(world, [record]) == ["dead_lettered"]
+    assert process(world, [record]) == [Settled.DEAD_LETTERED]
     [dead] = world.dlq()
     assert dead["Body"] == BODY
     assert dead["MessageAttributes"][DeadLetterAttr.REASON]["StringValue"] == "not_found"
@@ -178,7 +181,7 @@ def test_malformed_api_json_is_retried_and_counted(world):
         assert isinstance(result, Rescheduled)
         make_visible(world, record)
         [record] = world.receive()
-    assert process(world, [record]) == ["order.delivered"]
+    assert process(world, [record]) == [Event.DELIVERED]
     assert world.metrics.counts[api_error_metric("Malformed")] == 2
     assert world.metrics.counts[Metric.API_ERRORS] == 2
 
@@ -198,7 +201,7 @@ def test_5xx_and_timeouts_are_retried_with_backoff_and_counted(world):
         assert isinstance(result, Rescheduled)
         make_visible(world, record)
         [record] = world.receive()
-    assert process(world, [record]) == ["order.delivered"]
+    assert process(world, [record]) == [Event.DELIVERED]
     for kind in ("ServerError", "Timeout", "Connection"):
         assert world.metrics.counts[api_error_metric(kind)] == 1
 
@@ -214,7 +217,7 @@ def test_deadline_dead_letters_with_reason_last_status_and_attempts(world):
     make_visible(world, record)
     world.clock.now = record.sent_at + world.runtime.settings.give_up_after_seconds
     [record] = world.receive()
-    assert process(world, [record]) == ["dead_lettered"]
+    assert process(world, [record]) == [Settled.DEAD_LETTERED]
 
     [dead] = world.dlq()
     attrs = {k: v["StringValue"] for k, v in dead["MessageAttributes"].items()}
@@ -234,7 +237,7 @@ def test_redriven_message_gets_a_fresh_deadline_and_is_delivered(world):
     world.send(BODY)
     [record] = world.receive()
     world.clock.now = record.sent_at + 1
-    assert process(world, [record]) == ["order.delivered"]
+    assert process(world, [record]) == [Event.DELIVERED]
 
 
 def test_webhook_5xx_is_retried_with_the_same_idempotency_key(world):
@@ -250,7 +253,7 @@ def test_webhook_5xx_is_retried_with_the_same_idempotency_key(world):
     assert "lease_owner" not in world.ledger_item(OID)  # released, the retry need not wait
     make_visible(world, record)
     [record] = world.receive()
-    assert process(world, [record]) == ["order.delivered"]
+    assert process(world, [record]) == [Event.DELIVERED]
     assert world.storefront.keys == [f"{OID}:order.delivered"] * 2
     assert world.metrics.counts[Metric.WEBHOOK_RETRIES] == 1
 
@@ -260,7 +263,7 @@ def test_webhook_4xx_is_permanent_and_dead_lettered(world):
     world.fox_orders(OID, fox_reply(OID, "completed", ("C1",)))
     world.send(BODY)
     [record] = world.receive()
-    assert process(world, [record]) == ["dead_lettered"]
+    assert process(world, [record]) == [Settled.DEAD_LETTERED]
     [dead] = world.dlq()
     assert dead["MessageAttributes"][DeadLetterAttr.REASON]["StringValue"] == "webhook_rejected"
     assert "422" in dead["MessageAttributes"][DeadLetterAttr.DETAIL]["StringValue"]
@@ -274,10 +277,10 @@ def test_duplicate_message_for_a_delivered_order_costs_no_api_call(world):
     route = world.fox_orders(OID, fox_reply(OID, "completed", ("C1",)))
     world.send(BODY)
     [record] = world.receive()
-    assert process(world, [record]) == ["order.delivered"]
+    assert process(world, [record]) == [Event.DELIVERED]
     world.send(BODY)  # the storefront sent it twice
     [dup] = world.receive()
-    assert process(world, [dup]) == ["already_done"]
+    assert process(world, [dup]) == [Settled.ALREADY_DONE]
     assert route.call_count == 1
     assert len(world.storefront.deliveries) == 1
     assert world.metrics.counts[Metric.SETTLED_ORDER_MESSAGES] == 1
@@ -307,7 +310,7 @@ def test_price_is_recorded_at_claim_even_if_the_webhook_is_rejected(world):
     world.fox_orders(OID, fox_reply(OID, "completed", ("C1",)))
     world.send(BODY)
     [record] = world.receive()
-    assert process(world, [record]) == ["dead_lettered"]
+    assert process(world, [record]) == [Settled.DEAD_LETTERED]
     item = world.ledger_item(OID)
     assert float(item["total_price"]["N"]) == 25.0
     assert "terminal_seen_at" in item
@@ -329,8 +332,8 @@ def test_an_older_message_of_a_rejected_order_is_dead_lettered_without_polling(w
     world.send(BODY)  # a duplicate, still in flight when the storefront refuses the first
     first, second = world.receive()
     world.clock.now = max(first.sent_at, second.sent_at) + 1  # the rejection comes after both
-    assert process(world, [first]) == ["dead_lettered"]
-    assert process(world, [second]) == ["dead_lettered"]
+    assert process(world, [first]) == [Settled.DEAD_LETTERED]
+    assert process(world, [second]) == [Settled.DEAD_LETTERED]
     assert route.call_count == 1  # the second one settled from the ledger
     assert len(world.storefront.deliveries) == 1
     letters = world.dlq()
@@ -350,13 +353,13 @@ def test_a_redrive_after_a_rejection_tries_again(world):
     )
     world.send(BODY)
     [record] = world.receive()
-    assert process(world, [record]) == ["dead_lettered"]
+    assert process(world, [record]) == [Settled.DEAD_LETTERED]
     _time.sleep(0.01)
     world.clock.advance(60)  # the storefront is fixed; on-call redrives the dead letter
     world.send(BODY)
     [redriven] = world.receive()
     world.clock.now = max(world.clock.now, redriven.sent_at + 1)
-    assert process(world, [redriven]) == ["order.delivered"]
+    assert process(world, [redriven]) == [Event.DELIVERED]
 
 
 def test_a_reply_about_another_order_is_never_delivered(world):
@@ -378,14 +381,14 @@ def test_completed_without_codes_is_retried_not_delivered_empty(world):
     assert world.storefront.deliveries == []
     make_visible(world, record)
     [record] = world.receive()
-    assert process(world, [record]) == ["order.delivered"]
+    assert process(world, [record]) == [Event.DELIVERED]
 
 
 def test_uppercase_uuid_keys_the_ledger_and_webhook_in_one_spelling(world):
     world.fox_orders(OID, fox_reply(OID, "completed", ("C1",)))  # FoxReload answers lower case
     world.send(json.dumps({"v": 1, "order_id": OID.upper()}))
     [record] = world.receive()
-    assert process(world, [record]) == ["order.delivered"]
+    assert process(world, [record]) == [Event.DELIVERED]
     assert world.storefront.keys == [f"{OID}:order.delivered"]
     assert world.ledger_item(OID)["outcome"]["S"] == "delivered"
     assert world.ledger_item(OID.upper()) is None
@@ -403,7 +406,7 @@ def test_a_webhook_slower_than_the_lease_is_cut_short_and_retried(world):
     world.router.post("http://storefront.test/hooks/foxreload").mock(side_effect=slow)
     world.fox_orders(OID, fox_reply(OID, "completed", ("C1",)))
     settings = replace(world.runtime.settings, lease_seconds=6.0, webhook_timeout=5.0)
-    world.runtime.relay.d.settings = settings
+    world.runtime.relay.deps.settings = settings
     world.send(BODY)
     [record] = world.receive()
     [result] = process(world, [record])

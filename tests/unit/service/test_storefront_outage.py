@@ -10,6 +10,8 @@ from dataclasses import replace
 
 import httpx
 
+from relay.domain.events import Event
+from relay.domain.results import Settled
 from relay.domain.storefront_breaker import BreakerConfig
 from relay.names import Metric
 from relay.service.order_relay import QueueRecord, Rescheduled
@@ -73,7 +75,7 @@ def test_an_outage_parks_orders_probes_once_at_a_time_and_drains_after_recovery(
 
     world.router.post(SINK).mock(side_effect=storefront)
     queue = ClockQueue()
-    world.runtime.relay.d.queue = queue
+    world.runtime.relay.deps.queue = queue
     records = [
         QueueRecord(f"m-{i}", f"h-{i}", json.dumps({"v": 1, "order_id": o}), 0, world.clock.now)
         for i, o in enumerate(ORDERS)
@@ -81,7 +83,7 @@ def test_an_outage_parks_orders_probes_once_at_a_time_and_drains_after_recovery(
 
     results = drive(world, records, until=world.clock.now + OUTAGE_SECONDS + 3600)
 
-    assert sorted(results.values()) == ["order.delivered"] * len(ORDERS)
+    assert sorted(results.values()) == [Event.DELIVERED] * len(ORDERS)
     assert sorted(d["order_id"] for d in world.storefront.deliveries) == sorted(ORDERS)
     assert queue.dead == []
     # Hammering avoided: the threshold's failures, then about one probe per probe interval.
@@ -128,7 +130,7 @@ def test_an_outage_past_the_delivery_window_dead_letters_every_parked_order_when
     _completed_at_foxreload(world)
     world.router.post(SINK).mock(return_value=httpx.Response(503))
     queue = ClockQueue()
-    relay.d.queue = queue
+    relay.deps.queue = queue
     started = world.clock.now
 
     # Past the window: a parked order at its next return (the next probe, 1 s, a spread of a
@@ -136,7 +138,7 @@ def test_an_outage_past_the_delivery_window_dead_letters_every_parked_order_when
     # Before, only probes ended: one order per 30 s probe interval.
     results = drive(world, _records(world, orders, "m"), until=started + window + 400)
 
-    assert sorted(results.values()) == ["dead_lettered"] * len(orders)
+    assert sorted(results.values()) == [Settled.DEAD_LETTERED] * len(orders)
     assert _reasons(queue) == ["webhook_unavailable"] * len(orders)
     assert world.storefront.deliveries == []
 
@@ -153,7 +155,7 @@ def test_a_redrive_after_the_delivery_window_gets_a_fresh_one(world):
     _completed_at_foxreload(world)
     down = world.router.post(SINK).mock(return_value=httpx.Response(503))
     queue = ClockQueue()
-    relay.d.queue = queue
+    relay.deps.queue = queue
     drive(world, _records(world, orders, "m"), until=world.clock.now + 2 * window)
     assert _reasons(queue) == ["webhook_unavailable"] * len(orders)
 
@@ -164,6 +166,6 @@ def test_a_redrive_after_the_delivery_window_gets_a_fresh_one(world):
     )
     results = drive(world, _records(world, orders, "redriven"), until=world.clock.now + window)
 
-    assert sorted(results.values()) == ["order.delivered"] * len(orders)
+    assert sorted(results.values()) == [Event.DELIVERED] * len(orders)
     assert _reasons(queue) == ["webhook_unavailable"] * len(orders)  # nothing new
     assert sorted(d["order_id"] for d in world.storefront.deliveries) == sorted(orders)

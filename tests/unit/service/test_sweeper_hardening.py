@@ -9,6 +9,7 @@ from typing import Any
 
 import httpx
 
+from relay.domain.results import DeliveryOutcome
 from relay.domain.sweep import SweepPlan
 from relay.names import Ledger, Metric, api_error_metric
 from relay.service.sweeper import Sweeper, SweepStats
@@ -22,7 +23,9 @@ PLAN = SweepPlan(interval=5.0, max_pages=1, horizon=300.0, status_filter=None, p
 def accept(world, *order_ids: str) -> None:
     """The storefront's messages for these orders were received (the ledger knows them)."""
     for order_id in order_ids:
-        world.runtime.relay.d.ledger.touch(order_id, world.clock.now - 30, None, world.clock.now)
+        world.runtime.relay.deps.ledger.touch(
+            order_id, sent_at=world.clock.now - 30, storefront_ref=None, now=world.clock.now
+        )
 
 
 def list_page(world, *orders: dict[str, Any]) -> None:
@@ -35,7 +38,7 @@ def list_page(world, *orders: dict[str, Any]) -> None:
 
 
 def sweep(world, until: float | None = None) -> SweepStats:
-    sweeper = Sweeper(world.runtime.relay.d)
+    sweeper = Sweeper(world.runtime.relay.deps)
     stats = SweepStats()
     asyncio.run(sweeper.sweep_once(PLAN, world.clock.now, stats, until))
     return stats
@@ -65,7 +68,7 @@ def test_one_failing_order_does_not_end_the_sweep_or_leave_a_live_lease(world):
     list_page(
         world, order_json(A, "completed", ("CODE-A",)), order_json(B, "completed", ("CODE-B",))
     )
-    sink = world.runtime.relay.d.sink
+    sink = world.runtime.relay.deps.sink
     real_send = sink.send
 
     async def failing_for_a(request, budget_seconds):
@@ -91,7 +94,7 @@ def test_no_delivery_starts_too_close_to_the_end_of_the_run(world):
     stats = sweep(world, until=world.clock.now + 1.0)
 
     assert world.storefront.deliveries == []
-    assert stats.outcomes == {"no_time": 1}
+    assert stats.outcomes == {DeliveryOutcome.NO_TIME: 1}
     assert Ledger.LEASE_OWNER not in world.ledger_item(A)
 
 
@@ -99,7 +102,7 @@ def test_a_day_long_retry_after_on_the_list_does_not_outlive_the_run(world):
     world.router.get(f"{FOX}/api/orders/").mock(
         return_value=httpx.Response(429, headers={"Retry-After": "86400"})
     )
-    sweeper = Sweeper(world.runtime.relay.d)
+    sweeper = Sweeper(world.runtime.relay.deps)
     stats = SweepStats()
     asyncio.run(sweeper.sweep_once(PLAN, world.clock.now, stats, world.clock.now + 30))
     assert world.metrics.counts[Metric.LONG_BACK_OFFS] == 1

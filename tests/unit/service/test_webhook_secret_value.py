@@ -61,7 +61,7 @@ def test_a_malformed_value_sends_nothing_and_the_order_goes_through_once_fixed(w
     item = world.ledger_item(OID) or {}
     assert "lease_owner" not in item and "outcome" not in item  # no lease to wait out
     put_secret(json.dumps({"current": NEW}))
-    world.runtime.relay.d.webhook_secret = lambda: json.dumps({"current": NEW})  # cache: 1 h
+    world.runtime.relay.deps.webhook_secret = lambda: json.dumps({"current": NEW})  # cache: 1 h
     world.storefront.verify = False
     make_visible(world, record)
     [record] = world.receive()

@@ -50,4 +50,3 @@ def test_a_retried_delivery_sends_the_same_bytes(world):
         assert stripe.WebhookSignature.verify_header(
             request.content.decode(), headers["x-relay-signature"], WEBHOOK_SECRET, 300
         )
-
