@@ -6,6 +6,7 @@ python -m bench --skip-handler  # only the simulation and the cost table
 python -m bench --stress-full   # the stress scenarios at full size (4 h outage at 5,000/h too)
 python -m bench --no-stress     # without the stress scenarios
 python -m bench --capacity 34000  # overload scenarios around this load, no capacity search
+python -m bench --only cold,batch   # only section 5: cold start and/or the handler batch
 """
 
 from __future__ import annotations
@@ -34,6 +35,8 @@ RESULTS = Path(__file__).resolve().parent / "results"
 
 def main(argv: list[str] | None = None) -> int:
     args = parse(argv)
+    if args.only:
+        return only(args)
     started = time.monotonic()
     rows = run_all(args.quick, args.seed, args.processes)
     targets = check_targets(rows)
@@ -76,6 +79,43 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+PARTS = ("cold", "batch")
+
+
+def only(args: argparse.Namespace) -> int:
+    """Section 5 alone: no simulation. Written to only-<stamp>.json, latest.json left alone."""
+    parts = {p.strip() for p in args.only.split(",") if p.strip()}
+    unknown = parts - set(PARTS)
+    if unknown:
+        print(f"--only: unknown part(s) {sorted(unknown)}; choose from {PARTS}", file=sys.stderr)
+        return 2
+    started = time.monotonic()
+    handler = handler_cost.measure() if "batch" in parts else None
+    cold = cold_start.measure(args.cold_runs) if "cold" in parts else None
+    report = {
+        "generated_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "python": platform.python_version(),
+        "handler_batch_cost": handler,
+        "cold_start": cold,
+        "wall_seconds": round(time.monotonic() - started, 1),
+    }
+    print("## 5. Handler batch cost and cold start")
+    if handler is not None:
+        print(handler_cost.describe(handler))
+    if cold is not None:
+        print(cold_start.describe(cold))
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+    path = out / f"only-{stamp}.json"
+    path.write_text(json.dumps(jsonable(report), indent=2, sort_keys=True))
+    print(f"\nwrote {path} ({report['wall_seconds']} s)")
+    if handler is not None and "failed" in handler:
+        print("a bench part FAILED (see above): exit 1", file=sys.stderr)
+        return 1
+    return 0
+
+
 def parse(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
     p.add_argument("--quick", action="store_true", help="shorter simulated windows")
@@ -87,6 +127,7 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--stress-full", action="store_true", help="every stress scenario full size")
     p.add_argument("--no-stress", action="store_true", help="skip the stress scenarios")
     p.add_argument("--capacity", type=int, default=0, help="sustained load: skip the search")
+    p.add_argument("--only", default="", help="comma-separated parts of section 5: cold,batch")
     return p.parse_args(argv)
 
 

@@ -1,14 +1,19 @@
-"""Handler batch cost: the real poller handler on a batch of 10 against the FoxReload simulator.
+"""Handler batch cost: the real poller handler on a batch of 10, against the FoxReload simulator
+and AWS emulated with realistic latency.
 
 Setup: the simulator on loopback answering every request after 100 ms (its `slow` fault at
-rate 1), the local storefront receiver for webhooks, and moto's in-process SQS, DynamoDB and
-Secrets Manager (so AWS calls cost microseconds, and what is measured is the handler's own
-overhead plus its FoxReload and webhook round trips). Two batches shapes are timed:
+rate 1), the local storefront receiver for webhooks, and moto in server mode as a separate
+process for SQS, DynamoDB and Secrets Manager. Every AWS call the handler makes first waits a
+seeded delay per service (`bench/aws_latency.py`: DynamoDB 5-10 ms, SQS and Secrets Manager
+10-20 ms), on the calling thread, as the network wait it stands for would; moto's own answer
+(~1-3 ms of its process's CPU) comes on top, so the AWS part is if anything pessimistic. Two
+batch shapes are timed:
 - `completed`: 10 orders already completed -> 10 polls, 10 ledger claims, 10 webhooks;
 - `pending`: 10 orders still processing -> 10 polls, 10 ChangeMessageVisibility.
 Each figure is the median of several batches and is reported relative to the median of single
-`GET /api/orders/{id}` round trips against the same simulator: a handler that polls its batch
-concurrently costs about one round trip (plus the webhook's), a serial one about ten.
+`GET /api/orders/{id}` round trips against the same simulator: a handler that handles its batch
+concurrently costs about one round trip plus its AWS calls in sequence for one record, a
+serial one about ten.
 
 A failure is returned as {"failed": reason}; `make bench` then prints it and exits 1.
 """
@@ -20,9 +25,14 @@ import io
 import json
 import os
 import statistics
+import sys
+import tempfile
 import time
+from collections import Counter
+from pathlib import Path
 from typing import Any
 
+from bench.aws_latency import AWS_LATENCY, InjectedLatency
 from local_stack.esm_runner import lambda_record
 
 LATENCY = 0.1
@@ -30,20 +40,30 @@ BATCH = 10
 ROUNDS = 5
 API_KEY = "bench-key"
 WEBHOOK_SECRET = "bench-webhook-secret"  # noqa: S105 - a local test value
+REGION = "eu-west-1"
+SHAPES = {
+    "completed": [["processing", 0], ["completed", 0.01]],
+    "pending": [["processing", 0]],
+}
 
 
-def measure(rounds: int = ROUNDS) -> dict[str, Any]:
+def measure(rounds: int = ROUNDS, seed: int = 7) -> dict[str, Any]:
     # Powertools reads these when the handler module is imported, so set them first.
     os.environ.setdefault("POWERTOOLS_METRICS_NAMESPACE", "Bench")
     os.environ.setdefault("POWERTOOLS_SERVICE_NAME", "bench")
     os.environ.setdefault("POWERTOOLS_TRACE_DISABLED", "true")
     os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "WARNING")
-    os.environ.setdefault("AWS_DEFAULT_REGION", "eu-west-1")
+    os.environ.setdefault("AWS_DEFAULT_REGION", REGION)
     import boto3  # noqa: PLC0415 - after the environment above is set
     import httpx  # noqa: PLC0415
-    from moto import mock_aws  # noqa: PLC0415
 
-    from local_stack.moto_atomic import atomic_moto_requests  # noqa: PLC0415
+    from local_stack.emulators import (  # noqa: PLC0415
+        MOTO_SERVER,
+        ManagedProcess,
+        aws_env,
+        free_port,
+        patched_environ,
+    )
     from local_stack.provision import ledger_table_definition  # noqa: PLC0415
     from local_stack.storefront_receiver import StorefrontReceiver  # noqa: PLC0415
     from relay.handlers import poller  # noqa: PLC0415
@@ -57,57 +77,104 @@ def measure(rounds: int = ROUNDS) -> dict[str, Any]:
     config = SimulatorConfig(
         api_keys=(API_KEY,), rate_limit_per_minute=100_000, faults=faults, seed=7
     )
+    port = free_port()
+    moto = ManagedProcess(
+        name="moto",
+        argv=[sys.executable, str(MOTO_SERVER), "-H", "127.0.0.1", "-p", str(port)],
+        url=f"http://127.0.0.1:{port}/moto-api/",
+        log_path=Path(tempfile.gettempdir()) / f"bench-moto-{port}.log",
+    )
     saved = dict(os.environ)
     try:
+        moto.start()
+        moto.wait_ready(time.monotonic() + 60)
+        url = f"http://127.0.0.1:{port}"
+        endpoints = {s: url for s in ("SQS", "DYNAMODB", "SECRETS_MANAGER")}
         with (
             FoxReloadSimulator(config) as sim,
             StorefrontReceiver(WEBHOOK_SECRET) as store,
-            atomic_moto_requests(),  # the batch calls AWS from several threads
-            mock_aws(),
+            patched_environ(aws_env(endpoints, REGION)),
         ):
-            os.environ.update(
-                {
-                    "AWS_DEFAULT_REGION": "eu-west-1",
-                    "AWS_ACCESS_KEY_ID": "bench",
-                    "AWS_SECRET_ACCESS_KEY": "bench",
-                }
-            )
-            world = _World(boto3, ledger_table_definition, sim, store)
-            poller._runtime = None  # a fresh runtime for this environment
+            # The set-up's own clients come from a session without the injected latency.
+            world = _World(boto3.session.Session(), ledger_table_definition, sim, store)
+            latency = InjectedLatency(AWS_LATENCY, seed=seed)
+            boto3.setup_default_session()  # the handler's clients: boto3.client(...)
+            latency.install(boto3.DEFAULT_SESSION)
+            poller._runtime = None  # a fresh runtime, its clients made after the hook
+            # As in Lambda, Powertools then keeps one event loop across invocations (and with
+            # it the HTTP connections); elsewhere it would start a new loop per invocation.
+            os.environ["LAMBDA_TASK_ROOT"] = str(Path(poller.__file__).resolve().parents[2])
             round_trip = _round_trips(httpx, sim, rounds * 2)
             out: dict[str, Any] = {
                 "api_round_trip_s": round_trip,
                 "batch_size": BATCH,
                 "latency_s": LATENCY,
+                "aws_latency_s": {k: list(v) for k, v in AWS_LATENCY.items()},
+                "aws": "moto server (separate process) + injected latency",
             }
-            for shape, timeline in (
-                ("completed", [["processing", 0], ["completed", 0.01]]),
-                ("pending", [["processing", 0]]),
-            ):
-                times, logged = [], 0
-                for _ in range(rounds):
-                    event = world.batch(timeline)
-                    captured = io.StringIO()  # Powertools logs and EMF metrics go to stdout
-                    with contextlib.redirect_stdout(captured):
-                        started = time.perf_counter()
-                        response = poller.handler(event, _Context())
-                        times.append(time.perf_counter() - started)
-                    logged += len(captured.getvalue().encode())
-                    world.check(shape, response)
-                median = statistics.median(times)
-                out[shape] = {
-                    "median_s": median,
-                    "vs_round_trip": median / round_trip,
-                    "runs_s": times,
-                    "log_bytes_per_message": logged / (rounds * BATCH),
-                }
+            # One untimed batch: secrets, clients and connections, as a warm container has.
+            with contextlib.redirect_stdout(io.StringIO()):
+                poller.handler(world.batch(SHAPES["completed"]), _Context())
+            latency.answered.clear()
+            gate = _GateTimer(poller.runtime().relay.gate)
+            for shape in SHAPES:
+                out[shape] = _time_batches(poller, world, latency, shape, rounds, gate)
+                out[shape]["vs_round_trip"] = out[shape]["median_s"] / round_trip
+            out["emulator_answer_s"] = statistics.median(latency.answered)
             out["webhooks_received"] = world.delivered()
             return out
     except Exception as exc:  # report it with the rest, and make the run exit non-zero
         return {"failed": f"handler batch could not run: {type(exc).__name__}: {exc}"}
     finally:
+        moto.stop()
+        poller._runtime = None
+        boto3.DEFAULT_SESSION = None
         os.environ.clear()
         os.environ.update(saved)
+
+
+def _time_batches(
+    poller: Any, world: _World, latency: InjectedLatency, shape: str, rounds: int, gate: _GateTimer
+) -> dict[str, Any]:
+    times, logged, calls, gate_waits = [], 0, Counter[str](), []
+    for _ in range(rounds):
+        gate.waits.clear()
+        event = world.batch(SHAPES[shape])
+        before = Counter(latency.calls)
+        captured = io.StringIO()  # Powertools logs and EMF metrics go to stdout
+        with contextlib.redirect_stdout(captured):
+            started = time.perf_counter()
+            response = poller.handler(event, _Context())
+            times.append(time.perf_counter() - started)
+        calls += Counter(latency.calls) - before
+        logged += len(captured.getvalue().encode())
+        world.check(shape, response)
+        gate_waits.append(max(gate.waits, default=0.0))
+    median = statistics.median(times)
+    return {
+        "median_s": median,
+        "gate_longest_s": statistics.median(gate_waits),
+        "runs_s": times,
+        "log_bytes_per_message": logged / (rounds * BATCH),
+        "aws_calls_per_message": {k: v / (rounds * BATCH) for k, v in calls.items()},
+    }
+
+
+class _GateTimer:
+    """Times the poll gate's check (the rate-budget token) of every record of a batch."""
+
+    def __init__(self, gate: Any) -> None:
+        self.waits: list[float] = []
+        check = gate.check
+
+        def timed(*args: Any, **kwargs: Any) -> Any:
+            started = time.perf_counter()
+            try:
+                return check(*args, **kwargs)
+            finally:
+                self.waits.append(time.perf_counter() - started)
+
+        gate.check = timed
 
 
 def _round_trips(httpx: Any, sim: Any, n: int) -> float:
@@ -122,11 +189,11 @@ def _round_trips(httpx: Any, sim: Any, n: int) -> float:
 
 
 class _World:
-    def __init__(self, boto3: Any, table_definition: Any, sim: Any, store: Any) -> None:
+    def __init__(self, session: Any, table_definition: Any, sim: Any, store: Any) -> None:
         self.sim, self.store = sim, store
-        self.sqs = boto3.client("sqs", region_name="eu-west-1")
-        ddb = boto3.client("dynamodb", region_name="eu-west-1")
-        secrets = boto3.client("secretsmanager", region_name="eu-west-1")
+        self.sqs = session.client("sqs", region_name=REGION)
+        ddb = session.client("dynamodb", region_name=REGION)
+        secrets = session.client("secretsmanager", region_name=REGION)
         self.dlq_url = self.sqs.create_queue(QueueName="bench-dlq")["QueueUrl"]
         self.queue_url = self.sqs.create_queue(QueueName="bench-orders")["QueueUrl"]
         ddb.create_table(**table_definition("bench-ledger"))
@@ -165,8 +232,8 @@ class _World:
                 AttributeNames=["All"],
                 VisibilityTimeout=300,
             ).get("Messages", [])
-            arn = "arn:aws:sqs:eu-west-1:123456789012:bench-orders"
-            records += [lambda_record(m, arn, "eu-west-1") for m in got]
+            arn = f"arn:aws:sqs:{REGION}:123456789012:bench-orders"
+            records += [lambda_record(m, arn, REGION) for m in got]
         return {"Records": records}
 
     def check(self, shape: str, response: Any) -> None:
@@ -195,15 +262,23 @@ def describe(result: dict[str, Any] | None) -> str:
     if "failed" in result:
         return f"handler batch cost: FAILED - {result['failed']}"
     rt = result["api_round_trip_s"]
+    aws = ", ".join(
+        f"{name} {1000 * low:.0f}-{1000 * high:.0f} ms"
+        for name, (low, high) in result["aws_latency_s"].items()
+    )
     lines = [
         f"handler batch cost (batch of {result['batch_size']}, simulator latency "
-        f"{1000 * result['latency_s']:.0f} ms; one API round trip = {1000 * rt:.0f} ms):"
+        f"{1000 * result['latency_s']:.0f} ms; one API round trip = {1000 * rt:.0f} ms; "
+        f"AWS: {result['aws']}, {aws}; the emulator's answer adds a median "
+        f"{1000 * result['emulator_answer_s']:.0f} ms per call):"
     ]
     for shape in ("completed", "pending"):
         r = result[shape]
+        calls = ", ".join(f"{v:.1f} {k}" for k, v in sorted(r["aws_calls_per_message"].items()))
         lines.append(
             f"  {shape:9} batch: {1000 * r['median_s']:.0f} ms = "
-            f"{r['vs_round_trip']:.1f} x one round trip; "
+            f"{r['vs_round_trip']:.2f} x one round trip; the last record's poll gate "
+            f"{1000 * r['gate_longest_s']:.0f} ms; AWS calls per message: {calls}; "
             f"{r['log_bytes_per_message']:.0f} log bytes per message"
         )
     return "\n".join(lines)

@@ -1,12 +1,16 @@
 """Wiring, once per process: settings → AWS clients, HTTP clients and adapters, one function per
 dependency set. Every handler builds what it needs here: the poller and the sweeper the same
-`RelayDeps` (`build_relay_deps`), the monitors `BalanceDeps` and `StuckDeps`."""
+`RelayDeps` (`build_relay_deps`), the monitors `BalanceDeps` and `StuckDeps`.
+
+The monitors' adapters are imported where their dependency sets are built, not at the top: the
+poller imports this module during its cold start and never uses them."""
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import boto3
 import httpx
@@ -14,21 +18,25 @@ from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 from botocore.config import Config
 
-from relay.adapters.balance_endpoint import BalanceEndpoint
-from relay.adapters.balance_store import BalanceStore
 from relay.adapters.coordination import CoordinationTable
 from relay.adapters.foxreload_client import FoxReloadClient, Timeouts
 from relay.adapters.ledger import LedgerTable
-from relay.adapters.ledger_queries import LedgerQueries
 from relay.adapters.order_queue import OrderQueue
 from relay.adapters.secrets import SecretCache
-from relay.adapters.spend_index import SpendIndex
 from relay.adapters.webhook_sink import WebhookSink
-from relay.monitor_settings import MonitorSettings
 from relay.names import Metric
 from relay.service.deps import RelayDeps
 from relay.service.order_relay import OrderRelay
 from relay.settings import PollerSettings
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
+
+    from relay.adapters.balance_endpoint import BalanceEndpoint
+    from relay.adapters.balance_store import BalanceStore
+    from relay.adapters.ledger_queries import LedgerQueries
+    from relay.adapters.spend_index import SpendIndex
+    from relay.monitor_settings import MonitorSettings
 
 _BOTO_CONFIG = Config(
     retries={"mode": "standard", "max_attempts": 3},
@@ -119,9 +127,24 @@ def build_relay_deps(env: Mapping[str, str], logger: Logger, metrics: Metrics) -
         invalidate_webhook_secret=lambda: secrets.invalidate(settings.sink_webhook_secret),
         metrics=PowertoolsMetrics(metrics),
         log=logger,
-        unfinished_between=LedgerQueries(dynamodb, settings.ledger_table).unfinished_between,
+        unfinished_between=_unfinished_between(dynamodb, settings.ledger_table),
     )
     return deps
+
+
+def _unfinished_between(dynamodb: DynamoDBClient, table: str) -> Callable[[float, float], int]:
+    """The sweeper's count of unfinished orders; its query adapter is loaded on the first count
+    (the poller, which shares these dependencies, never counts)."""
+    queries: list[LedgerQueries] = []
+
+    def count(start: float, end: float) -> int:
+        if not queries:
+            from relay.adapters.ledger_queries import LedgerQueries  # noqa: PLC0415
+
+            queries.append(LedgerQueries(dynamodb, table))
+        return queries[0].unfinished_between(start, end)
+
+    return count
 
 
 @dataclass(frozen=True)
@@ -131,6 +154,9 @@ class StuckDeps:
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> StuckDeps:
+        from relay.adapters.ledger_queries import LedgerQueries  # noqa: PLC0415
+        from relay.monitor_settings import MonitorSettings  # noqa: PLC0415
+
         settings = MonitorSettings.from_env(env)
         return cls(settings, LedgerQueries(boto3.client("dynamodb"), settings.ledger_table))
 
@@ -144,6 +170,11 @@ class BalanceDeps:
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> BalanceDeps:
+        from relay.adapters.balance_endpoint import BalanceEndpoint  # noqa: PLC0415
+        from relay.adapters.balance_store import BalanceStore  # noqa: PLC0415
+        from relay.adapters.spend_index import SpendIndex  # noqa: PLC0415
+        from relay.monitor_settings import MonitorSettings  # noqa: PLC0415
+
         settings = MonitorSettings.from_env(env)
         dynamodb = boto3.client("dynamodb")
         endpoint = None
