@@ -7,6 +7,9 @@ python -m bench --stress-full   # the stress scenarios at full size (4 h outage 
 python -m bench --no-stress     # without the stress scenarios
 python -m bench --capacity 34000  # overload scenarios around this load, no capacity search
 python -m bench --only cold,batch   # only section 5: cold start and/or the handler batch
+python -m bench --family-full   # the population family with the main section's windows
+python -m bench --no-family     # without the population family (section 8) and its charts
+python -m bench --no-charts     # no PNGs (docs/performance/*.png by default)
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench import cold_start, handler_cost
+from bench import charts, cold_start, family, handler_cost
 from bench.run import (
     check_targets,
     configuration,
@@ -31,6 +34,7 @@ from bench.run import (
 )
 
 RESULTS = Path(__file__).resolve().parent / "results"
+CHARTS = Path(__file__).resolve().parent.parent / "docs" / "performance"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -48,6 +52,12 @@ def main(argv: list[str] | None = None) -> int:
         else:
             capacity = find_capacity(args.seed)
         stress = run_scenarios(args.stress_full, capacity["sustained_load"], args.processes)
+    fam = None
+    if not args.no_family:
+        config = family.CONFIGS[
+            "full" if args.family_full else "quick" if args.quick else "default"
+        ]
+        fam = family.run_family(config, args.seed, args.processes)
     handler = None if args.skip_handler else handler_cost.measure()
     cold = None if args.skip_handler else cold_start.measure(args.cold_runs)
     report = {
@@ -59,6 +69,7 @@ def main(argv: list[str] | None = None) -> int:
         "targets": targets,
         "capacity": capacity,
         "scenarios": stress,
+        "family": fam,
         "stress_full": args.stress_full,
         "handler_batch_cost": handler,
         "cold_start": cold,
@@ -73,6 +84,9 @@ def main(argv: list[str] | None = None) -> int:
     (out / f"bench-{stamp}.json").write_text(text)
     (out / "latest.json").write_text(text)
     print(f"\nwrote {out / 'latest.json'} ({report['wall_seconds']} s)")
+    if fam is not None and not args.no_charts:
+        for path in charts.render(report, Path(args.charts_dir)):
+            print(f"wrote {path}")
     if handler is not None and "failed" in handler:
         print("a bench part FAILED (see above): exit 1", file=sys.stderr)
         return 1
@@ -128,6 +142,10 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--no-stress", action="store_true", help="skip the stress scenarios")
     p.add_argument("--capacity", type=int, default=0, help="sustained load: skip the search")
     p.add_argument("--only", default="", help="comma-separated parts of section 5: cold,batch")
+    p.add_argument("--no-family", action="store_true", help="skip the population family")
+    p.add_argument("--family-full", action="store_true", help="family with long windows")
+    p.add_argument("--no-charts", action="store_true", help="write no PNG charts")
+    p.add_argument("--charts-dir", default=str(CHARTS))
     return p.parse_args(argv)
 
 
@@ -212,6 +230,8 @@ def print_report(report: dict[str, Any]) -> None:
     print(cost_table(rows))
     if report.get("scenarios"):
         print_stress(report)
+    if report.get("family"):
+        print("\n".join(family.report_lines(report["family"], table)))
 
 
 def print_stress(report: dict[str, Any]) -> None:

@@ -49,9 +49,28 @@ class UsageModel:
     log_bytes_per_sweep_page: int = 600
     invocations_per_cold_start: int = 1000  # each cold start reads 2 secrets
     sweeper_runs_continuously: bool = True  # a 1-minute scheduled Lambda looping over sweeps
+    # At idle (nothing in flight), each scheduled sweeper run asks the ledger's acceptance index
+    # (one or two Queries) and releases its lease (one conditional write), then ends.
+    idle_run_seconds: float = 0.2
+    idle_run_queries: float = 1.5
+    idle_run_writes: float = 1.0
+    idle_run_log_bytes: int = 600  # one INFO line + Lambda's START/END/REPORT lines
+    # The relay's scheduled monitors run whatever the load (stack: stuck check every minute,
+    # balance check every 5 minutes); at idle each is a short run with one Query.
+    monitor_runs_per_hour: float = 60.0 + 12.0
+    monitor_run_seconds: float = 0.3
+    monitor_log_bytes: int = 400
+    # Lambda's SQS event source long-polls the orders queue whatever the load (about five
+    # pollers, one ReceiveMessage per 20 s each): the same for any schedule.
+    esm_receives_per_hour: float = 5 * 180.0
 
 
-def usage_per_order(result: Result, env: Environment, model: UsageModel) -> dict[str, float]:
+def usage_per_order(
+    result: Result, env: Environment, model: UsageModel, sweeper_busy_share: float = 1.0
+) -> dict[str, float]:
+    """`sweeper_busy_share`: the share of the window in which the deployed sweeper would be
+    looping (something in flight within its reach, see bench.run.sweeper_busy_share); it ends
+    its run early otherwise, so only that share of the loop is billed."""
     w = result.window
     orders = max(1, result.measured_orders)
     poll_calls = w.api_requests - w.list_requests
@@ -61,7 +80,8 @@ def usage_per_order(result: Result, env: Environment, model: UsageModel) -> dict
         + (w.webhooks - w.sweep_webhooks) * env.webhook_latency
     )
     if result.window.sweeps and model.sweeper_runs_continuously:
-        sweeper_seconds = result.window_seconds  # billed for the whole loop, sleeps included
+        # billed for the whole loop, sleeps included, while it loops
+        sweeper_seconds = result.window_seconds * sweeper_busy_share
     else:
         sweeper_seconds = w.sweeper_seconds
     sweeper_invocations = result.window_seconds / 60.0 if w.sweeps else 0.0
@@ -103,5 +123,38 @@ def cost_per_million(usage: dict[str, float], region: str) -> dict[str, float]:
         "secrets_manager": usage["secrets_calls"] * p["secrets_api_call"],
     }
     parts = {k: v * 1e6 for k, v in parts.items()}
+    parts["total"] = sum(parts.values())
+    return parts
+
+
+def idle_cost_per_month(
+    sweeper: bool, region: str, model: UsageModel | None = None
+) -> dict[str, float]:
+    """USD a month with no orders at all, by part: what keeps running at idle.
+
+    Every schedule pays the event source's long polls of the orders queue; the relay also pays
+    its scheduled sweeper runs (each ends at once when nothing is in flight) and its monitors.
+    Fixed charges that do not depend on running anything (secrets stored, alarms, dashboards)
+    are not in it (docs/performance.md lists them)."""
+    m = model or UsageModel()
+    p = PRICES[region]
+    hours = 730.0
+    parts = {"sqs_long_polls": m.esm_receives_per_hour * hours * p["sqs_request"]}
+    if sweeper:
+        runs = 60.0 * hours
+        parts["sweeper_idle_runs"] = runs * (
+            p["lambda_request"]
+            + m.idle_run_seconds * m.memory_gb * p["lambda_gb_second_arm64"]
+            + m.idle_run_queries * p["ddb_read_unit"]
+            + m.idle_run_writes * p["ddb_write_unit"]
+            + m.idle_run_log_bytes / 1e9 * p["logs_ingest_gb"]
+        )
+        monitors = m.monitor_runs_per_hour * hours
+        parts["monitors"] = monitors * (
+            p["lambda_request"]
+            + m.monitor_run_seconds * m.memory_gb * p["lambda_gb_second_arm64"]
+            + p["ddb_read_unit"]
+            + m.monitor_log_bytes / 1e9 * p["logs_ingest_gb"]
+        )
     parts["total"] = sum(parts.values())
     return parts

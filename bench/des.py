@@ -25,7 +25,7 @@ import random
 import statistics
 from dataclasses import dataclass, field, replace
 
-from bench.population import PopulationModel
+from bench.population import Population
 from relay.domain.decision import (
     DeadLetter,
     Deliver,
@@ -230,7 +230,7 @@ class Simulation:
     """One mode at one arrival rate. `run()` returns a Result."""
 
     def __init__(
-        self, mode: Mode, population: PopulationModel, env: Environment, spec: RunSpec
+        self, mode: Mode, population: Population, env: Environment, spec: RunSpec
     ) -> None:
         self.mode, self.pop, self.env, self.spec = mode, population, env, spec
         self.pop_rng = random.Random(spec.seed)
@@ -343,7 +343,8 @@ class Simulation:
     def on_arrival(self, now: float, _: object) -> None:
         if now >= self.arrivals_end:
             return
-        term_after, final = self.pop.draw(self.pop_rng)
+        # `now`: a regime-change population switches its mixture at a set simulated time.
+        term_after, final = self.pop.draw(self.pop_rng, now)
         order = Order(
             len(self.orders), now - self.pop.create_to_enqueue, now, now + term_after, final
         )
@@ -853,5 +854,5 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[rank - 1]
 
 
-def simulate(mode: Mode, population: PopulationModel, env: Environment, spec: RunSpec) -> Result:
+def simulate(mode: Mode, population: Population, env: Environment, spec: RunSpec) -> Result:
     return Simulation(mode, population, env, spec).run()

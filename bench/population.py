@@ -14,14 +14,20 @@ Why this mixture (every number is a parameter below, and docs/performance.md rep
 - 0.5 % never reach a terminal status (stuck at the supplier): they cost polls until the
   deadline dead-letters them, which is what makes a schedule's long-run cost visible.
 The shares are the project's assumptions, not FoxReload measurements; the bench prints them and
-`--population heavy-tail` reruns the throughput table with a tail three times as heavy.
+reruns the throughput table on `heavy-tail`, a tail three times as heavy.
+
+The family (`FAMILY`): the bench checks its targets on every member, and the members are chosen
+to break a sweep that watches a fixed window of recent orders, not to flatter it: a second mode
+of completions at 2-4 minutes, a log-normal whose tail runs past the sweep's horizon and the
+deadline, a slow supplier whose median is over a minute, and a regime change in the middle of
+the measurement window (the same mixture, then every time three times as long).
 """
 
 from __future__ import annotations
 
 import math
 import random
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, field, replace
 
 from relay.domain.events import TerminalStatus
 
@@ -52,9 +58,15 @@ class PopulationModel:
     cancelled_sigma: float = 0.8
     never_share: float = 0.005
     create_to_enqueue: float = 0.5  # createdAt precedes the storefront's SendMessage by this
+    time_scale: float = 1.0  # every drawn time is multiplied by this (a slower supplier)
 
-    def draw(self, rng: random.Random) -> tuple[float, str | None]:
-        """(seconds from enqueue to the terminal status, that status); (inf, None) = never."""
+    def draw(self, rng: random.Random, now: float = 0.0) -> tuple[float, str | None]:
+        """(seconds from enqueue to the terminal status, that status); (inf, None) = never.
+        `now` (the simulated arrival time) does not matter to a stationary population."""
+        seconds, status = self._draw(rng)
+        return seconds * self.time_scale, status
+
+    def _draw(self, rng: random.Random) -> tuple[float, str | None]:
         u = rng.random()
         pay = rng.uniform(self.pay_min, self.pay_max)
         if u < self.never_share:
@@ -77,9 +89,109 @@ class PopulationModel:
                 return pay + processing, COMPLETED
 
     def describe(self) -> dict[str, object]:
-        return asdict(self)
+        return {"kind": "mixture", **asdict(self)}
 
+    def for_run(self, warmup: float, measure: float) -> PopulationModel:
+        return self
+
+
+@dataclass(frozen=True)
+class RegimeChange:
+    """One mixture for orders arriving before `switch_at` (simulated seconds), another after.
+
+    `switch_fraction` places the switch within a run's measurement window (`for_run`), so that
+    half of the measured orders see each regime whatever the window's length."""
+
+    name: str
+    before: PopulationModel
+    after: PopulationModel
+    switch_fraction: float = 0.5
+    switch_at: float = field(default=math.inf)
+
+    @property
+    def create_to_enqueue(self) -> float:
+        return self.before.create_to_enqueue
+
+    def draw(self, rng: random.Random, now: float = 0.0) -> tuple[float, str | None]:
+        return (self.before if now < self.switch_at else self.after).draw(rng, now)
+
+    def for_run(self, warmup: float, measure: float) -> RegimeChange:
+        return replace(self, switch_at=warmup + self.switch_fraction * measure)
+
+    def describe(self) -> dict[str, object]:
+        return {
+            "kind": "regime change",
+            "name": self.name,
+            "switch": f"at {self.switch_fraction:g} of the measurement window",
+            "switch_fraction": self.switch_fraction,
+            "before": self.before.describe(),
+            "after": self.after.describe(),
+        }
+
+
+Population = PopulationModel | RegimeChange
 
 DEFAULT = PopulationModel()
 HEAVY_TAIL = replace(DEFAULT, name="heavy-tail", tail_share=0.09, never_share=0.015)
-POPULATIONS = {p.name: p for p in (DEFAULT, HEAVY_TAIL)}
+# 30 % of orders end in a second mode at 2-4 minutes (100 s + log-normal median 80 s): inside a
+# 300 s horizon at low load, outside the horizon a high load shrinks it to.
+BIMODAL = replace(
+    DEFAULT,
+    name="bimodal-180s",
+    tail_share=0.30,
+    tail_offset=100.0,
+    tail_median=80.0,
+    tail_sigma=0.3,
+)
+# One log-normal body with a long right tail: about 1 % of completions after 5 minutes and
+# 0.1 % after the 15-minute deadline.
+LOGNORMAL_LONG = replace(
+    DEFAULT,
+    name="lognormal-long",
+    processing_median=12.0,
+    processing_sigma=1.4,
+    processing_max=3600.0,
+    tail_share=0.0,
+)
+# A slow supplier: processing median 75 s (10-600 s) and a tail starting at 5 minutes.
+SLOW_SUPPLIER = replace(
+    DEFAULT,
+    name="slow-supplier",
+    processing_median=75.0,
+    processing_sigma=0.5,
+    processing_min=10.0,
+    processing_max=600.0,
+    tail_offset=300.0,
+    tail_median=120.0,
+    failed_median=30.0,
+)
+# The default mixture, then every time three times as long from the middle of the window.
+REGIME_X3 = RegimeChange("regime-x3", DEFAULT, replace(DEFAULT, name="default-x3", time_scale=3.0))
+POPULATIONS: dict[str, Population] = {
+    p.name: p for p in (DEFAULT, HEAVY_TAIL, BIMODAL, LOGNORMAL_LONG, SLOW_SUPPLIER, REGIME_X3)
+}
+FAMILY: tuple[Population, ...] = tuple(POPULATIONS.values())
+
+
+def completion_quantiles(
+    population: Population, n: int = 20_000, seed: int = 1
+) -> dict[str, float]:
+    """The shape of a population's completions, for the report: quantiles of the seconds from
+    enqueue to `completed`, and the shares beyond the sweep's 300 s horizon and the deadline.
+    A regime change is described by its later regime (its earlier one is a member itself)."""
+    stationary = population.after if isinstance(population, RegimeChange) else population
+    rng = random.Random(seed)
+    times = sorted(t for t, s in (stationary.draw(rng) for _ in range(n)) if s == COMPLETED)
+    if not times:
+        return {}
+
+    def q(p: float) -> float:
+        return times[min(len(times) - 1, int(p * len(times)))]
+
+    return {
+        "p50": q(0.50),
+        "p90": q(0.90),
+        "p99": q(0.99),
+        "beyond_300s": sum(1 for t in times if t > 300.0) / len(times),
+        "beyond_900s": sum(1 for t in times if t > 900.0) / len(times),
+    }

@@ -2,16 +2,27 @@
 
 from __future__ import annotations
 
+import bisect
 import math
 import statistics
 import time
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from multiprocessing import get_context
 from typing import Any
 
 from bench.costs import PRICES, PRICES_AS_OF, UsageModel, cost_per_million, usage_per_order
-from bench.des import Environment, Mode, Result, RunSpec, Stress, percentile, simulate
-from bench.population import POPULATIONS, PopulationModel
+from bench.des import (
+    Environment,
+    Mode,
+    Result,
+    RunSpec,
+    Simulation,
+    Stress,
+    percentile,
+    simulate,
+)
+from bench.population import POPULATIONS, Population
 from relay.domain.rate_budget import BudgetSplit
 from relay.domain.schedule import FoxReloadGuidancePolicy, RelayPolicy, SeedPolicy
 from relay.domain.sweep import SweepConfig
@@ -32,7 +43,7 @@ def modes() -> list[Mode]:
 @dataclass(frozen=True)
 class Job:
     mode: Mode
-    population: PopulationModel
+    population: Population
     spec: RunSpec
     section: str
 
@@ -62,8 +73,56 @@ def jobs(quick: bool, seed: int) -> list[Job]:
 
 
 def _run(job: Job) -> tuple[Job, dict[str, Any]]:
-    result = simulate(job.mode, job.population, Environment(), job.spec)
-    return job, summarize(result, Environment())
+    return job, run_one(job.mode, job.population, Environment(), job.spec)
+
+
+def run_one(mode: Mode, population: Population, env: Environment, spec: RunSpec) -> dict[str, Any]:
+    """One simulation, summarized; the population is placed in the run (a regime change
+    switches in the middle of the measurement window)."""
+    sim = Simulation(mode, population.for_run(spec.warmup, spec.measure), env, spec)
+    result = sim.run()
+    busy = 1.0
+    if mode.sweep is not None:
+        busy = busy_share(
+            [o.enq for o in sim.orders],
+            [o.ended_at for o in sim.orders],
+            spec.warmup,
+            spec.warmup + spec.measure,
+            mode.sweep.max_horizon + mode.sweep.max_interval,
+        )
+    return summarize(result, env, busy)
+
+
+# The deployed sweeper asks the ledger this often whether anything is in flight within its
+# reach (relay.service.sweeper.IN_FLIGHT_CHECK_SECONDS); with nothing, its run ends.
+IN_FLIGHT_CHECK_SECONDS = 30.0
+
+
+def busy_share(
+    enqueued: Sequence[float],
+    ended: Sequence[float],
+    start: float,
+    end: float,
+    reach: float,
+    step: float = IN_FLIGHT_CHECK_SECONDS,
+) -> float:
+    """The share of in-flight checks in [start, end) that find an order enqueued within
+    `reach` before the check and not ended at it (`ended` NaN: never ended). `enqueued` is
+    ascending. The DES's sweeper itself never idles: this is for billing the deployed one."""
+    checks = busy = 0
+    t = start
+    while t < end:
+        lo = bisect.bisect_right(enqueued, t - reach)
+        hi = bisect.bisect_right(enqueued, t)
+        checks += 1
+        # newest first: the youngest orders are the likeliest to be open
+        busy += any(not ended[i] <= t for i in range(hi - 1, lo - 1, -1))
+        t += step
+    return busy / checks if checks else 0.0
+
+
+# Detection-lag quantiles kept per run (for the CDF chart): every percent, and the far tail.
+CDF_QUANTILES = (*range(1, 100), 99.5, 99.9, 100)
 
 
 def run_all(quick: bool, seed: int, processes: int = 2) -> list[dict[str, Any]]:
@@ -81,7 +140,7 @@ def run_all(quick: bool, seed: int, processes: int = 2) -> list[dict[str, Any]]:
     return rows
 
 
-def summarize(r: Result, env: Environment) -> dict[str, Any]:
+def summarize(r: Result, env: Environment, sweeper_busy_share: float = 1.0) -> dict[str, Any]:
     w = r.window
     hours = r.window_seconds / 3600.0
     det, ttd = r.detection_lags, r.deliver_lags
@@ -91,9 +150,11 @@ def summarize(r: Result, env: Environment) -> dict[str, Any]:
         xs = [t / 3600.0 for t, _ in backlog]
         ys = [float(n) for _, n in backlog]
         growth = statistics.linear_regression(xs, ys).slope
-    usage = usage_per_order(r, env, UsageModel())
+    usage = usage_per_order(r, env, UsageModel(), sweeper_busy_share)
+    ordered = sorted(det)
     return {
         "mode": r.mode,
+        "limit_per_minute": env.limit_per_minute,
         "load": int(r.arrivals_per_hour),
         "measured_orders": r.measured_orders,
         "api_requests": w.api_requests,
@@ -101,6 +162,7 @@ def summarize(r: Result, env: Environment) -> dict[str, Any]:
         "detection_lag_p50": percentile(det, 50),
         "detection_lag_p95": percentile(det, 95),
         "detection_lag_p99": percentile(det, 99),
+        "detection_lag_cdf": [[q, percentile(ordered, q)] for q in CDF_QUANTILES] if det else [],
         "time_to_deliver_p50": percentile(ttd, 50),
         "time_to_deliver_p99": percentile(ttd, 99),
         "dead_lettered_share": r.dead_lettered / max(1, r.measured_orders),
@@ -117,6 +179,9 @@ def summarize(r: Result, env: Environment) -> dict[str, Any]:
         "sweep_period": r.sweep_period_mean,
         "sweep_horizon": r.sweep_horizon_mean,
         "budget_deferrals": w.budget_deferrals,
+        "list_requests_per_hour": w.list_requests / hours,
+        "api_requests_per_hour": w.api_requests / hours,
+        "sweeper_busy_share": sweeper_busy_share if r.window.sweeps else 0.0,
         "usage_per_order": usage,
         "cost_per_million": {region: cost_per_million(usage, region) for region in PRICES},
     }
@@ -219,6 +284,7 @@ def configuration() -> dict[str, Any]:
             "whole": asdict(split.whole),
         },
         "populations": {name: p.describe() for name, p in POPULATIONS.items()},
+        "page_size": SweepConfig().page_limit,
         "usage_model": asdict(UsageModel()),
         "prices": PRICES,
         "prices_as_of": PRICES_AS_OF,
@@ -248,13 +314,8 @@ def sustains(row: dict[str, Any]) -> bool:
 
 def capacity_probe(load: float, seed: int) -> dict[str, Any]:
     spec = RunSpec(load, warmup=900.0, measure=1800.0, seed=seed)
-    env = Environment()
-    row = summarize(
-        simulate(
-            Mode("relay", RelayPolicy(), sweep=SweepConfig()), POPULATIONS["default"], env, spec
-        ),
-        env,
-    )
+    mode = Mode("relay", RelayPolicy(), sweep=SweepConfig())
+    row = run_one(mode, POPULATIONS["default"], Environment(), spec)
     row["sustained"] = sustains(row)
     return row
 
