@@ -4,7 +4,7 @@ PYTHONPATH=.:functions python -m bench.learned_sweep [--load 20000] [--minutes 2
 
 Each population runs twice at one load: with the configured sweep only (the estimate never
 overrides it) and with the learned horizon and cadence. `regime-x3` multiplies every completion
-time by 3 from the 40th simulated minute on (orders are drawn in arrival order).
+time by 3 from the 25th simulated minute on (10 minutes into the window) (orders are drawn in arrival order).
 """
 
 from __future__ import annotations
@@ -93,7 +93,7 @@ def main() -> None:
     p.add_argument("--seed", type=int, default=20261127)
     p.add_argument("--only", default="")
     args = p.parse_args()
-    shift_after = int(args.load * (40 / 60))
+    shift_after = int(args.load * (25 / 60))
     pops = {
         "default": lambda: POPULATIONS["default"],
         "heavy-tail": lambda: POPULATIONS["heavy-tail"],

@@ -1,6 +1,7 @@
 """Small shared items beside the orders in the ledger table (keys start with '#', which no valid
-order id can): the API key's shared request budget, the sweeper's coverage heartbeat and the
-sweeper's single-runner lease. Every write is conditional or idempotent."""
+order id can): the API key's shared request budget, the sweeper's coverage heartbeat, the
+sweeper's single-runner lease and its completion-age estimate. Every write is conditional or
+idempotent."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from typing import TYPE_CHECKING, Any, Final
 from botocore.exceptions import ClientError
 
 from relay.adapters.ledger import condition_failed, number
+from relay.domain.completion_age import CompletionAges
 from relay.domain.fair_budget import NEVER, FairState, Lane, LaneState
 from relay.domain.rate_budget import BucketState
 from relay.domain.storefront_breaker import BreakerState
@@ -23,6 +25,7 @@ BUDGET_KEY: Final = "#rate-budget"
 COVERAGE_KEY: Final = "#sweep-coverage"
 SWEEPER_LEASE_KEY: Final = "#sweeper-lease"
 BREAKER_KEY: Final = "#storefront-breaker"
+COMPLETION_AGES_KEY: Final = "#completion-ages"
 
 
 @dataclass(frozen=True)
@@ -162,6 +165,37 @@ class CoordinationTable:
                 ConditionExpression="attribute_not_exists(swept_at) OR swept_at <= :s",
                 ExpressionAttributeNames={"#i": "interval"},
                 ExpressionAttributeValues=values,
+            )
+        except ClientError as exc:
+            if not condition_failed(exc):
+                raise
+
+    # -- completion-age estimate ----------------------------------------------------------------
+    def read_completion_estimate(self) -> CompletionAges | None:
+        """The sweeper's last saved estimate; None if never written or unreadable (a sweeper
+        then starts from the configured plan and learns again)."""
+        item = self._get(COMPLETION_AGES_KEY)
+        if item is None or "ages" not in item:
+            return None
+        try:
+            return CompletionAges.from_wire(item["ages"]["S"])
+        except (ValueError, KeyError):
+            return None
+
+    def write_completion_estimate(self, estimate: CompletionAges) -> None:
+        """Only the lease holder writes it; a newer estimate is never replaced by an older one
+        (a sweeper finishing late after a handover)."""
+        updated = estimate.updated_at if estimate.updated_at is not None else 0.0
+        try:
+            self._db.update_item(
+                TableName=self._table,
+                Key=_key(COMPLETION_AGES_KEY),
+                UpdateExpression="SET ages = :a, updated_at = :u",
+                ConditionExpression="attribute_not_exists(updated_at) OR updated_at <= :u",
+                ExpressionAttributeValues={
+                    ":a": {"S": estimate.to_wire()},
+                    ":u": {"N": number(updated)},
+                },
             )
         except ClientError as exc:
             if not condition_failed(exc):
