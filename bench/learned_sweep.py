@@ -4,7 +4,8 @@ PYTHONPATH=.:functions python -m bench.learned_sweep [--load 20000] [--minutes 2
 
 Each population runs twice at one load: with the configured sweep only (the estimate never
 overrides it) and with the learned horizon and cadence. `regime-x3` multiplies every completion
-time by 3 from the 25th simulated minute on (10 minutes into the window) (orders are drawn in arrival order).
+time by 3 from the 25th simulated minute on, 10 minutes into the window (orders are drawn in
+arrival order).
 """
 
 from __future__ import annotations
