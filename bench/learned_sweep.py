@@ -29,6 +29,15 @@ SLOW_MODE = replace(
     tail_median=240.0,
     tail_sigma=0.35,
 )
+# A second mode: 8 % of orders end around 2.5 minutes (60 s + log-normal median 100 s, sigma 0.25).
+BIMODAL = replace(
+    POPULATIONS["default"],
+    name="bimodal",
+    tail_share=0.08,
+    tail_offset=60.0,
+    tail_median=100.0,
+    tail_sigma=0.25,
+)
 # A log-normal tail with a large sigma: 10 % of orders, median 2 minutes, sigma 1.0.
 WIDE_TAIL = replace(
     POPULATIONS["default"],
@@ -98,6 +107,7 @@ def main() -> None:
     pops = {
         "default": lambda: POPULATIONS["default"],
         "heavy-tail": lambda: POPULATIONS["heavy-tail"],
+        "bimodal": lambda: BIMODAL,
         "slow-mode": lambda: SLOW_MODE,
         "wide-tail": lambda: WIDE_TAIL,
         "regime-x3": lambda: Shifted(POPULATIONS["default"], shift_after, 3.0),

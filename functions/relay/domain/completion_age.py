@@ -31,7 +31,7 @@ RATIO: Final = (LAST_EDGE / FIRST_EDGE) ** (1.0 / (BINS - 2))
 MAX_AGE: Final = 86400.0  # older "ages" are clock trouble, not evidence: ignored
 # Lower edge of each bin: 0, 2, 2r, 2r^2, ..., 3600.
 LOWER_EDGES: Final = (0.0, *(FIRST_EDGE * RATIO**i for i in range(BINS - 2)), LAST_EDGE)
-MIN_BIN_WEIGHT: Final = 10.0  # a bin with fewer (decayed) sightings says nothing yet
+MIN_BIN_WEIGHT: Final = 50.0  # a bin with fewer (decayed) sightings says nothing yet
 WIRE_VERSION: Final = "ca1"
 
 

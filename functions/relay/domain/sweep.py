@@ -76,6 +76,9 @@ class SweepConfig:
     min_horizon: float = 60.0
     horizon_ceiling: float = 900.0  # the per-order deadline: no point reading older orders
     max_page_gap: float = 20.0  # every page within the horizon is read at least this often
+    # The cadence reads this share of completions at the fastest rhythm it can afford; older
+    # pages are read more slowly only if the budget cannot read them all that fast.
+    cadence_quantile: float = 0.999
     min_estimate_weight: float = 200.0
     decay: Decay = field(default_factory=Decay)
 
@@ -240,7 +243,7 @@ def _learned_plan(
         config.max_interval,
         config.max_page_gap,
         spp,
-        config.horizon_quantile,
+        config.cadence_quantile,
         # An order the sweep leaves to per-order polls may wait for a token up to its deadline.
         beyond_wait=config.horizon_ceiling,
         min_pages=math.ceil(needed / spp - 1e-9),
