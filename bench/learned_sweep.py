@@ -75,7 +75,7 @@ class Shifted:
 
 
 def run(population: object, learned: bool, load: float, minutes: float, seed: int) -> dict:
-    cfg = SweepConfig() if learned else SweepConfig(min_estimate_weight=math.inf)
+    cfg = SweepConfig(min_estimate_weight=200.0 if learned else math.inf)
     spec = RunSpec(load, warmup=900.0, measure=minutes * 60.0, seed=seed)
     env = Environment()
     result = simulate(Mode("relay", RelayPolicy(), sweep=cfg), population, env, spec)  # type: ignore[arg-type]

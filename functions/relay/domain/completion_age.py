@@ -31,7 +31,10 @@ RATIO: Final = (LAST_EDGE / FIRST_EDGE) ** (1.0 / (BINS - 2))
 MAX_AGE: Final = 86400.0  # older "ages" are clock trouble, not evidence: ignored
 # Lower edge of each bin: 0, 2, 2r, 2r^2, ..., 3600.
 LOWER_EDGES: Final = (0.0, *(FIRST_EDGE * RATIO**i for i in range(BINS - 2)), LAST_EDGE)
-MIN_BIN_WEIGHT: Final = 50.0  # a bin with fewer (decayed) sightings says nothing yet
+MIN_BIN_WEIGHT: Final = 10.0  # a bin with fewer (decayed) sightings says nothing yet
+# The oldest bin the estimate trusts needs more: the share ended at the oldest ages seen decides
+# whether the sweep reads deeper, and a thinly seen bin there would make it jump.
+EDGE_WEIGHT: Final = 50.0
 WIRE_VERSION: Final = "ca1"
 
 
@@ -123,7 +126,8 @@ class CompletionAges:
         """(age, F(age)) at the centre of every bin with enough sightings, F made
         non-decreasing in age (pool-adjacent-violators, weighted by sightings)."""
         blocks: list[list[float]] = []  # [weighted share sum, weight, first index, last index]
-        for i in range(BINS):
+        last = self._edge_bin()
+        for i in range(last + 1):
             w = self.seen[i]
             if w < MIN_BIN_WEIGHT:
                 continue
@@ -145,12 +149,16 @@ class CompletionAges:
                     out.append((bin_center(i), level))
         return out
 
-    def edge(self) -> float | None:
-        """The oldest age the evidence reaches (upper edge of the oldest bin with data)."""
+    def _edge_bin(self) -> int:
         for i in range(BINS - 1, -1, -1):
-            if self.seen[i] >= MIN_BIN_WEIGHT:
-                return upper_edge(i)
-        return None
+            if self.seen[i] >= EDGE_WEIGHT:
+                return i
+        return -1
+
+    def edge(self) -> float | None:
+        """The oldest age the evidence reaches (upper edge of the oldest well-seen bin)."""
+        i = self._edge_bin()
+        return None if i < 0 else upper_edge(i)
 
     def completed_by(self, age: float) -> float | None:
         """F(age): the share of orders terminal by `age`, interpolated between bins; flat past

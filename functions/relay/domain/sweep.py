@@ -79,7 +79,9 @@ class SweepConfig:
     # The cadence reads this share of completions at the fastest rhythm it can afford; older
     # pages are read more slowly only if the budget cannot read them all that fast.
     cadence_quantile: float = 0.999
-    min_estimate_weight: float = 200.0
+    # Sightings before the estimate replaces the configured plan. Off (inf) until the learned
+    # plan is at least as good on the bench's populations (docs/performance.md); 200 turns it on.
+    min_estimate_weight: float = math.inf
     decay: Decay = field(default_factory=Decay)
 
     def __post_init__(self) -> None:
@@ -159,7 +161,8 @@ def learned_horizons(estimate: CompletionAges | None, config: SweepConfig) -> tu
     needed = quantile + config.cover_margin
     wanted = quantile * config.horizon_factor + config.cover_margin
     top, half = estimate.completed_by(edge), estimate.completed_by(edge / 2)
-    if top is not None and half is not None and top - half > (1 - config.horizon_quantile) * top:
+    still_ending = 2 * (1 - config.horizon_quantile)
+    if top is not None and half is not None and top - half > still_ending * top:
         needed = wanted = max(wanted, edge * config.horizon_factor)
 
     def bounded(h: float) -> float:

@@ -85,10 +85,10 @@ def test_follows_a_slowdown_and_a_speedup_within_minutes():
 
 
 def test_follows_a_shift_at_low_load_through_the_time_half_life():
-    # 1,000 orders/hour: a sweep every few seconds sees a handful of new sightings per bin
+    # low load: one sweep every 6 s sees 40 listed orders (1,000/hour lists 100 every 2.4 s)
     rng = random.Random(5)
-    estimate = learn(CompletionAges(), rng, mean=20.0, sweeps=600, start=0.0, step=6.0, n=10)
-    slow = learn(estimate, rng, mean=60.0, sweeps=60, start=3600.0, step=6.0, n=10)  # 6 min
+    estimate = learn(CompletionAges(), rng, mean=20.0, sweeps=600, start=0.0, step=6.0, n=40)
+    slow = learn(estimate, rng, mean=60.0, sweeps=60, start=3600.0, step=6.0, n=40)  # 6 min
     assert slow.quantile(0.9) == pytest.approx(60 * math.log(10), rel=0.35)
 
 

@@ -20,7 +20,7 @@ from relay.domain.sweep import (
     plan_sweep,
 )
 
-CFG = SweepConfig()
+CFG = SweepConfig(min_estimate_weight=200.0)  # learning on
 RATE = 85 * 0.9 / 60
 
 
@@ -40,6 +40,13 @@ def estimate_of(completion_age, sweeps=300, oldest=900.0, seed=1):
 FAST = estimate_of(lambda rng: rng.uniform(1, 10))
 DEFAULTISH = estimate_of(lambda rng: rng.expovariate(1 / 12) if rng.random() > 0.03 else 200)
 SLOW = estimate_of(lambda rng: rng.uniform(100, 400))
+
+
+def test_by_default_the_estimate_is_kept_but_the_configured_plan_stands():
+    state = SweepState(seconds_per_page=18.0)
+    assert plan_sweep(state, SweepConfig(), RATE, 0.0, FAST) == plan_sweep(
+        state, SweepConfig(), RATE, 0.0
+    )
 
 
 def test_without_enough_evidence_the_configured_plan_stands():
