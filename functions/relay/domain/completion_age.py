@@ -126,8 +126,8 @@ class CompletionAges:
         """(age, F(age)) at the centre of every bin with enough sightings, F made
         non-decreasing in age (pool-adjacent-violators, weighted by sightings)."""
         blocks: list[list[float]] = []  # [weighted share sum, weight, first index, last index]
-        last = self._edge_bin()
-        for i in range(last + 1):
+        oldest = self._edge_bin()
+        for i in range(oldest + 1):
             w = self.seen[i]
             if w < MIN_BIN_WEIGHT:
                 continue
