@@ -22,12 +22,13 @@ How deep and how often (decided with the bench, see docs/performance.md):
   horizon shrinks instead (fewer pages), and the per-order schedule covers the older orders.
 
 What is learned (relay.domain.completion_age, relay.domain.page_cadence): every page read is
-evidence of how old orders are when they end. Once the estimate has enough sightings it replaces
-the configured horizon (the age by which `horizon_quantile` of the orders that end have ended,
-times `horizon_factor`, so the sweep keeps looking past what it has seen) and the single rhythm
-(young pages, where most orders end, are read every sweep; older ones every 2, 4, 8... sweeps,
-in proportion to how seldom orders end at their age, each at least every `max_page_gap`). The
-configured horizon and intervals are only where a sweeper without evidence starts.
+evidence of how old orders are when they end. Once the estimate has `min_estimate_weight`
+sightings (the default is off: the learned plan is not yet better on the bench's populations)
+it replaces the configured horizon (the age by which `horizon_quantile` of the orders that end
+have ended, times `horizon_factor`, so the sweep keeps looking past what it has seen) and the
+single rhythm: the young pages, where most orders end, are read every sweep, the older ones a
+chunk per sweep, each at least every `max_page_gap`. The configured horizon and intervals are
+where a sweeper without evidence starts.
 """
 
 from __future__ import annotations
