@@ -26,6 +26,7 @@ import statistics
 from dataclasses import dataclass, field, replace
 
 from bench.population import Population
+from relay.domain.completion_age import CompletionAges
 from relay.domain.decision import (
     DeadLetter,
     Deliver,
@@ -70,10 +71,12 @@ from relay.domain.sweep import (
     SweepConfig,
     SweepPlan,
     SweepState,
-    coverage_after_sweep,
+    after_sweep,
+    chunk_pages,
     coverage_is_fresh,
     next_page_needed,
     observe_first_page,
+    observe_page,
     per_order_delay_when_swept,
     plan_sweep,
     terminal_orders,
@@ -199,6 +202,8 @@ class SweepRun:
     started: float
     plan: SweepPlan
     pages_read: int = 0
+    number: int = 1  # the page to read next
+    chunk: list[int] | None = None  # older pages still to read (None: still on the young ones)
 
 
 @dataclass
@@ -255,6 +260,8 @@ class Simulation:
         # sweep and budget
         self.sweep_cfg = mode.sweep
         self.sweep_state = SweepState()
+        self.estimate = CompletionAges()  # the sweeper's completion-age estimate
+        self.horizons: list[float] = []  # coverage published by finished sweeps (window)
         self.coverage: Coverage | None = None
         self.known: set[int] = set()
         self.plans: list[SweepPlan] = []
@@ -646,7 +653,9 @@ class Simulation:
     def on_sweep_start(self, now: float, _: object) -> None:
         assert self.sweep_cfg is not None and self.sweep_budget is not None
         self.adapt_sweep_share(now)
-        plan = plan_sweep(self.sweep_state, self.sweep_cfg, self.sweep_budget.rate, now)
+        plan = plan_sweep(
+            self.sweep_state, self.sweep_cfg, self.sweep_budget.rate, now, self.estimate
+        )
         if self.window_start <= now < self.window_end:
             self.plans.append(plan)
             self.sweep_starts.append(now)
@@ -665,16 +674,14 @@ class Simulation:
         self.count(now, "sweep_pages")
         retry_after = self.api(now)
         if retry_after is not None:  # not expected: the budget stays within the limit
-            self.coverage = replace(
-                coverage_after_sweep(run.plan, run.started, [], finished=False),
-                sweep_share=self.sweep_share,
-            )
+            self.publish(run, [], False)
             self.at(now + retry_after, 2)
             return
         run.pages_read += 1
-        page = self.list_page(now, run.pages_read, run.plan)
+        page = self.list_page(now, run.number, run.plan)
         if run.pages_read == 1:
             self.sweep_state = observe_first_page(self.sweep_state, self.sweep_cfg, page, now)
+        self.estimate = observe_page(self.estimate, self.sweep_cfg, page, now)
         found: list[Order] = []
         for listed in terminal_orders(page):
             idx = int(listed.order_id)
@@ -692,14 +699,35 @@ class Simulation:
         width = self.env.sweep_concurrency
         spent = self.env.api_latency + math.ceil(len(found) / width) * self.env.webhook_latency
         self.count(now, "sweeper_seconds", spent)
-        if next_page_needed(page, run.plan, run.pages_read, now):
+        if self.another_page(run, page, now):
             self.at(now + spent, 3, run)
             return
-        self.coverage = replace(
-            coverage_after_sweep(run.plan, run.started, page, finished=True),
-            sweep_share=self.sweep_share,
-        )
+        self.publish(run, page, True)
         self.at(max(run.started + run.plan.interval, now + spent), 2)
+
+    def another_page(self, run: SweepRun, page: list[ListedOrder], now: float) -> bool:
+        """relay.service.sweeper.Sweeper.sweep_once: the young pages while `next_page_needed`,
+        then the plan's chunk of older pages (`chunk_pages`) unless the list ended."""
+        if run.chunk is None:
+            if next_page_needed(page, run.plan, run.pages_read, now):
+                run.number += 1
+                return True
+            run.chunk = list(chunk_pages(run.plan, page, now))
+        elif len(page) < run.plan.page_limit:
+            run.chunk = []  # the list ends here
+        if run.chunk:
+            run.number = run.chunk.pop(0)
+            return True
+        return False
+
+    def publish(self, run: SweepRun, last: list[ListedOrder], finished: bool) -> None:
+        """relay.service.sweeper: the coverage after a sweep (relay.domain.sweep.after_sweep)."""
+        self.sweep_state, coverage = after_sweep(
+            self.sweep_state, run.plan, run.started, last, finished
+        )
+        self.coverage = replace(coverage, sweep_share=self.sweep_share)
+        if finished and self.window_start <= run.started < self.window_end:
+            self.horizons.append(coverage.horizon)
 
     def sweep_deliver(self, found: list[Order], now: float) -> None:
         """The sweeper delivers a page's finds concurrently, `sweep_concurrency` at a time."""

@@ -1,6 +1,7 @@
 """Small shared items beside the orders in the ledger table (keys start with '#', which no valid
-order id can): the API key's shared request budget, the sweeper's coverage heartbeat and the
-sweeper's single-runner lease. Every write is conditional or idempotent."""
+order id can): the API key's shared request budget, the sweeper's coverage heartbeat, the
+sweeper's single-runner lease and its completion-age estimate. Every write is conditional or
+idempotent."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from botocore.exceptions import ClientError
 
 from relay.adapters.dynamo_expressions import UpdateExpression
 from relay.adapters.ledger import condition_failed, number
+from relay.domain.completion_age import CompletionAges
 from relay.domain.fair_budget import NEVER, FairState, Lane, LaneState
 from relay.domain.rate_budget import BucketState
 from relay.domain.storefront_breaker import BreakerState
@@ -24,6 +26,7 @@ BUDGET_KEY: Final = "#rate-budget"
 COVERAGE_KEY: Final = "#sweep-coverage"
 SWEEPER_LEASE_KEY: Final = "#sweeper-lease"
 BREAKER_KEY: Final = "#storefront-breaker"
+COMPLETION_AGES_KEY: Final = "#completion-ages"
 
 
 @dataclass(frozen=True)
@@ -120,6 +123,37 @@ class CoordinationTable:
         name, value = expression.name("swept_at"), expression.value(swept_at)
         expression.condition(f"attribute_not_exists({name}) OR {name} <= {value}")
         self._update_if(COVERAGE_KEY, expression)
+
+    # -- completion-age estimate ----------------------------------------------------------------
+    def read_completion_estimate(self) -> CompletionAges | None:
+        """The sweeper's last saved estimate; None if never written or unreadable (a sweeper
+        then starts from the configured plan and learns again)."""
+        item = self._get(COMPLETION_AGES_KEY)
+        if item is None or "ages" not in item:
+            return None
+        try:
+            return CompletionAges.from_wire(item["ages"]["S"])
+        except (ValueError, KeyError):
+            return None
+
+    def write_completion_estimate(self, estimate: CompletionAges) -> None:
+        """Only the lease holder writes it; a newer estimate is never replaced by an older one
+        (a sweeper finishing late after a handover)."""
+        updated = estimate.updated_at if estimate.updated_at is not None else 0.0
+        try:
+            self._db.update_item(
+                TableName=self._table,
+                Key=_key(COMPLETION_AGES_KEY),
+                UpdateExpression="SET ages = :a, updated_at = :u",
+                ConditionExpression="attribute_not_exists(updated_at) OR updated_at <= :u",
+                ExpressionAttributeValues={
+                    ":a": {"S": estimate.to_wire()},
+                    ":u": {"N": number(updated)},
+                },
+            )
+        except ClientError as exc:
+            if not condition_failed(exc):
+                raise
 
     # -- sweeper lease -------------------------------------------------------------------------
     def hold_sweeper_lease(self, owner: str, now: float, until: float) -> bool:

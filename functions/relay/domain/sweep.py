@@ -20,16 +20,27 @@ How deep and how often (decided with the bench, see docs/performance.md):
   so sweeping faster would only re-read the same page); and the interval at which the sweeper's
   share of the rate budget pays for the pages. It never exceeds `max_interval`: past that the
   horizon shrinks instead (fewer pages), and the per-order schedule covers the older orders.
+
+What is learned (relay.domain.completion_age, relay.domain.page_cadence): every page read is
+evidence of how old orders are when they end. Once the estimate has `min_estimate_weight`
+sightings (the default is off: the learned plan is not yet better on the bench's populations)
+it replaces the configured horizon (the age by which `horizon_quantile` of the orders that end
+have ended, times `horizon_factor`, so the sweep keeps looking past what it has seen) and the
+single rhythm: the young pages, where most orders end, are read every sweep, the older ones a
+chunk per sweep, each at least every `max_page_gap`. The configured horizon and intervals are
+where a sweeper without evidence starts.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from typing import Final
 
+from relay.domain.completion_age import CompletionAges, Decay
 from relay.domain.events import TERMINAL_STATUSES
+from relay.domain.page_cadence import Cadence, plan_cadence
 
 MAX_PAGE_LIMIT: Final = 100
 
@@ -50,7 +61,7 @@ class ListedOrder:
 @dataclass(frozen=True)
 class SweepConfig:
     page_limit: int = MAX_PAGE_LIMIT
-    max_horizon: float = 300.0  # never read pages for orders older than this (seconds)
+    max_horizon: float = 300.0  # the horizon until the completion-age estimate says otherwise
     min_interval: float = 2.0
     max_interval: float = 12.0
     target_requests_per_order: float = 1.5  # sweep requests per listed order, at most
@@ -60,6 +71,19 @@ class SweepConfig:
     stale_after_intervals: float = 3.0  # coverage lapses after this many missed sweeps...
     stale_grace: float = 20.0  # ...plus this many seconds
     smoothing: float = 0.3  # EWMA weight of the newest page-span observation
+    # What the completion-age estimate decides once it has `min_estimate_weight` sightings:
+    horizon_quantile: float = 0.99  # the sweep reaches the age by which this share has ended...
+    horizon_factor: float = 1.5  # ...times this, to see whether the tail goes on past it
+    min_horizon: float = 60.0
+    horizon_ceiling: float = 900.0  # the per-order deadline: no point reading older orders
+    max_page_gap: float = 20.0  # every page within the horizon is read at least this often
+    # The cadence reads this share of completions at the fastest rhythm it can afford; older
+    # pages are read more slowly only if the budget cannot read them all that fast.
+    cadence_quantile: float = 0.999
+    # Sightings before the estimate replaces the configured plan. Off (inf) until the learned
+    # plan is at least as good on the bench's populations (docs/performance.md); 200 turns it on.
+    min_estimate_weight: float = math.inf
+    decay: Decay = field(default_factory=Decay)
 
     def __post_init__(self) -> None:
         if not 1 <= self.page_limit <= MAX_PAGE_LIMIT:
@@ -70,6 +94,12 @@ class SweepConfig:
             raise ValueError("max_horizon and target_requests_per_order must be positive")
         if not 0 < self.smoothing <= 1:
             raise ValueError("smoothing must be in (0, 1]")
+        if not 0 < self.min_horizon <= self.horizon_ceiling:
+            raise ValueError("need 0 < min_horizon <= horizon_ceiling")
+        if not 0 < self.horizon_quantile <= 1 or self.horizon_factor < 1:
+            raise ValueError("need horizon_quantile in (0, 1] and horizon_factor >= 1")
+        if self.max_page_gap < self.max_interval:
+            raise ValueError("max_page_gap must be at least max_interval")
 
 
 @dataclass(frozen=True)
@@ -78,6 +108,8 @@ class SweepState:
 
     seconds_per_page: float | None = None  # createdAt span of one full page, smoothed
     sweeps: int = 0
+    chunk_first: int | None = None  # first page of the last older-tier chunk read (after_sweep)
+    cadence: Cadence | None = None  # the learned cadence, kept until its chunk comes round
 
 
 @dataclass(frozen=True)
@@ -87,6 +119,14 @@ class SweepPlan:
     horizon: float  # stop once a page reaches orders created before now - horizon
     status_filter: str | None
     page_limit: int
+    # After the young pages (1..max_pages), a learned cadence reads this chunk of older pages
+    # (first, last inclusive; none when first > last): see relay.domain.page_cadence.
+    chunk_first: int = 0
+    chunk_last: int = -1
+    # Older pages are read once per cycle of chunks: an order must still be within reach when
+    # the chunk comes round, so the coverage published is that much shorter than the horizon.
+    reach_allowance: float = 0.0
+    cadence: Cadence | None = None  # the learned cadence this plan follows
 
     def horizon_start(self, now: float) -> float:
         return now - self.horizon
@@ -105,11 +145,55 @@ class Coverage:
     sweep_share: float | None = None  # the sweeper's part of the key now (None: as configured)
 
 
-def plan_sweep(state: SweepState, config: SweepConfig, sweep_rate: float, now: float) -> SweepPlan:
-    """How deep to read now and when to sweep next, given the sweeper's tokens per second."""
+def learned_horizons(estimate: CompletionAges | None, config: SweepConfig) -> tuple[float, float]:
+    """(needed, wanted): how old an order the sweep must read, and should read if the budget
+    allows. Until the estimate has enough sightings both are the configured horizon. Then
+    `needed` is the age by which `horizon_quantile` of the orders that ended (within the ages
+    seen) had ended, plus the cover margin, and `wanted` reads `horizon_factor` times as deep,
+    to see whether the tail goes on. If orders were still ending in the older half of the ages
+    seen (twice the share the quantile leaves out), it does: then both are `horizon_factor`
+    times the oldest age seen, and the sweep reads deeper until it finds the tail's end."""
+    if estimate is None or estimate.weight() < config.min_estimate_weight:
+        return config.max_horizon, config.max_horizon
+    quantile = estimate.quantile(config.horizon_quantile)
+    edge = estimate.edge()
+    if quantile is None or edge is None:
+        return config.max_horizon, config.max_horizon
+    needed = quantile + config.cover_margin
+    wanted = quantile * config.horizon_factor + config.cover_margin
+    top, half = estimate.completed_by(edge), estimate.completed_by(edge / 2)
+    still_ending = 2 * (1 - config.horizon_quantile)
+    if top is not None and half is not None and top - half > still_ending * top:
+        needed = wanted = max(wanted, edge * config.horizon_factor)
+
+    def bounded(h: float) -> float:
+        return min(config.horizon_ceiling, max(config.min_horizon, h))
+
+    return bounded(needed), bounded(wanted)
+
+
+def learned_horizon(estimate: CompletionAges | None, config: SweepConfig) -> float:
+    """The deepest the sweep would read (`learned_horizons`' wanted)."""
+    return learned_horizons(estimate, config)[1]
+
+
+def plan_sweep(
+    state: SweepState,
+    config: SweepConfig,
+    sweep_rate: float,
+    now: float,
+    estimate: CompletionAges | None = None,
+) -> SweepPlan:
+    """How deep to read now and when to sweep next, given the sweeper's tokens per second and
+    what it has learned of completion ages (None, or too few sightings: the configured rhythm)."""
     del now  # the plan depends on the learned page span only; kept for a stable signature
     if sweep_rate <= 0:
         raise ValueError("sweep_rate must be positive")
+    spp = state.seconds_per_page
+    learned = estimate is not None and estimate.weight() >= config.min_estimate_weight
+    if learned and spp is not None and spp > 0 and math.isfinite(spp):
+        assert estimate is not None
+        return _learned_plan(state, config, sweep_rate, spp, estimate)
     affordable = max(1, math.floor(sweep_rate * config.max_interval + 1e-9))
     seconds_per_page = state.seconds_per_page
     if seconds_per_page is None or seconds_per_page <= 0 or not math.isfinite(seconds_per_page):
@@ -131,6 +215,72 @@ def plan_sweep(state: SweepState, config: SweepConfig, sweep_rate: float, now: f
     pages = max(1, min(pages_for_horizon, math.floor(sweep_rate * interval + 1e-9)))
     horizon = min(config.max_horizon, pages * seconds_per_page)
     return SweepPlan(interval, pages, horizon, config.status_filter, config.page_limit)
+
+
+def _learned_plan(
+    state: SweepState,
+    config: SweepConfig,
+    sweep_rate: float,
+    spp: float,
+    estimate: CompletionAges,
+) -> SweepPlan:
+    # At low load a page lists few new orders: spend at most `target_requests_per_order`.
+    rate = min(sweep_rate, config.page_limit / spp * config.target_requests_per_order)
+    kept = state.cadence
+    if (
+        kept is not None
+        and kept.chunk
+        and state.chunk_first is not None
+        and state.chunk_first + kept.chunk <= kept.pages
+        and kept.requests_per_second <= rate * (1 + 1e-9)
+    ):
+        # Mid-cycle: keep the cadence until its chunk has passed the deepest page, so every
+        # older order is read once per cycle (the estimate moves on meanwhile).
+        return _plan_for(kept, state, config, kept.pages * spp)
+    needed, horizon = learned_horizons(estimate, config)
+    wanted = max(1, math.ceil(horizon / spp - 1e-9))
+    masses = [estimate.mass(k * spp, (k + 1) * spp) for k in range(wanted)]
+    cadence = plan_cadence(
+        masses,
+        rate,
+        config.min_interval,
+        config.max_interval,
+        config.max_page_gap,
+        spp,
+        config.cadence_quantile,
+        # An order the sweep leaves to per-order polls may wait for a token up to its deadline.
+        beyond_wait=config.horizon_ceiling,
+        min_pages=math.ceil(needed / spp - 1e-9),
+    )
+    return _plan_for(cadence, state, config, min(horizon, cadence.pages * spp))
+
+
+def _plan_for(
+    cadence: Cadence, state: SweepState, config: SweepConfig, horizon: float
+) -> SweepPlan:
+    previous = state.chunk_first if state.cadence == cadence else None
+    first, last = cadence.next_chunk(previous)
+    return SweepPlan(
+        interval=cadence.interval,
+        max_pages=cadence.young,
+        horizon=horizon,
+        status_filter=config.status_filter,
+        page_limit=config.page_limit,
+        chunk_first=first,
+        chunk_last=last,
+        reach_allowance=(cadence.cycle - 1) * cadence.interval,
+        cadence=cadence,
+    )
+
+
+def chunk_pages(plan: SweepPlan, last_young: Sequence[ListedOrder], now: float) -> range:
+    """The older pages to read after the young ones: none if the list already ended, or if the
+    young pages already reached the horizon (the page span changed since the plan)."""
+    if len(last_young) < plan.page_limit:
+        return range(0)
+    if min(order.created_at for order in last_young) < plan.horizon_start(now):
+        return range(0)
+    return range(plan.chunk_first, plan.chunk_last + 1)
 
 
 def next_page_needed(
@@ -159,7 +309,7 @@ def observe_first_page(
 ) -> SweepState:
     """Learn how many seconds of order creation one page spans (it tracks the load)."""
     if not first_page:
-        return SweepState(state.seconds_per_page, state.sweeps + 1)
+        return replace(state, sweeps=state.sweeps + 1)
     oldest = min(order.created_at for order in first_page)
     span = max(1e-3, now - oldest)
     if len(first_page) < config.page_limit:
@@ -173,7 +323,7 @@ def observe_first_page(
         if previous is None
         else (1 - config.smoothing) * previous + config.smoothing * observed
     )
-    return SweepState(smoothed, state.sweeps + 1)
+    return replace(state, seconds_per_page=smoothed, sweeps=state.sweeps + 1)
 
 
 def coverage_after_sweep(
@@ -192,6 +342,39 @@ def coverage_after_sweep(
         oldest = min(order.created_at for order in last_page)
         horizon = min(plan.horizon, max(0.0, started_at - oldest))
     return Coverage(started_at, horizon, plan.interval)
+
+
+def after_sweep(
+    state: SweepState,
+    plan: SweepPlan,
+    started: float,
+    last_page: Sequence[ListedOrder],
+    finished: bool,
+) -> tuple[SweepState, Coverage]:
+    """The coverage to publish after a sweep, and the state that remembers where its chunk of
+    older pages was (the next chunk moves on from there; a sweep cut short reads it again).
+
+    Without a chunk this is `coverage_after_sweep`. With one, the last page read is somewhere in
+    the older tier, so the coverage is the plan's horizon less its reach allowance.
+    """
+    measured = coverage_after_sweep(plan, started, last_page, finished)
+    if plan.chunk_first > plan.chunk_last:
+        return replace(state, cadence=plan.cadence, chunk_first=None), measured
+    if not finished:
+        return state, measured
+    horizon = max(0.0, plan.horizon - plan.reach_allowance)
+    kept = replace(state, chunk_first=plan.chunk_first, cadence=plan.cadence)
+    return kept, replace(measured, horizon=horizon)
+
+
+def observe_page(
+    estimate: CompletionAges,
+    config: SweepConfig,
+    page: Sequence[ListedOrder],
+    now: float,
+) -> CompletionAges:
+    """Every listed order is a sighting of the completion-age distribution at its age."""
+    return estimate.observe(((now - o.created_at, o.terminal) for o in page), now, config.decay)
 
 
 CLOCK_SKEW_TOLERANCE: Final = 5.0  # seconds a sweeper's clock may run ahead of a poller's

@@ -13,6 +13,7 @@ import asyncio
 from dataclasses import dataclass, field, replace
 
 from relay.domain.attempt_log import Actor
+from relay.domain.completion_age import CompletionAges
 from relay.domain.events import for_status
 from relay.domain.fair_budget import STARVED_MEMORY_SECONDS, next_sweep_share
 from relay.domain.foxreload_order import FoxOrder, MalformedOrder
@@ -24,9 +25,12 @@ from relay.domain.results import DeliveryOutcome
 from relay.domain.sweep import (
     SweepPlan,
     SweepState,
-    coverage_after_sweep,
+    after_sweep,
+    chunk_pages,
+    learned_horizon,
     next_page_needed,
     observe_first_page,
+    observe_page,
     plan_sweep,
     terminal_orders,
 )
@@ -40,6 +44,8 @@ _REMEMBERED_DONE = 5000
 _LEASE_RETRY_SECONDS = 2.0
 # How often a running sweeper asks the ledger whether anything it could find is still in flight.
 IN_FLIGHT_CHECK_SECONDS = 30.0
+# How often a running sweeper saves its completion-age estimate (and once at the end of a run).
+ESTIMATE_SAVE_SECONDS = 30.0
 
 
 @dataclass
@@ -59,6 +65,8 @@ class Sweeper:
         self.budget = budget_split(deps.settings).sweeper
         self.bucket: BucketState | None = None
         self.state = SweepState()
+        self.estimate: CompletionAges | None = None  # loaded from the coordination item by run()
+        self.estimate_saved_at: float | None = None
         self.done: dict[str, None] = {}  # orders known delivered (insertion-ordered, bounded)
         self.owner = deps.new_owner()
         self.delivery = Delivery(deps)
@@ -70,6 +78,10 @@ class Sweeper:
         stats = SweepStats()
         deps = self.deps
         checked_at: float | None = None
+        if self.estimate is None:
+            stored = await asyncio.to_thread(deps.coordination.read_completion_estimate)
+            self.estimate = stored if stored is not None else CompletionAges()
+            self.estimate_saved_at = deps.clock()
         try:
             while deps.clock() < until:
                 started = deps.clock()
@@ -92,15 +104,34 @@ class Sweeper:
                     await asyncio.sleep(min(_LEASE_RETRY_SECONDS, max(0.0, until - deps.clock())))
                     continue
                 await asyncio.to_thread(self.adapt_share, started)
-                plan = plan_sweep(self.state, self.config, self.budget.rate, started)
+                plan = plan_sweep(self.state, self.config, self.budget.rate, started, self.estimate)
                 await self.sweep_once(plan, started, stats, until)
+                await self._save_estimate(started, force=False)
                 pause = started + plan.interval - deps.clock()
                 if deps.clock() + pause >= until:
                     break
                 await asyncio.sleep(max(0.0, pause))
         finally:
+            await self._save_estimate(deps.clock(), force=True)
             await asyncio.to_thread(deps.coordination.release_sweeper_lease, self.owner)
         return stats
+
+    async def _save_estimate(self, now: float, force: bool) -> None:
+        """Keep the estimate for the next run (a new invocation, another sweeper after a
+        handover) without a write per sweep. A failed write costs only some learning."""
+        estimate = self.estimate
+        if estimate is None or estimate.updated_at is None:
+            return
+        saved = self.estimate_saved_at
+        if not force and saved is not None and now - saved < ESTIMATE_SAVE_SECONDS:
+            return
+        self.estimate_saved_at = now
+        try:
+            await asyncio.to_thread(self.deps.coordination.write_completion_estimate, estimate)
+        except Exception as exc:  # the estimate is an optimisation; the sweep goes on
+            self.deps.log.warning(
+                "saving the completion-age estimate failed (%s)", type(exc).__name__
+            )
 
     async def sweep_once(
         self, plan: SweepPlan, started: float, stats: SweepStats, until: float | None = None
@@ -108,21 +139,38 @@ class Sweeper:
         """Read pages per the plan; a sweep that reaches `until` stops early (covers nothing)."""
         deps = self.deps
         pages_read = 0
+        number = 1
+        chunk: list[int] | None = None  # the older pages still to read, once the young are done
         last: OrderPage | None = None
         finished = False
         while until is None or deps.clock() < until:
-            page = await self._read_page(pages_read + 1, plan, until)
+            page = await self._read_page(number, plan, until)
             if page is None:
                 break
             pages_read += 1
+            now = deps.clock()
             if pages_read == 1:
-                self.state = observe_first_page(self.state, self.config, page.listed, deps.clock())
+                self.state = observe_first_page(self.state, self.config, page.listed, now)
+            self.estimate = observe_page(
+                self.estimate or CompletionAges(), self.config, page.listed, now
+            )
             last = page
             await self._deliver_terminal(page, stats, until)
-            if not next_page_needed(page.listed, plan, pages_read, deps.clock()):
+            now = deps.clock()
+            if chunk is None:
+                if next_page_needed(page.listed, plan, pages_read, now):
+                    number += 1
+                    continue
+                chunk = list(chunk_pages(plan, page.listed, now))
+            elif len(page.listed) < plan.page_limit:
+                chunk = []  # the list ends here
+            if not chunk:
                 finished = True
                 break
-        coverage = coverage_after_sweep(plan, started, last.listed if last else (), finished)
+            number = chunk.pop(0)
+        self.state, coverage = after_sweep(
+            self.state, plan, started, last.listed if last else (), finished
+        )
         coverage = replace(coverage, sweep_share=self.share)
         await asyncio.to_thread(deps.coordination.write_coverage, coverage)
         stats.sweeps += 1
@@ -133,7 +181,7 @@ class Sweeper:
         unfinished = self.deps.unfinished_between
         if unfinished is None:
             return True
-        reach = self.config.max_horizon + self.config.max_interval
+        reach = learned_horizon(self.estimate, self.config) + self.config.max_page_gap
         return unfinished(now - reach, now) > 0
 
     def adapt_share(self, now: float) -> None:
