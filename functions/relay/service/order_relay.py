@@ -25,10 +25,11 @@ from relay.domain.decision import (
     decide,
 )
 from relay.domain.foxreload_order import FoxOrder
+from relay.domain.gate_decision import Gate, GateReason, wait_at_gate
 from relay.domain.order_message import OrderMessage, Poison, parse_order_message
 from relay.domain.poll_outcome import Kind, PollOutcome, classify, for_order
 from relay.domain.retry_pacing import delivery_window_age
-from relay.domain.schedule import clip_to_deadline, policy_named, visibility_timeout
+from relay.domain.schedule import policy_named
 from relay.domain.storefront_breaker import Admission, BreakerState, Verdict, park_delay
 from relay.names import Metric, api_error_metric
 from relay.service.delivery import Delivery, Outcome
@@ -134,7 +135,7 @@ class OrderRelay:
             self.gate.check, now - ctx.first_seen, now - ctx.record.sent_at, now
         )
         if not gate.poll:
-            return await self._wait_at_gate(ctx, gate.wait, gate.reason)
+            return await self._wait_at_gate(ctx, gate)
 
         reply = await self.d.foxreload.get_order(ctx.message.order_id, until=until)
         now = self.d.clock()
@@ -173,19 +174,17 @@ class OrderRelay:
             return await self._dead_letter(ctx, action, last_status)
         return await self._reschedule(ctx.record, action, None)
 
-    async def _wait_at_gate(self, ctx: _Context, wait: float, reason: str) -> str:
+    async def _wait_at_gate(self, ctx: _Context, gate: Gate) -> str:
         """No poll now: the sweep covers the order, or the request budget is spent. Running out
         of budget never dead-letters an order: it waits, and its age is the backlog metric."""
         timing = self._timing(ctx, self.d.clock())
-        delay = wait + self.d.rand()  # spread the waiters out
-        if reason == "swept":
-            delay = max(1.0, clip_to_deadline(delay, timing.elapsed, self.limits.give_up_after))
+        if gate.reason is GateReason.SWEPT:
             self.d.metrics.count(Metric.SWEEP_DEFERRALS)
-            action = Reschedule(visibility_timeout(delay, timing.seconds_since_receive), reason)
         else:
             self.d.metrics.count(Metric.BUDGET_WAITS)
             self.d.metrics.seconds(Metric.BACKLOG_AGE_SECONDS, timing.elapsed)
-            action = after_wait(timing, delay, reason, self.d.rand())
+        spread, pace = self.d.rand(), self.d.rand()
+        action = wait_at_gate(gate, timing, self.limits.give_up_after, spread, pace)
         return await self._reschedule(ctx.record, action, None)
 
     async def _deliver(
