@@ -1,10 +1,12 @@
 """A discrete-event simulation of the relay against FoxReload, driving the relay's real code.
 
 What is real (imported, not re-implemented): the schedule policies and `decide()` (every poll's
-outcome becomes a Deliver / Reschedule / DeadLetter exactly as in the poller), `visibility_timeout`
-and `clip_to_deadline` (SQS whole-second visibility), the sweep planner and page rule
-(`relay.domain.sweep`), the rate-budget arithmetic (`relay.domain.rate_budget`), and the API's
-limiter (`simulator.ratelimit.SlidingWindowLimiter`, the one the FoxReload simulator serves with).
+outcome becomes a Deliver / Reschedule / DeadLetter exactly as in the poller), the per-order gate
+(`relay.domain.gate_decision`: the sweep's cover, the budget and lane a token comes from, what a
+refused token means, the reschedule of a wait; sequenced as `PollGate.check` sequences it), the
+sweep planner and page rule (`relay.domain.sweep`), the rate-budget arithmetic
+(`relay.domain.rate_budget`, `relay.domain.fair_budget`), and the API's limiter
+(`simulator.ratelimit.SlidingWindowLimiter`, the one the FoxReload simulator serves with).
 
 Stress scenarios (`Stress`) add a storefront outage (webhooks refused), an overload and a mass
 redrive; the storefront circuit breaker (`relay.domain.storefront_breaker`: admit, after_delivery,
@@ -34,7 +36,6 @@ from relay.domain.decision import (
     Reschedule,
     Timing,
     after_park,
-    after_wait,
     after_webhook_retry,
     decide,
 )
@@ -44,8 +45,16 @@ from relay.domain.fair_budget import (
     FairBudget,
     FairGrant,
     FairState,
-    lane_for,
     next_sweep_share,
+)
+from relay.domain.gate_decision import (
+    AskToken,
+    Gate,
+    GateConfig,
+    GateReason,
+    after_refusal,
+    at_gate,
+    wait_at_gate,
 )
 from relay.domain.poll_outcome import Kind, PollOutcome
 from relay.domain.rate_budget import (
@@ -55,7 +64,7 @@ from relay.domain.rate_budget import (
 )
 from relay.domain.results import DeliveryOutcome
 from relay.domain.retry_pacing import delivery_window_age
-from relay.domain.schedule import Policy, clip_to_deadline, visibility_timeout
+from relay.domain.schedule import Policy
 from relay.domain.storefront_breaker import (
     Admission,
     BreakerConfig,
@@ -73,11 +82,9 @@ from relay.domain.sweep import (
     SweepState,
     after_sweep,
     chunk_pages,
-    coverage_is_fresh,
     next_page_needed,
     observe_first_page,
     observe_page,
-    per_order_delay_when_swept,
     plan_sweep,
     terminal_orders,
 )
@@ -266,6 +273,23 @@ class Simulation:
         self.known: set[int] = set()
         self.plans: list[SweepPlan] = []
         self.sweep_starts: list[float] = []
+        self._init_budgets(mode, env)
+        # stress scenarios: the storefront breaker (one shared state) and the incident
+        self.stress = spec.stress
+        self.breaker_cfg = self.stress.breaker if self.stress is not None else None
+        self.breaker: BreakerState = BreakerState()
+        self.breaker_opens = 0
+        self.arrivals_end = self.window_end
+        self.drain: set[int] = set()  # deliverable at recovery, not ended yet
+        self.backlog_at_recovery = 0
+        self.drained_at = math.nan
+        self.sample_every = 60.0
+        if self.stress is not None:
+            self.arrivals_end = self.stress.max_duration
+            self.sample_every = 300.0
+
+    def _init_budgets(self, mode: Mode, env: Environment) -> None:
+        """The key's split, the shared buckets and the per-order gate, as the relay sets them."""
         self.sweep_budget: RateBudget | None = None
         self.order_budget: RateBudget | None = None
         self.split: BudgetSplit | None = None
@@ -281,19 +305,18 @@ class Simulation:
             FairBudget(self.order_budget).full(0.0) if self.order_budget else None
         )
         self.sweep_share = mode.sweep_share
-        # stress scenarios: the storefront breaker (one shared state) and the incident
-        self.stress = spec.stress
-        self.breaker_cfg = self.stress.breaker if self.stress is not None else None
-        self.breaker: BreakerState = BreakerState()
-        self.breaker_opens = 0
-        self.arrivals_end = self.window_end
-        self.drain: set[int] = set()  # deliverable at recovery, not ended yet
-        self.backlog_at_recovery = 0
-        self.drained_at = math.nan
-        self.sample_every = 60.0
-        if self.stress is not None:
-            self.arrivals_end = self.stress.max_duration
-            self.sample_every = 300.0
+        # The per-order gate, as the relay's settings give it (a sweep implies a budget); None:
+        # a baseline mode that polls without a gate.
+        self.gate_config: GateConfig | None = None
+        if self.order_budget is not None:
+            self.gate_config = GateConfig(
+                sweep=mode.sweep or SweepConfig(),
+                give_up_after=env.give_up_after,
+                sweep_enabled=mode.sweep is not None,
+                limit_per_minute=env.limit_per_minute,
+                burst=env.budget_burst,
+                sweep_share=mode.sweep_share,
+            )
 
     # -- event plumbing -------------------------------------------------------------------
     def at(self, when: float, kind: int, payload: object = None) -> None:
@@ -510,28 +533,11 @@ class Simulation:
         self.at(now + delay + self.pickup(), 1, order)
 
     # -- the per-order poller -------------------------------------------------------------
-    def take_order_token(self, order: Order, now: float) -> FairGrant | None:
-        """Every per-order poll's token, from the order's lane of the shared per-order budget
-        (relay.service.poll_gate.PollGate); None: this mode polls without a budget. The one
-        place the per-order budget is asked."""
-        if self.order_budget is None or self.order_bucket is None:
-            return None
-        budget = self.order_budget
-        if self.split is not None and self.sweep_cfg is not None:
-            running = self.coverage is not None and coverage_is_fresh(
-                self.coverage, self.sweep_cfg, now
-            )
-            budget = self.split.whole
-            if running and self.coverage is not None:
-                share = self.coverage.sweep_share or self.mode.sweep_share
-                budget = BudgetSplit.of(
-                    self.env.limit_per_minute, self.env.budget_burst, share
-                ).per_order
-        lane = lane_for(now - order.created, self.env.give_up_after)
-        grant = FairBudget(budget).take(self.order_bucket, lane, now)
-        self.order_bucket = grant.state
-        self.count(now, "budget_writes")
-        return grant
+    def throttled(self, retry_after: float, now: float) -> None:
+        """PollGate.throttled: a 429 empties the shared per-order bucket for Retry-After."""
+        if self.order_bucket is not None and self.gate_config is not None:
+            whole = FairBudget(self.gate_config.split().whole)
+            self.order_bucket = whole.back_off(self.order_bucket, retry_after or 1.0, now)
 
     def adapt_sweep_share(self, now: float) -> None:
         """relay.service.sweeper.Sweeper.adapt_share, before each sweep."""
@@ -571,33 +577,55 @@ class Simulation:
                 parked = after_park(timing, self.limits, since, wait, self.rng.random())
                 self.act(order, now, parked)
                 return
-        if self.sweep_cfg is not None and self.swept(order, now, elapsed):
+        gate = self.gate(order, now, elapsed)
+        if not gate.poll:
+            self.wait_at_gate(order, now, timing, gate)
             return
         self.poll(order, now, timing, admission)
 
-    def poll(self, order: Order, now: float, timing: Timing, admission: Admission | None) -> None:
-        """OrderRelay._poll after the sweep check: a token, one GET, the outcome table."""
-        elapsed = timing.elapsed
-        grant = self.take_order_token(order, now)
-        if grant is not None and not grant.granted:
+    def gate(self, order: Order, now: float, elapsed: float) -> Gate:
+        """relay.service.poll_gate.PollGate.check: the coverage, the decision, the token from
+        the shared per-order bucket, and what a refusal means."""
+        config = self.gate_config
+        if config is None or self.order_bucket is None:
+            return Gate(True)
+        step = at_gate(now - self.accepted_at(order), elapsed, now, self.coverage, config)
+        if not isinstance(step, AskToken):
+            return step
+        grant = self.take_order_token(step, now)
+        if grant.granted:
+            return Gate(True, lane=step.lane)
+        return after_refusal(grant.wait, elapsed, step.lane, config.give_up_after)
+
+    def take_order_token(self, ask: AskToken, now: float) -> FairGrant:
+        """PollGate.take: a token from the lane of the shared per-order bucket."""
+        assert self.order_bucket is not None
+        grant = FairBudget(ask.budget).take(self.order_bucket, ask.lane, now)
+        self.order_bucket = grant.state
+        self.count(now, "budget_writes")
+        return grant
+
+    def wait_at_gate(self, order: Order, now: float, timing: Timing, gate: Gate) -> None:
+        """OrderRelay._wait_at_gate: covered by the sweep, or waiting for a token (which never
+        dead-letters: the message waits, paced by its age)."""
+        if gate.reason is GateReason.BUDGET:
             self.count(now, "budget_deferrals")
-            # As PollGate and OrderRelay: a refused token never dead-letters; the
-            # message waits for the token (until the deadline's last look, before it),
-            # paced by its age.
-            wait = grant.wait
-            if elapsed < self.env.give_up_after:
-                wait = min(wait, max(1.0, self.env.give_up_after - elapsed))
-            self.act(
-                order,
-                now,
-                after_wait(timing, wait + self.rng.random(), "budget", self.rng.random()),
-            )
-            return
+        spread, pace = self.rng.random(), self.rng.random()
+        self.act(order, now, wait_at_gate(gate, timing, self.env.give_up_after, spread, pace))
+
+    def accepted_at(self, order: Order) -> float:
+        """The ledger's `accepted_at`, from which the relay ages an order: its first message's
+        enqueue (a redriven order keeps the one of its first life)."""
+        return order.created + self.pop.create_to_enqueue if order.redriven else order.enq
+
+    def poll(self, order: Order, now: float, timing: Timing, admission: Admission | None) -> None:
+        """OrderRelay._poll after the gate: one GET, the outcome table."""
         retry_after = self.api(now)
         if retry_after is None:
             outcome = self.outcome_of(order, now)
         else:
             outcome = PollOutcome(Kind.THROTTLED, status="429", retry_after=retry_after)
+            self.throttled(retry_after, now)
         action = decide(outcome, timing, self.limits, self.mode.policy, self.rng.random())
         if not isinstance(action, Deliver):
             self.act(order, now, action)
@@ -627,18 +655,6 @@ class Simulation:
             self.count(now, "deletes")
             return True
         return False
-
-    def swept(self, order: Order, now: float, elapsed: float) -> bool:
-        """PollGate's first step: the sweep covers the order, wait without a request."""
-        assert self.sweep_cfg is not None
-        if elapsed >= self.env.give_up_after:
-            return False  # the deadline's last look polls (or dead-letters) as usual
-        wait = per_order_delay_when_swept(now - order.created, self.coverage, self.sweep_cfg, now)
-        if wait is None:
-            return False
-        delay = clip_to_deadline(wait, elapsed, self.env.give_up_after)
-        self.reschedule(order, now, visibility_timeout(delay, self.env.api_latency))
-        return True
 
     def act(self, order: Order, now: float, action: object) -> None:
         if isinstance(action, Deliver):  # not reached: deliveries go through attempt()

@@ -27,11 +27,12 @@ from relay.domain.decision import (
 )
 from relay.domain.events import Event
 from relay.domain.foxreload_order import FoxOrder
+from relay.domain.gate_decision import Gate, GateReason, wait_at_gate
 from relay.domain.order_message import OrderMessage, Poison, parse_order_message
 from relay.domain.poll_outcome import Kind, PollOutcome, classify, for_order
 from relay.domain.results import DeliveryOutcome, ProcessResult, Settled
 from relay.domain.retry_pacing import delivery_window_age
-from relay.domain.schedule import clip_to_deadline, policy_named, visibility_timeout
+from relay.domain.schedule import policy_named
 from relay.domain.storefront_breaker import Admission, BreakerState, Verdict, park_delay
 from relay.names import Metric, api_error_metric
 from relay.service.delivery import Delivery
@@ -146,7 +147,7 @@ class OrderRelay:
             self.gate.check, now - ctx.first_seen, now - ctx.record.sent_at, now
         )
         if not gate.poll:
-            return await self._wait_at_gate(ctx, gate.wait, gate.reason)
+            return await self._wait_at_gate(ctx, gate)
 
         reply = await self.deps.foxreload.get_order(ctx.message.order_id, until=until)
         now = self.deps.clock()
@@ -185,19 +186,17 @@ class OrderRelay:
             return await self._dead_letter(ctx, action, last_status)
         return await self._reschedule(ctx.record, action, None)
 
-    async def _wait_at_gate(self, ctx: _Context, wait: float, reason: str) -> ProcessResult:
+    async def _wait_at_gate(self, ctx: _Context, gate: Gate) -> ProcessResult:
         """No poll now: the sweep covers the order, or the request budget is spent. Running out
         of budget never dead-letters an order: it waits, and its age is the backlog metric."""
         timing = self._timing(ctx, self.deps.clock())
-        delay = wait + self.deps.rand()  # spread the waiters out
-        if reason == "swept":
-            delay = max(1.0, clip_to_deadline(delay, timing.elapsed, self.limits.give_up_after))
+        if gate.reason is GateReason.SWEPT:
             self.deps.metrics.count(Metric.SWEEP_DEFERRALS)
-            action = Reschedule(visibility_timeout(delay, timing.seconds_since_receive), reason)
         else:
             self.deps.metrics.count(Metric.BUDGET_WAITS)
             self.deps.metrics.seconds(Metric.BACKLOG_AGE_SECONDS, timing.elapsed)
-            action = after_wait(timing, delay, reason, self.deps.rand())
+        spread, pace = self.deps.rand(), self.deps.rand()
+        action = wait_at_gate(gate, timing, self.limits.give_up_after, spread, pace)
         return await self._reschedule(ctx.record, action, None)
 
     async def _deliver(

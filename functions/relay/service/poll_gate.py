@@ -14,28 +14,25 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
 
 from relay.adapters.coordination import CoordinationTable
-from relay.domain.fair_budget import FairBudget, FairGrant, Lane, lane_for
-from relay.domain.rate_budget import BudgetSplit, RateBudget
-from relay.domain.sweep import (
-    Coverage,
-    SweepConfig,
-    coverage_is_fresh,
-    per_order_delay_when_swept,
+from relay.domain.fair_budget import FairBudget, FairGrant, Lane
+from relay.domain.gate_decision import (
+    AskToken,
+    Gate,
+    GateConfig,
+    after_refusal,
+    at_gate,
 )
+from relay.domain.gate_decision import per_order_budget as per_order_budget_for
+from relay.domain.rate_budget import BudgetSplit, RateBudget
+from relay.domain.sweep import Coverage, SweepConfig
 from relay.settings import PollerSettings
+
+__all__ = ["Gate", "PollGate", "budget_split", "gate_config", "sweep_config"]
 
 _WRITE_ATTEMPTS = 3
 _COVERAGE_CACHE_SECONDS = 2.0
-
-
-@dataclass(frozen=True)
-class Gate:
-    poll: bool
-    wait: float = 0.0
-    reason: str = ""
 
 
 def budget_split(settings: PollerSettings, sweep_share: float | None = None) -> BudgetSplit:
@@ -43,9 +40,13 @@ def budget_split(settings: PollerSettings, sweep_share: float | None = None) -> 
     published it (None: the configured share, which is also its ceiling)."""
     return BudgetSplit.of(
         settings.foxreload_rate_limit_per_minute,
-        burst=min(10.0, settings.foxreload_rate_limit_per_minute / 10),
+        burst=_burst(settings),
         sweep_share=settings.sweep_budget_share if sweep_share is None else sweep_share,
     )
+
+
+def _burst(settings: PollerSettings) -> float:
+    return min(10.0, settings.foxreload_rate_limit_per_minute / 10)
 
 
 def sweep_config(settings: PollerSettings) -> SweepConfig:
@@ -56,6 +57,17 @@ def sweep_config(settings: PollerSettings) -> SweepConfig:
         cover_margin=settings.sweep_cover_margin_seconds,
         max_defer=settings.sweep_max_defer_seconds,
         stale_grace=settings.sweep_stale_grace_seconds,
+    )
+
+
+def gate_config(settings: PollerSettings, sweep: SweepConfig | None = None) -> GateConfig:
+    return GateConfig(
+        sweep=sweep_config(settings) if sweep is None else sweep,
+        give_up_after=settings.give_up_after_seconds,
+        sweep_enabled=settings.sweep_enabled,
+        limit_per_minute=settings.foxreload_rate_limit_per_minute,
+        burst=_burst(settings),
+        sweep_share=settings.sweep_budget_share,
     )
 
 
@@ -77,37 +89,26 @@ class PollGate:
         # nothing: within a process they take turns; only other processes race (and retry).
         self._bucket_lock = threading.Lock()
 
+    @property
+    def config(self) -> GateConfig:
+        return gate_config(self.settings, self.sweep)
+
     def check(self, age: float, elapsed: float, now: float) -> Gate:
-        """`age`: seconds since the order was accepted; `elapsed`: since this message was sent."""
-        give_up_after = self.settings.give_up_after_seconds
-        coverage = self.coverage(now) if self.settings.sweep_enabled else None
-        # A sweep that was cut short publishes a zero horizon: it covers nothing, so the pollers
-        # get the whole budget back rather than their share of it.
-        fresh = (
-            coverage is not None
-            and coverage.horizon > self.sweep.cover_margin
-            and coverage_is_fresh(coverage, self.sweep, now)
-        )
-        deferral = per_order_delay_when_swept(age, coverage, self.sweep, now) if fresh else None
-        if deferral is not None and elapsed < give_up_after:
-            return Gate(False, min(deferral, max(1.0, give_up_after - elapsed)), "swept")
-        budget = self.per_order_budget(coverage if fresh else None)
-        grant = self.take(budget, now, lane_for(age, give_up_after))
+        """`age`: seconds since the order was accepted; `elapsed`: since this message was sent.
+        The decisions are relay.domain.gate_decision's; this reads and writes what they need."""
+        config = self.config
+        coverage = self.coverage(now) if config.sweep_enabled else None
+        step = at_gate(age, elapsed, now, coverage, config)
+        if not isinstance(step, AskToken):
+            return step
+        grant = self.take(step.budget, now, step.lane)
         if grant.granted:
-            return Gate(True)
-        if elapsed >= give_up_after:
-            # The relay's own lack of budget never ends an order: it waits for a token.
-            return Gate(False, grant.wait, "budget")
-        # Never sleep past the deadline: the last look happens at it (then waits for a token).
-        return Gate(False, min(grant.wait, max(1.0, give_up_after - elapsed)), "budget")
+            return Gate(True, lane=step.lane)
+        return after_refusal(grant.wait, elapsed, step.lane, config.give_up_after)
 
     def per_order_budget(self, fresh_coverage: Coverage | None) -> RateBudget:
         """The whole key without a running sweep; else what the sweeper leaves the pollers."""
-        if fresh_coverage is None:
-            return self.split.whole
-        if fresh_coverage.sweep_share is None:
-            return self.split.per_order
-        return budget_split(self.settings, fresh_coverage.sweep_share).per_order
+        return per_order_budget_for(fresh_coverage, self.config)
 
     def coverage(self, now: float) -> Coverage | None:
         cached = self._coverage

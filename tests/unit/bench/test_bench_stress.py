@@ -81,7 +81,7 @@ def test_an_overload_waits_for_budget_and_never_dead_letters_for_it():
 def test_every_per_order_request_takes_its_token_through_one_function(monkeypatch):
     calls = []
 
-    def refuse(self, order, now):
+    def refuse(self, ask, now):
         calls.append(now)
         return Grant(False, self.order_bucket, 5.0)
 
