@@ -60,9 +60,6 @@ class PollerSettings:
     sweep_cover_margin_seconds: float = 15.0
     sweep_max_defer_seconds: float = 120.0
     sweep_stale_grace_seconds: float = 20.0
-    # FoxReload seconds per relay second: 1 against FoxReload; the local stack's simulator can
-    # run its clock faster, and the sweeper ages listed orders on FoxReload's clock.
-    foxreload_time_scale: float = 1.0
     # FoxReload and the storefront are reached over https only (the API key, the codes and the
     # signed webhook travel on them); the local stack's loopback simulator and receiver opt out.
     allow_insecure_http: bool = False
@@ -91,8 +88,8 @@ class PollerSettings:
             raise SettingsError("DELIVERY_WINDOW_SECONDS must be positive")
         if not 0 < self.sweep_budget_share < 1:
             raise SettingsError("SWEEP_BUDGET_SHARE must be within (0, 1)")
-        if self.foxreload_rate_limit_per_minute < 10 or self.foxreload_time_scale <= 0:
-            raise SettingsError("need FOXRELOAD_RATE_LIMIT_PER_MINUTE >= 10, a positive time scale")
+        if self.foxreload_rate_limit_per_minute < 10:
+            raise SettingsError("need FOXRELOAD_RATE_LIMIT_PER_MINUTE >= 10")
         if self.lease_seconds <= self.webhook_timeout:
             raise SettingsError("LEASE_SECONDS must exceed WEBHOOK_TIMEOUT_SECONDS")
         if not self.allow_insecure_http:
@@ -137,7 +134,6 @@ ENV_NAMES: Final[dict[str, str]] = {
     "sweep_cover_margin_seconds": "SWEEP_COVER_MARGIN_SECONDS",
     "sweep_max_defer_seconds": "SWEEP_MAX_DEFER_SECONDS",
     "sweep_stale_grace_seconds": "SWEEP_STALE_GRACE_SECONDS",
-    "foxreload_time_scale": "FOXRELOAD_TIME_SCALE",
     "allow_insecure_http": "ALLOW_INSECURE_HTTP",
     "service_name": "POWERTOOLS_SERVICE_NAME",
     "metrics_namespace": "POWERTOOLS_METRICS_NAMESPACE",

@@ -175,12 +175,7 @@ class Sweeper:
             d.log.warning("order list page %d failed (%s); sweep cut short", number, outcome.status)
             return None
         try:
-            return parse_order_page(
-                reply.body,
-                reply.headers.get("date"),
-                d.clock(),
-                d.settings.foxreload_time_scale,
-            )
+            return parse_order_page(reply.body, reply.headers.get("date"), d.clock())
         except MalformedOrder:
             d.metrics.count(Metric.API_ERRORS)
             d.metrics.count(api_error_metric("Malformed"))
