@@ -104,20 +104,21 @@ class Spec:
     def parse(self, raw: str) -> Any:
         """The value of the environment variable's text."""
         name = self.env or self.name
+        where = f" (cdk.json {self.cdk})" if self.cdk else ""
         if self.kind is bool:
             return raw.lower() in ("1", "true", "yes")
         if self.kind is int:
             try:
                 return int(raw)
             except ValueError as exc:
-                raise SettingsError(f"{name}={raw!r} is not a whole number") from exc
+                raise SettingsError(f"{name}={raw!r} is not a whole number{where}") from exc
         if self.kind is float:
             try:
                 value = float(raw)
             except ValueError as exc:
-                raise SettingsError(f"{name}={raw!r} is not a number") from exc
+                raise SettingsError(f"{name}={raw!r} is not a number{where}") from exc
             if not math.isfinite(value):
-                raise SettingsError(f"{name}={raw!r} is not finite")
+                raise SettingsError(f"{name}={raw!r} is not finite{where}")
             return value
         return raw
 
