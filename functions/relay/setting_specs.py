@@ -138,8 +138,6 @@ def snake(name: str) -> str:
     return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
 
 
-_INF: Final = None
-
 SPECS: Final[tuple[Spec, ...]] = (
     # Where the stack goes (cdk.json only).
     Spec("account", str, None, env_override=None),
