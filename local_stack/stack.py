@@ -82,9 +82,9 @@ def scaled_overrides(
     """The poller's and sweeper's settings that describe FoxReload's timeline, on a scaled clock.
 
     The simulator runs FoxReload's clock `time_scale` times faster; the relay runs in real
-    seconds. So (docs/local-stack.md, "Time scale"):
-    - FOXRELOAD_TIME_SCALE tells the sweeper how to convert listed orders' ages (it reads
-      FoxReload's clock from the `Date` header);
+    seconds. The simulator reports its instants (`createdAt`, the `Date` header) on the relay's
+    clock, so the sweeper's ages need no conversion. What remains (docs/local-stack.md, "Time
+    scale"):
     - FOXRELOAD_RATE_LIMIT_PER_MINUTE is what the relay may spend per *real* minute without a
       429 from a simulator that allows `limit` per *simulated* minute (`relay_budget_per_minute`:
       less than limit x time_scale, as the simulator's window is 60/time_scale real seconds);
@@ -96,7 +96,6 @@ def scaled_overrides(
     limit = config.rate_limit_per_minute if rate_limit_per_minute is None else rate_limit_per_minute
     s = time_scale
     overrides = {
-        ENV_NAMES["foxreload_time_scale"]: _num(s),
         ENV_NAMES["foxreload_rate_limit_per_minute"]: _num(
             relay_budget_per_minute(config, limit, s)
         ),
@@ -149,6 +148,11 @@ def relay_budget_per_minute(
     docs/local-stack.md, "Time scale"). Against FoxReload's real 60 s window that delay is
     `time_scale` times smaller, so when scaled it is kept out of the window:
     JITTER_ALLOWANCE_SECONDS is added to W.
+
+    Reporting instants on the relay's clock does not remove this search: the simulator still
+    counts its limit over 60 *simulated* seconds (its timelines, expiry and window all run on
+    the scaled clock, so an x10 run is a faithful fast-forward of FoxReload), and the relay's
+    buckets split the budget between the sweeper and the pollers with bursts that do not scale.
 
     The result is the largest whole budget whose buckets, with the sweeper running or not, let
     through at most `limit` in every W (+ allowance): burst + 60 x (limit - burst) / (W + J),

@@ -3,6 +3,13 @@
 Everything in the simulator that has a duration (the order timeline, the rate-limit window,
 payment expiry) is measured in *simulated* seconds read from a clock. With ``scale=10`` ten
 simulated seconds pass per real second, so a 60 s processing time takes 6 real seconds.
+
+The public API reports every instant (`createdAt`, `updatedAt`, `paymentExpiresAt`, the `Date`
+header) on the client's clock instead (`Clock.relay_time`): simulated seconds are divided by the
+scale, so an order listed 60 simulated seconds after its creation is 6 seconds old by its
+`createdAt` and `Date`, and a client ages orders in its own seconds without knowing the scale.
+A manual jump (`advance`) ages everything already there by the jump, in reported time too.
+The control API (`/_sim/...`) keeps simulated time, as it describes the simulation.
 """
 
 from __future__ import annotations
@@ -22,6 +29,10 @@ class Clock(Protocol):
 
     def advance(self, seconds: float) -> None:
         """Jump simulated time forward (never backward)."""
+        ...
+
+    def relay_time(self, simulated: float) -> float:
+        """The instant `simulated` as the public API reports it: on the caller's (real) clock."""
         ...
 
 
@@ -47,12 +58,19 @@ class ScaledClock:
         with self._lock:
             self._offset += seconds
 
+    def relay_time(self, simulated: float) -> float:
+        # The inverse of `now` without the jumps: relay_time(now()) is the real time (when the
+        # clock started at real time), and differences shrink by the scale.
+        with self._lock:
+            return self._start + (simulated - self._start - self._offset) / self.scale
+
 
 class ManualClock:
     """A clock that moves only when told to: for pure tests."""
 
     def __init__(self, start: float = 1_700_000_000.0, scale: float = 1.0) -> None:
         self.scale = scale
+        self._start = start
         self._now = start
 
     def now(self) -> float:
@@ -62,6 +80,9 @@ class ManualClock:
         if seconds < 0:
             raise ValueError("time only moves forward")
         self._now += seconds
+
+    def relay_time(self, simulated: float) -> float:
+        return self._start + (simulated - self._start) / self.scale
 
 
 def real_seconds(clock: Clock, simulated: float) -> float:

@@ -12,7 +12,7 @@ import string
 import threading
 import uuid
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Final
@@ -82,7 +82,9 @@ class OrderRecord:
     def status_at(self, now: float) -> tl.Transition:
         return tl.current(self.timeline, now)
 
-    def to_json(self, now: float) -> dict[str, Any]:
+    def to_json(self, now: float, stamp: Callable[[float], float] = lambda t: t) -> dict[str, Any]:
+        """The public API's view at simulated time `now`; `stamp` maps simulated instants to the
+        reported ones (Clock.relay_time; the control API keeps them simulated)."""
         state = self.status_at(now)
         items = []
         for index, item in enumerate(self.items):
@@ -103,9 +105,9 @@ class OrderRecord:
             "status": state.status,
             "items": items,
             "totalPrice": self.total_price,
-            "createdAt": iso(self.created_at),
-            "updatedAt": iso(max(state.at, self.created_at)),
-            "paymentExpiresAt": iso(self.payment_expires_at),
+            "createdAt": iso(stamp(self.created_at)),
+            "updatedAt": iso(stamp(max(state.at, self.created_at))),
+            "paymentExpiresAt": iso(stamp(self.payment_expires_at)),
             "cancelReason": state.cancel_reason if state.status == tl.CANCELLED else None,
         }
 
@@ -331,7 +333,7 @@ class Sandbox:
 
     def order_json(self, order_id: str) -> dict[str, Any]:
         with self._lock:
-            return self._get(order_id).to_json(self.clock.now())
+            return self._get(order_id).to_json(self.clock.now(), self.clock.relay_time)
 
     def next_scripted_response(self, order_id: str) -> int | str | None:
         with self._lock:
@@ -351,7 +353,7 @@ class Sandbox:
             newest_first = sorted(
                 self._orders.values(), key=lambda o: (o.created_at, o.seq), reverse=True
             )
-            views = [o.to_json(now) for o in newest_first]
+            views = [o.to_json(now, self.clock.relay_time) for o in newest_first]
         if status is not None:
             views = [v for v in views if v["status"] == status]
         start = (page - 1) * limit
@@ -396,7 +398,7 @@ class Sandbox:
                 "amount": float(amount),
                 "currency": currency,
                 "status": "completed",
-                "createdAt": iso(now),
+                "createdAt": iso(self.clock.relay_time(now)),
             }
             self._topups.append(record)
             return dict(record)

@@ -242,10 +242,11 @@ class _Handler(JsonHandler):
             self._stat_endpoint = None
 
     def date_time_string(self, timestamp: float | None = None) -> str:
-        """The `Date` header tells FoxReload's (simulated) time, as a real server's tells its own:
-        the relay's sweeper reads it to age the listed orders on FoxReload's clock."""
+        """The `Date` header tells the simulator's now on the client's clock, like `createdAt`
+        (Clock.relay_time): the relay's sweeper ages listed orders by the difference."""
+        clock = self.sim.clock
         return email.utils.formatdate(
-            self.sim.clock.now() if timestamp is None else timestamp, usegmt=True
+            clock.relay_time(clock.now()) if timestamp is None else timestamp, usegmt=True
         )
 
     def send_response(self, code: int, message: str | None = None) -> None:
@@ -396,11 +397,13 @@ class _Handler(JsonHandler):
         order = self.sim.sandbox.create_order(
             parse_items(body.get("items")), body.get("totalPrice")
         )
-        return 201, order.to_json(self.sim.clock.now())
+        return 201, order.to_json(self.sim.clock.now(), self.sim.clock.relay_time)
 
     def _ep_pay_order(self, params: dict[str, str]) -> tuple[int, Any]:
         self.drain_body()
-        return 200, self.sim.sandbox.pay(params["id"]).to_json(self.sim.clock.now())
+        return 200, self.sim.sandbox.pay(params["id"]).to_json(
+            self.sim.clock.now(), self.sim.clock.relay_time
+        )
 
     def _ep_topup_crypto(self, params: dict[str, str]) -> tuple[int, Any]:
         body = self._body_object()

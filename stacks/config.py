@@ -1,5 +1,9 @@
 """Per-environment settings, read from `cdk.json` context: the one source for the stack, the
 poller's environment variables and the local stack.
+
+Which keys an environment may set, their defaults and ranges come from relay.setting_specs (a
+cdk.json key is the camelCase of the props field); `environment_config` refuses an unknown key
+or an out-of-range value, naming the cdk.json key and the variable it becomes.
 """
 
 from __future__ import annotations
@@ -11,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from relay.monitor_settings import MonitorSettings
+from relay.setting_specs import BY_CDK_KEY, BY_NAME, SPECS, SettingsError, default
 from relay.settings import PollerSettings
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -22,39 +27,40 @@ CDK_JSON_ENV = "FOXRELAY_CDK_JSON"
 @dataclass(frozen=True, kw_only=True)
 class FoxReloadRelayProps:
     """What one relay deployment needs: a cdk.json environment's settings, snake_case (cdk.json
-    spells them in camelCase, `_KEYS` maps one to the other). `name` names the deployment: queues
-    `foxreload-relay-<name>-orders[-dlq]`, alarms and dashboard `FoxReloadRelay-<name>[-…]`."""
+    spells them in camelCase; relay.setting_specs declares both). `name` names the deployment:
+    queues `foxreload-relay-<name>-orders[-dlq]`, alarms and dashboard
+    `FoxReloadRelay-<name>[-…]`."""
 
     name: str
     foxreload_base_url: str
     api_key_secret_name: str
     webhook_secret_name: str
     webhook_url: str
-    poll_policy: str = "relay"
-    poll_base_seconds: float = 9.0
-    poll_cap_seconds: float = 60.0
-    poll_jitter: float = 0.1
-    give_up_after_seconds: float = 900.0
-    delivery_window_seconds: float = 86400.0  # webhook retries once terminal (then DLQ)
-    not_found_grace_seconds: float = 60.0
-    poller_timeout_seconds: int = 30
-    poller_memory_mb: int = 256
-    batch_size: int = 10
-    batching_window_seconds: int = 1
-    max_concurrency: int = 5
-    log_retention_days: int = 14
-    encrypt_logs: bool = True  # the function log groups under a customer-managed KMS key
-    stuck_ratio_threshold: float = 0.01
-    api_error_rate_threshold: float = 0.2
-    low_balance_spend_multiple: float = 2.0
-    balance_check_minutes: int = 5
-    balance_endpoint: str = ""
-    api_error_min_attempts: int = 20
-    sweep_enabled: bool = True  # the completion sweeper (docs/performance.md)
-    rate_limit_per_minute: float = 100.0  # the FoxReload key's limit (1000 on enterprise)
+    poll_policy: str = default("poll_policy")
+    poll_base_seconds: float = default("poll_base_seconds")
+    poll_cap_seconds: float = default("poll_cap_seconds")
+    poll_jitter: float = default("poll_jitter")
+    give_up_after_seconds: float = default("give_up_after_seconds")
+    delivery_window_seconds: float = default("delivery_window_seconds")
+    not_found_grace_seconds: float = default("not_found_grace_seconds")
+    poller_timeout_seconds: int = default("poller_timeout_seconds")
+    poller_memory_mb: int = default("poller_memory_mb")
+    batch_size: int = default("batch_size")
+    batching_window_seconds: int = default("batching_window_seconds")
+    max_concurrency: int = default("max_concurrency")
+    log_retention_days: int = default("log_retention_days")
+    encrypt_logs: bool = default("encrypt_logs")  # function log groups under a customer KMS key
+    stuck_ratio_threshold: float = default("stuck_ratio_threshold")
+    api_error_rate_threshold: float = default("api_error_rate_threshold")
+    low_balance_spend_multiple: float = default("low_balance_spend_multiple")
+    balance_check_minutes: int = default("balance_check_minutes")
+    balance_endpoint: str = default("balance_endpoint")
+    api_error_min_attempts: int = default("api_error_min_attempts")
+    sweep_enabled: bool = default("sweep_enabled")  # the completion sweeper
+    rate_limit_per_minute: float = default("foxreload_rate_limit_per_minute")
     pager_emails: tuple[str, ...] = field(default_factory=tuple)
     ticket_emails: tuple[str, ...] = field(default_factory=tuple)
-    retain_data: bool = False
+    retain_data: bool = default("retain_data")
 
     @property
     def stack_name(self) -> str:
@@ -68,23 +74,18 @@ class FoxReloadRelayProps:
     def poller_settings(
         self, *, ledger_table: str, orders_queue_url: str, dlq_url: str
     ) -> PollerSettings:
+        # Every poller setting cdk.json can set, from the props field that holds it; the rest
+        # keep their defaults.
+        from_cdk = {
+            f.name: getattr(self, spec.props_field)
+            for f in fields(PollerSettings)
+            if (spec := BY_NAME[f.name]).props_field is not None
+        }
         return PollerSettings(
-            foxreload_base_url=self.foxreload_base_url,
-            foxreload_api_key_secret=self.api_key_secret_name,
+            **from_cdk,
             ledger_table=ledger_table,
             orders_queue_url=orders_queue_url,
             dlq_url=dlq_url,
-            sink_webhook_url=self.webhook_url,
-            sink_webhook_secret=self.webhook_secret_name,
-            poll_policy=self.poll_policy,
-            poll_base_seconds=self.poll_base_seconds,
-            poll_cap_seconds=self.poll_cap_seconds,
-            poll_jitter=self.poll_jitter,
-            give_up_after_seconds=self.give_up_after_seconds,
-            delivery_window_seconds=self.delivery_window_seconds,
-            not_found_grace_seconds=self.not_found_grace_seconds,
-            sweep_enabled=self.sweep_enabled,
-            foxreload_rate_limit_per_minute=self.rate_limit_per_minute,
         )
 
     def monitor_settings(self, *, ledger_table: str) -> MonitorSettings:
@@ -115,39 +116,8 @@ class EnvironmentConfig(FoxReloadRelayProps):
         return FoxReloadRelayProps(**{k: v for k, v in vars(self).items() if k in names})
 
 
-_KEYS = {
-    "account": "account",
-    "region": "region",
-    "foxreloadBaseUrl": "foxreload_base_url",
-    "apiKeySecretName": "api_key_secret_name",
-    "webhookSecretName": "webhook_secret_name",
-    "webhookUrl": "webhook_url",
-    "pollPolicy": "poll_policy",
-    "pollBaseSeconds": "poll_base_seconds",
-    "pollCapSeconds": "poll_cap_seconds",
-    "pollJitter": "poll_jitter",
-    "giveUpAfterSeconds": "give_up_after_seconds",
-    "deliveryWindowSeconds": "delivery_window_seconds",
-    "notFoundGraceSeconds": "not_found_grace_seconds",
-    "pollerTimeoutSeconds": "poller_timeout_seconds",
-    "pollerMemoryMb": "poller_memory_mb",
-    "batchSize": "batch_size",
-    "batchingWindowSeconds": "batching_window_seconds",
-    "maxConcurrency": "max_concurrency",
-    "logRetentionDays": "log_retention_days",
-    "encryptLogs": "encrypt_logs",
-    "stuckRatioThreshold": "stuck_ratio_threshold",
-    "apiErrorRateThreshold": "api_error_rate_threshold",
-    "lowBalanceSpendMultiple": "low_balance_spend_multiple",
-    "balanceCheckMinutes": "balance_check_minutes",
-    "balanceEndpoint": "balance_endpoint",
-    "apiErrorMinAttempts": "api_error_min_attempts",
-    "sweepEnabled": "sweep_enabled",
-    "rateLimitPerMinute": "rate_limit_per_minute",
-    "pagerEmails": "pager_emails",
-    "ticketEmails": "ticket_emails",
-    "retainData": "retain_data",
-}
+# cdk.json key -> props field, for every setting cdk.json can set.
+_KEYS = {key: spec.props_field for key, spec in BY_CDK_KEY.items() if spec.props_field}
 
 
 def cdk_json_path() -> Path:
@@ -182,7 +152,30 @@ def environment_config(
     unknown = set(raw) - set(_KEYS)
     if unknown:
         raise KeyError(f"cdk.json environment {env_name!r} has unknown keys {sorted(unknown)}")
+    for key, value in raw.items():
+        check_cdk_value(key, value)
     values: dict[str, Any] = {_KEYS[k]: v for k, v in raw.items()}
     for key in ("pager_emails", "ticket_emails"):
         values[key] = tuple(values.get(key, ()))
     return EnvironmentConfig(name=env_name, **values)
+
+
+def check_cdk_value(key: str, value: Any) -> None:
+    """A cdk.json value of the spec's type and within its range (SettingsError otherwise)."""
+    spec = BY_CDK_KEY[key]
+    if value is None and spec.default is None:
+        return
+    expected: tuple[type, ...] = (spec.kind,)
+    if spec.kind is float:
+        expected = (int, float)
+    elif spec.kind is tuple:
+        expected = (list, tuple)
+    if isinstance(value, bool) != (spec.kind is bool) or not isinstance(value, expected):
+        raise SettingsError(
+            f"{spec.describe()} must be a {spec.kind.__name__}, not {type(value).__name__}"
+        )
+    spec.check(value)
+
+
+# Every spec cdk.json can set has a props field (checked here, at import, and by the tests).
+assert all(s.props_field in {f.name for f in fields(EnvironmentConfig)} for s in SPECS if s.cdk)

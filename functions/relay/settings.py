@@ -1,28 +1,27 @@
 """Poller configuration: environment variables parsed once per cold start into a typed object.
 
+Each setting's type, default, range and spellings are declared once, in relay.setting_specs.
 `PollerSettings.to_env()` is the inverse of `from_env()`; the CDK stack and the local stack both
-build the Lambda environment through it, so a setting has one name and one default.
+build the Lambda environment through it.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 
 from relay.domain.retry_pacing import SQS_MAX_RECEIVE_COUNT, receive_bound
-from relay.names import METRICS_NAMESPACE, SERVICE_NAME
+from relay.setting_specs import BY_NAME, SettingsError, check_fields, default, env_names
+
+__all__ = ["SettingsError", "PollerSettings", "ENV_NAMES", "DEFAULT_LEDGER_TTL_DAYS"]
 
 # The lease outlives the webhook by this much, so a send ends while the lease is still ours.
 LEASE_MARGIN_SECONDS: Final = 5.0
 # Ledger items expire this many days after their last message (LEDGER_TTL_DAYS); the balance
 # monitor can look no further back (MonitorSettings reads the same variable).
-DEFAULT_LEDGER_TTL_DAYS: Final = 90
-
-
-class SettingsError(ValueError):
-    """A required variable is missing or a value does not parse."""
+DEFAULT_LEDGER_TTL_DAYS: Final[int] = default("ledger_ttl_days")
 
 
 @dataclass(frozen=True)
@@ -34,44 +33,35 @@ class PollerSettings:
     dlq_url: str
     sink_webhook_url: str
     sink_webhook_secret: str
-    poll_policy: str = "relay"  # "relay" or "seed"
-    poll_base_seconds: float = 9.0  # RelayPolicy defaults, chosen with the bench
-    poll_cap_seconds: float = 60.0
-    poll_jitter: float = 0.1
-    give_up_after_seconds: float = 900.0
-    # Once an order is terminal: how long the storefront's webhook is retried (from the first
-    # terminal sight) before the order is dead-lettered as webhook_unavailable.
-    delivery_window_seconds: float = 86400.0
-    not_found_grace_seconds: float = 60.0
-    auth_failure_delay_seconds: float = 120.0
-    lease_seconds: float = 45.0
-    http_connect_timeout: float = 3.0
-    http_read_timeout: float = 8.0
-    webhook_timeout: float = 10.0
-    ledger_ttl_days: int = DEFAULT_LEDGER_TTL_DAYS
-    # The API key's budget, shared by every poller and the sweeper (docs/performance.md).
-    foxreload_rate_limit_per_minute: float = 100.0
-    # The completion sweep (relay.handlers.sweeper): list pages instead of polling each order.
-    sweep_enabled: bool = False
-    sweep_budget_share: float = 0.85
-    sweep_max_horizon_seconds: float = 300.0
-    sweep_min_interval_seconds: float = 2.0
-    sweep_max_interval_seconds: float = 12.0
-    sweep_cover_margin_seconds: float = 15.0
-    sweep_max_defer_seconds: float = 120.0
-    sweep_stale_grace_seconds: float = 20.0
-    # FoxReload seconds per relay second: 1 against FoxReload; the local stack's simulator can
-    # run its clock faster, and the sweeper ages listed orders on FoxReload's clock.
-    foxreload_time_scale: float = 1.0
-    # FoxReload and the storefront are reached over https only (the API key, the codes and the
-    # signed webhook travel on them); the local stack's loopback simulator and receiver opt out.
-    allow_insecure_http: bool = False
-    service_name: str = SERVICE_NAME
-    metrics_namespace: str = METRICS_NAMESPACE
+    poll_policy: str = default("poll_policy")
+    poll_base_seconds: float = default("poll_base_seconds")
+    poll_cap_seconds: float = default("poll_cap_seconds")
+    poll_jitter: float = default("poll_jitter")
+    give_up_after_seconds: float = default("give_up_after_seconds")
+    delivery_window_seconds: float = default("delivery_window_seconds")
+    not_found_grace_seconds: float = default("not_found_grace_seconds")
+    auth_failure_delay_seconds: float = default("auth_failure_delay_seconds")
+    lease_seconds: float = default("lease_seconds")
+    http_connect_timeout: float = default("http_connect_timeout")
+    http_read_timeout: float = default("http_read_timeout")
+    webhook_timeout: float = default("webhook_timeout")
+    ledger_ttl_days: int = default("ledger_ttl_days")
+    foxreload_rate_limit_per_minute: float = default("foxreload_rate_limit_per_minute")
+    sweep_enabled: bool = default("sweep_enabled")
+    sweep_budget_share: float = default("sweep_budget_share")
+    sweep_max_horizon_seconds: float = default("sweep_max_horizon_seconds")
+    sweep_min_interval_seconds: float = default("sweep_min_interval_seconds")
+    sweep_max_interval_seconds: float = default("sweep_max_interval_seconds")
+    sweep_cover_margin_seconds: float = default("sweep_cover_margin_seconds")
+    sweep_max_defer_seconds: float = default("sweep_max_defer_seconds")
+    sweep_stale_grace_seconds: float = default("sweep_stale_grace_seconds")
+    allow_insecure_http: bool = default("allow_insecure_http")
+    service_name: str = default("service_name")
+    metrics_namespace: str = default("metrics_namespace")
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> PollerSettings:
-        settings = cls(**fields_from_env(cls, ENV_NAMES, env, _parse))
+        settings = cls(**fields_from_env(cls, ENV_NAMES, env))
         settings.validate()
         return settings
 
@@ -79,20 +69,10 @@ class PollerSettings:
         return fields_to_env(self, ENV_NAMES)
 
     def validate(self) -> None:
-        if self.poll_policy not in ("relay", "seed"):
-            raise SettingsError(f"POLL_POLICY must be 'relay' or 'seed', not {self.poll_policy!r}")
-        if not 0 < self.poll_base_seconds <= self.poll_cap_seconds:
+        """Each value within its spec's range, then what ties settings together."""
+        check_fields(self)
+        if not self.poll_base_seconds <= self.poll_cap_seconds:
             raise SettingsError("need 0 < POLL_BASE_SECONDS <= POLL_CAP_SECONDS")
-        if not 0 <= self.poll_jitter <= 1:
-            raise SettingsError("POLL_JITTER must be within [0, 1]")
-        if self.give_up_after_seconds <= 0:
-            raise SettingsError("GIVE_UP_AFTER_SECONDS must be positive")
-        if self.delivery_window_seconds <= 0:
-            raise SettingsError("DELIVERY_WINDOW_SECONDS must be positive")
-        if not 0 < self.sweep_budget_share < 1:
-            raise SettingsError("SWEEP_BUDGET_SHARE must be within (0, 1)")
-        if self.foxreload_rate_limit_per_minute < 10 or self.foxreload_time_scale <= 0:
-            raise SettingsError("need FOXRELOAD_RATE_LIMIT_PER_MINUTE >= 10, a positive time scale")
         if self.lease_seconds <= self.webhook_timeout:
             raise SettingsError("LEASE_SECONDS must exceed WEBHOOK_TIMEOUT_SECONDS")
         if not self.allow_insecure_http:
@@ -107,52 +87,15 @@ def require_https(name: str, url: str) -> None:
         )
 
 
-ENV_NAMES: Final[dict[str, str]] = {
-    "foxreload_base_url": "FOXRELOAD_BASE_URL",
-    "foxreload_api_key_secret": "FOXRELOAD_API_KEY_SECRET",
-    "ledger_table": "LEDGER_TABLE",
-    "orders_queue_url": "ORDERS_QUEUE_URL",
-    "dlq_url": "DLQ_URL",
-    "sink_webhook_url": "SINK_WEBHOOK_URL",
-    "sink_webhook_secret": "SINK_WEBHOOK_SECRET",
-    "poll_policy": "POLL_POLICY",
-    "poll_base_seconds": "POLL_BASE_SECONDS",
-    "poll_cap_seconds": "POLL_CAP_SECONDS",
-    "poll_jitter": "POLL_JITTER",
-    "give_up_after_seconds": "GIVE_UP_AFTER_SECONDS",
-    "delivery_window_seconds": "DELIVERY_WINDOW_SECONDS",
-    "not_found_grace_seconds": "NOT_FOUND_GRACE_SECONDS",
-    "auth_failure_delay_seconds": "AUTH_FAILURE_DELAY_SECONDS",
-    "lease_seconds": "LEASE_SECONDS",
-    "http_connect_timeout": "HTTP_CONNECT_TIMEOUT_SECONDS",
-    "http_read_timeout": "HTTP_READ_TIMEOUT_SECONDS",
-    "webhook_timeout": "WEBHOOK_TIMEOUT_SECONDS",
-    "ledger_ttl_days": "LEDGER_TTL_DAYS",
-    "foxreload_rate_limit_per_minute": "FOXRELOAD_RATE_LIMIT_PER_MINUTE",
-    "sweep_enabled": "SWEEP_ENABLED",
-    "sweep_budget_share": "SWEEP_BUDGET_SHARE",
-    "sweep_max_horizon_seconds": "SWEEP_MAX_HORIZON_SECONDS",
-    "sweep_min_interval_seconds": "SWEEP_MIN_INTERVAL_SECONDS",
-    "sweep_max_interval_seconds": "SWEEP_MAX_INTERVAL_SECONDS",
-    "sweep_cover_margin_seconds": "SWEEP_COVER_MARGIN_SECONDS",
-    "sweep_max_defer_seconds": "SWEEP_MAX_DEFER_SECONDS",
-    "sweep_stale_grace_seconds": "SWEEP_STALE_GRACE_SECONDS",
-    "foxreload_time_scale": "FOXRELOAD_TIME_SCALE",
-    "allow_insecure_http": "ALLOW_INSECURE_HTTP",
-    "service_name": "POWERTOOLS_SERVICE_NAME",
-    "metrics_namespace": "POWERTOOLS_METRICS_NAMESPACE",
-}
+ENV_NAMES: Final[dict[str, str]] = env_names(PollerSettings)
 
 
 def fields_from_env(
-    cls: type[Any],
-    names: Mapping[str, str],
-    env: Mapping[str, str],
-    parse: Callable[[str, str, object], object],
+    cls: type[Any], names: Mapping[str, str], env: Mapping[str, str]
 ) -> dict[str, Any]:
     """A settings dataclass's field values from `env` (`names`: field -> variable). Unset or
-    empty variables keep the field's default; `parse(variable, raw, default)` reads the rest.
-    Every required variable that is missing is named in one error."""
+    empty variables keep the field's default; the field's spec parses the rest. Every required
+    variable that is missing is named in one error."""
     values: dict[str, Any] = {}
     missing: list[str] = []
     for field in dataclasses.fields(cls):
@@ -162,7 +105,7 @@ def fields_from_env(
             if field.default is dataclasses.MISSING:
                 missing.append(name)
             continue
-        values[field.name] = parse(name, raw, field.default)
+        values[field.name] = BY_NAME[field.name].parse(raw)
     if missing:
         raise SettingsError(f"missing environment variables: {', '.join(sorted(missing))}")
     return values
@@ -171,19 +114,6 @@ def fields_from_env(
 def fields_to_env(settings: Any, names: Mapping[str, str]) -> dict[str, str]:
     """The inverse of `fields_from_env`: every field as its environment variable."""
     return {names[f.name]: str(getattr(settings, f.name)) for f in dataclasses.fields(settings)}
-
-
-def _parse(name: str, raw: str, default: object) -> object:
-    try:
-        if isinstance(default, bool):
-            return raw.lower() in ("1", "true", "yes")
-        if isinstance(default, int):
-            return int(raw)
-        if isinstance(default, float):
-            return float(raw)
-    except ValueError as exc:
-        raise SettingsError(f"{name}={raw!r} is not a number") from exc
-    return raw
 
 
 def max_receive_count(settings: PollerSettings) -> int:

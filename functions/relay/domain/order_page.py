@@ -18,15 +18,13 @@ class OrderPage:
     listed: tuple[ListedOrder, ...]  # same order, createdAt on the relay's clock
 
 
-def parse_order_page(
-    body: bytes, server_date: str | None, relay_now: float, time_scale: float = 1.0
-) -> OrderPage:
+def parse_order_page(body: bytes, server_date: str | None, relay_now: float) -> OrderPage:
     """Parse `{"items": [...]}` (or a bare list). Raises MalformedOrder on a bad page.
 
     `createdAt` is on FoxReload's clock. The response's `Date` header tells FoxReload's now, so
-    an order's age is `server now - createdAt` whatever the skew between the two clocks;
-    `time_scale` converts FoxReload seconds to relay seconds (1 except against an accelerated
-    simulator). Without a usable Date header, the two clocks are taken to agree.
+    an order's age is `server now - createdAt` whatever the skew between the two clocks (an
+    accelerated simulator reports both on the relay's clock, so its ages are relay seconds too).
+    Without a usable Date header, the two clocks are taken to agree.
     """
     try:
         data: Any = json.loads(body)
@@ -42,7 +40,7 @@ def parse_order_page(
         created = _iso(order.created_at)
         if created is None:
             raise MalformedOrder("listed order has no createdAt")
-        age = (server_now - created) / time_scale if server_now is not None else None
+        age = server_now - created if server_now is not None else None
         created_relay = relay_now - max(0.0, age) if age is not None else created
         listed.append(ListedOrder(order.id, order.status, created_relay))
     return OrderPage(orders, tuple(listed))

@@ -103,6 +103,10 @@ def with_retry_after(delay: float, retry_after: float | None, rand: float, jitte
     return max(delay, retry_after + rand * spread)
 
 
+# Every name `policy_named` knows; POLL_POLICY (relay.setting_specs) accepts exactly these.
+POLICY_NAMES: Final = ("relay", "seed", "foxreload-docs")
+
+
 def policy_named(name: str, base: float, cap: float, jitter: float) -> Policy:
     if name == "seed":
         return SeedPolicy()

@@ -226,12 +226,7 @@ class Sweeper:
             )
             return None
         try:
-            return parse_order_page(
-                reply.body,
-                reply.headers.get("date"),
-                deps.clock(),
-                deps.settings.foxreload_time_scale,
-            )
+            return parse_order_page(reply.body, reply.headers.get("date"), deps.clock())
         except MalformedOrder:
             deps.metrics.count(Metric.API_ERRORS)
             deps.metrics.count(api_error_metric("Malformed"))

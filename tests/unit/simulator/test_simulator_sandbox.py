@@ -192,3 +192,43 @@ def test_same_seed_same_orders():
         b.create_order([ItemRequest("steam-10", 3)]),
     )
     assert oa.id == ob.id and oa.items[0].codes == ob.items[0].codes
+
+
+def _epoch(iso_text):
+    from datetime import datetime
+
+    return datetime.fromisoformat(iso_text.replace("Z", "+00:00")).timestamp()
+
+
+def test_an_accelerated_sandbox_reports_instants_on_the_clients_clock():
+    """At x10, 60 simulated seconds are 6 reported seconds: createdAt, the listing and top-ups
+    are on the caller's clock, so a client ages orders in its own seconds."""
+    clock = ManualClock(start=1_700_000_000.0, scale=10.0)
+    box = Sandbox(SimulatorConfig(initial_balance=100.0, timing=TimingModel.fast(), seed=1), clock)
+    first = box.create_order([ItemRequest("steam-10", 1)])
+    clock.advance(60.0)
+    second = box.create_order([ItemRequest("steam-10", 1)])
+    listed = {o["id"]: _epoch(o["createdAt"]) for o in box.list_orders(None, 1, 10)["items"]}
+    assert listed[first.id] == pytest.approx(1_700_000_000.0, abs=1e-3)
+    assert listed[second.id] - listed[first.id] == pytest.approx(6.0, abs=1e-3)
+    view = box.order_json(second.id)
+    expires = _epoch(view["paymentExpiresAt"]) - _epoch(view["createdAt"])
+    assert expires == pytest.approx(box.timing.payment_window / 10, abs=1e-3)
+    topup = box.topup(5)
+    assert _epoch(topup["createdAt"]) == pytest.approx(clock.relay_time(clock.now()), abs=1e-3)
+    # the control view keeps simulated time: 60 s after the first order, not 6
+    internal = _epoch(second.internal_json(clock.now())["order"]["createdAt"])
+    assert internal - listed[first.id] == pytest.approx(60.0, abs=1e-3)
+
+
+def test_the_scaled_clock_reports_real_time_and_divides_durations():
+    from simulator.clock import ScaledClock
+
+    clock = ScaledClock(scale=20.0, start=1_000.0)
+    now = clock.now()
+    assert clock.relay_time(now) == pytest.approx(1_000.0 + (now - 1_000.0) / 20, abs=1e-6)
+    assert clock.relay_time(now) - clock.relay_time(now - 200.0) == pytest.approx(10.0)
+    before = clock.relay_time(now)
+    clock.advance(3600.0)  # a jump ages what is already there by jump / scale; now stays real
+    assert clock.relay_time(now) == pytest.approx(before - 180.0)
+    assert clock.relay_time(clock.now()) == pytest.approx(before, abs=0.5)
