@@ -79,12 +79,16 @@ def usage_per_order(
         + poll_calls * env.api_latency
         + (w.webhooks - w.sweep_webhooks) * env.webhook_latency
     )
-    if result.window.sweeps and model.sweeper_runs_continuously:
-        # billed for the whole loop, sleeps included, while it loops
-        sweeper_seconds = result.window_seconds * sweeper_busy_share
+    scheduled = result.sweeper or w.sweeps > 0
+    if scheduled and model.sweeper_runs_continuously:
+        # billed for the whole loop, sleeps included, while it loops; a run that finds nothing
+        # in flight, or finds per-order polling cheaper (sweep_mode_share), ends at once
+        looping = sweeper_busy_share * (result.sweep_mode_share if result.sweeper else 1.0)
+        short_runs = result.window_seconds / 60.0 * (1.0 - looping)
+        sweeper_seconds = result.window_seconds * looping + short_runs * model.idle_run_seconds
     else:
         sweeper_seconds = w.sweeper_seconds
-    sweeper_invocations = result.window_seconds / 60.0 if w.sweeps else 0.0
+    sweeper_invocations = result.window_seconds / 60.0 if scheduled else 0.0
     invocations = w.receives / model.messages_per_invocation + sweeper_invocations
     sqs = (
         orders  # the storefront's SendMessage

@@ -21,6 +21,7 @@ the population (identical for every mode) and another the schedule jitter, so ru
 
 from __future__ import annotations
 
+import bisect
 import heapq
 import math
 import random
@@ -88,9 +89,22 @@ from relay.domain.sweep import (
     plan_sweep,
     terminal_orders,
 )
+from relay.domain.sweep_economics import (
+    HISTORY_SECONDS,
+    MIN_SAMPLES,
+    RECENT_SECONDS,
+    Strategy,
+    arrival_rate,
+    poll_times,
+)
+from relay.domain.sweep_economics import decide as decide_strategy
 from simulator.ratelimit import SlidingWindowLimiter
 
 PENDING = PollOutcome(Kind.PENDING, status="processing")
+# relay.service.sweeper: a running sweeper looks at the ledger this often; a run that ends
+# (per-order polling pays) is followed by the next scheduled one.
+IN_FLIGHT_CHECK_SECONDS = 30.0
+SCHEDULE_SECONDS = 60.0
 KEY = "relay"
 
 
@@ -117,6 +131,10 @@ class Mode:
     sweep: SweepConfig | None = None  # a sweeper runs, per-order polls defer to it
     budget: bool = False  # per-order polls take a token first (always on with a sweep)
     sweep_share: float = 0.85
+    # "auto": sweep only while relay.domain.sweep_economics says it pays (the relay's default);
+    # "always": sweep whatever the load.
+    sweep_strategy: str = "auto"
+    lag_target: float = 30.0
 
 
 @dataclass(frozen=True)
@@ -181,6 +199,7 @@ class Counters:
     sweeper_seconds: float = 0.0  # wall time of sweeps (pages + webhooks), for Lambda GB-s
     webhook_failures: int = 0  # webhooks the storefront did not take (outage)
     parked: int = 0  # receives parked by the open storefront breaker (no API request)
+    strategy_switches: int = 0  # sweep <-> per-order polling (relay.domain.sweep_economics)
 
 
 @dataclass(slots=True)
@@ -236,6 +255,8 @@ class Result:
     sweep_horizon_mean: float = 0.0
     sweep_period_mean: float = 0.0
     stress: dict[str, object] | None = None
+    sweep_mode_share: float = 1.0  # share of the window the sweeper swept (not per-order)
+    sweeper: bool = False  # the mode schedules a sweeper (it may have chosen not to sweep)
 
 
 class Simulation:
@@ -274,6 +295,14 @@ class Simulation:
         self.plans: list[SweepPlan] = []
         self.sweep_starts: list[float] = []
         self._init_budgets(mode, env)
+        # Sweep or per-order polling (relay.service.sweep_strategy): decided every in-flight check
+        self.enq_times: list[float] = []  # arrivals, ascending (the acceptance index)
+        self.strategy = Strategy.SWEEP
+        self.poll_times = poll_times(mode.policy, env.give_up_after)
+        self.next_look = 0.0
+        self.strategy_since = 0.0
+        self.sweep_mode_seconds = 0.0  # within the measurement window
+        self.handover_until: float | None = None
         # stress scenarios: the storefront breaker (one shared state) and the incident
         self.stress = spec.stress
         self.breaker_cfg = self.stress.breaker if self.stress is not None else None
@@ -379,6 +408,7 @@ class Simulation:
             len(self.orders), now - self.pop.create_to_enqueue, now, now + term_after, final
         )
         self.orders.append(order)
+        self.enq_times.append(now)
         self.open[order.idx] = order
         self.at(now + self.pickup(), 1, order)
         self.at(now + self.next_arrival_gap(now), 0)
@@ -668,6 +698,21 @@ class Simulation:
     # -- the sweeper ----------------------------------------------------------------------
     def on_sweep_start(self, now: float, _: object) -> None:
         assert self.sweep_cfg is not None and self.sweep_budget is not None
+        if self.mode.sweep_strategy == "auto" and now >= self.next_look:
+            self.next_look = now + IN_FLIGHT_CHECK_SECONDS
+            swept_before = self.strategy is Strategy.SWEEP
+            self.look(now)
+            # relay.service.sweeper.Sweeper._hand_over: per-order polling takes over once the
+            # messages the sweep deferred are back; meanwhile the sweep covers nothing.
+            if self.strategy is Strategy.SWEEP:
+                self.handover_until = None
+            elif self.handover_until is None:
+                self.handover_until = now + (self.sweep_cfg.max_defer if swept_before else 0.0)
+        if self.handover_until is not None and now >= self.handover_until:
+            # The run ends; the next scheduled one (a minute on) looks again.
+            self.next_look = now + SCHEDULE_SECONDS
+            self.at(now + SCHEDULE_SECONDS, 2)
+            return
         self.adapt_sweep_share(now)
         plan = plan_sweep(
             self.sweep_state, self.sweep_cfg, self.sweep_budget.rate, now, self.estimate
@@ -677,6 +722,43 @@ class Simulation:
             self.sweep_starts.append(now)
         self.count(now, "sweeps")
         self.at(now, 3, SweepRun(now, plan))
+
+    def look(self, now: float) -> None:
+        """relay.service.sweeper.Sweeper.look: the orders accepted within the deadline's span,
+        their completion ages so far, and the same decision."""
+        window = self.env.give_up_after
+        lo = bisect.bisect_right(self.enq_times, now - window)
+        recent_span = min(RECENT_SECONDS, window)
+        recent = len(self.enq_times) - bisect.bisect_right(self.enq_times, now - recent_span)
+        if len(self.enq_times) - lo < MIN_SAMPLES:
+            lo = bisect.bisect_right(self.enq_times, now - HISTORY_SECONDS)
+        in_window = len(self.enq_times) - bisect.bisect_right(self.enq_times, now - window)
+        samples = []
+        for order in self.orders[lo:]:
+            seen = order.terminal_seen
+            done = seen is not None and seen <= now
+            samples.append(((seen if done else now) - order.enq, done))  # type: ignore[operator]
+        rate = arrival_rate(in_window, window, recent, recent_span)
+        choice = decide_strategy(
+            samples,
+            rate,
+            self.strategy,
+            self.poll_times,
+            lag_target=self.mode.lag_target,
+            requests_per_hour_limit=self.env.limit_per_minute * 60,
+        )
+        if choice.strategy is not self.strategy:
+            self.note_strategy_time(now)
+            self.strategy = choice.strategy
+            self.count(now, "strategy_switches")
+
+    def note_strategy_time(self, now: float) -> None:
+        """Time spent sweeping within the measurement window (the sweeper is billed for it)."""
+        lo = max(self.strategy_since, self.window_start)
+        hi = min(now, self.window_end)
+        if self.strategy is Strategy.SWEEP and hi > lo:
+            self.sweep_mode_seconds += hi - lo
+        self.strategy_since = now
 
     def on_sweep_page(self, now: float, run: SweepRun) -> None:
         assert self.sweep_cfg is not None and self.sweep_budget is not None
@@ -742,6 +824,8 @@ class Simulation:
             self.sweep_state, run.plan, run.started, last, finished
         )
         self.coverage = replace(coverage, sweep_share=self.sweep_share)
+        if self.handover_until is not None:
+            self.coverage = replace(self.coverage, horizon=0.0)  # handing over: covers nothing
         if finished and self.window_start <= run.started < self.window_end:
             self.horizons.append(coverage.horizon)
 
@@ -816,6 +900,8 @@ class Simulation:
             else:
                 lost += 1
         plans = self.plans or [SweepPlan(0.0, 0, 0.0, None, 100)]
+        self.note_strategy_time(self.window_end)
+        sweep_mode_share = self.sweep_mode_seconds / max(1e-9, self.window_end - self.window_start)
         starts = self.sweep_starts
         period = (starts[-1] - starts[0]) / (len(starts) - 1) if len(starts) > 1 else 0.0
         return Result(
@@ -841,6 +927,8 @@ class Simulation:
             sweep_interval_mean=statistics.fmean(p.interval for p in plans),
             sweep_horizon_mean=statistics.fmean(p.horizon for p in plans),
             sweep_period_mean=period,
+            sweep_mode_share=sweep_mode_share if self.sweep_cfg is not None else 0.0,
+            sweeper=self.sweep_cfg is not None,
             stress=self.stress_summary() if self.stress is not None else None,
         )
 

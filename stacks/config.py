@@ -57,6 +57,8 @@ class FoxReloadRelayProps:
     balance_endpoint: str = default("balance_endpoint")
     api_error_min_attempts: int = default("api_error_min_attempts")
     sweep_enabled: bool = default("sweep_enabled")  # the completion sweeper
+    sweep_strategy: str = default("sweep_strategy")  # auto: sweep only where it pays
+    sweep_lag_target_seconds: float = default("sweep_lag_target_seconds")
     rate_limit_per_minute: float = default("foxreload_rate_limit_per_minute")
     pager_emails: tuple[str, ...] = field(default_factory=tuple)
     ticket_emails: tuple[str, ...] = field(default_factory=tuple)

@@ -36,6 +36,7 @@ if TYPE_CHECKING:
     from relay.adapters.balance_store import BalanceStore
     from relay.adapters.ledger_queries import LedgerQueries
     from relay.adapters.spend_index import SpendIndex
+    from relay.domain.stuck_orders import LedgerOrder
     from relay.monitor_settings import MonitorSettings
 
 _BOTO_CONFIG = Config(
@@ -112,6 +113,7 @@ def build_relay_deps(env: Mapping[str, str], logger: Logger, metrics: Metrics) -
         clock=lambda: deps.clock(),  # noqa: PLW0108 - late-bound: tests swap deps.clock
     )
     dynamodb = boto3.client("dynamodb", config=_BOTO_CONFIG)
+    queries = _LazyQueries(dynamodb, settings.ledger_table)
     deps = RelayDeps(
         settings=settings,
         foxreload=foxreload,
@@ -127,24 +129,32 @@ def build_relay_deps(env: Mapping[str, str], logger: Logger, metrics: Metrics) -
         invalidate_webhook_secret=lambda: secrets.invalidate(settings.sink_webhook_secret),
         metrics=PowertoolsMetrics(metrics),
         log=logger,
-        unfinished_between=_unfinished_between(dynamodb, settings.ledger_table),
+        unfinished_between=queries.unfinished_between,
+        accepted_between=queries.accepted_between,
     )
     return deps
 
 
-def _unfinished_between(dynamodb: DynamoDBClient, table: str) -> Callable[[float, float], int]:
-    """The sweeper's count of unfinished orders; its query adapter is loaded on the first count
-    (the poller, which shares these dependencies, never counts)."""
-    queries: list[LedgerQueries] = []
+class _LazyQueries:
+    """The sweeper's acceptance-index queries; the adapter is loaded on the first query (the
+    poller, which shares these dependencies, never queries)."""
 
-    def count(start: float, end: float) -> int:
-        if not queries:
+    def __init__(self, dynamodb: DynamoDBClient, table: str) -> None:
+        self._args = (dynamodb, table)
+        self._queries: LedgerQueries | None = None
+
+    def _loaded(self) -> LedgerQueries:
+        if self._queries is None:
             from relay.adapters.ledger_queries import LedgerQueries  # noqa: PLC0415
 
-            queries.append(LedgerQueries(dynamodb, table))
-        return queries[0].unfinished_between(start, end)
+            self._queries = LedgerQueries(*self._args)
+        return self._queries
 
-    return count
+    def unfinished_between(self, start: float, end: float) -> int:
+        return self._loaded().unfinished_between(start, end)
+
+    def accepted_between(self, start: float, end: float) -> list[LedgerOrder]:
+        return self._loaded().accepted_between(start, end)
 
 
 @dataclass(frozen=True)

@@ -211,6 +211,12 @@ SPECS: Final[tuple[Spec, ...]] = (
     Spec("sweep_cover_margin_seconds", float, 15.0, minimum=0, cdk_override=None),
     Spec("sweep_max_defer_seconds", float, 120.0, minimum=0, cdk_override=None),
     Spec("sweep_stale_grace_seconds", float, 20.0, minimum=0, cdk_override=None),
+    # "auto": the sweeper sweeps only while that is cheaper than polling each order and per-order
+    # polling would miss the lag target (relay.domain.sweep_economics); "always": whenever
+    # anything is in flight.
+    Spec("sweep_strategy", str, "auto", choices=("auto", "always")),
+    # The p99 detection lag per-order polling must forecast before it may replace the sweep.
+    Spec("sweep_lag_target_seconds", float, 30.0, minimum=0, exclusive=True),
     # FoxReload and the storefront are reached over https only (the API key, the codes and the
     # signed webhook travel on them); the local stack's loopback simulator and receiver opt out.
     Spec("allow_insecure_http", bool, False, cdk_override=None),

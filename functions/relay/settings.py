@@ -55,6 +55,8 @@ class PollerSettings:
     sweep_cover_margin_seconds: float = default("sweep_cover_margin_seconds")
     sweep_max_defer_seconds: float = default("sweep_max_defer_seconds")
     sweep_stale_grace_seconds: float = default("sweep_stale_grace_seconds")
+    sweep_strategy: str = default("sweep_strategy")
+    sweep_lag_target_seconds: float = default("sweep_lag_target_seconds")
     allow_insecure_http: bool = default("allow_insecure_http")
     service_name: str = default("service_name")
     metrics_namespace: str = default("metrics_namespace")

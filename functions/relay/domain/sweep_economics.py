@@ -49,7 +49,7 @@ class WorkModel:
 
     memory_gb: float = 0.25
     receive_seconds: float = 0.03  # a receive without a FoxReload request
-    api_seconds: float = 0.3  # one FoxReload round trip
+    api_seconds: float = 0.12  # one FoxReload round trip (the bench assumes the same)
     # A swept order's message is received about once per max-defer while it waits.
     sweep_defer_seconds: float = 120.0
 
@@ -166,15 +166,18 @@ def choose(
     requests_per_hour_limit: float,
     prices: UnitPrices | None = None,
     work: WorkModel | None = None,
-    band: float = 0.2,
-    max_key_utilisation: float = 0.5,
+    band: float = 0.25,
+    max_key_utilisation: float = 0.75,
 ) -> Choice:
     """The cheaper strategy that meets the lag target and leaves the key room.
 
     Per-order polling must forecast a p99 lag within `lag_target` and use at most
-    `max_key_utilisation` of the key (a burst of orders must not meet a full bucket). Within
-    those limits it replaces the sweep only when it costs less than (1 - band) of it, and the
-    sweep comes back once per-order polling costs more than (1 + band) of it.
+    `max_key_utilisation` of the key (the sweeper looks again every half minute, and a burst
+    shows in the recent rate at once). Within those limits it replaces the sweep only when it
+    costs less than (1 - band) of it, and the sweep comes back once per-order polling costs
+    more than (1 + band) of it or its lag forecast passes (1 + band) of the target: a switch
+    costs a little lag (messages the sweep had deferred wait out their deferral), so the
+    choice must not flap on noise.
     """
     prices = prices or UnitPrices()
     work = work or WorkModel()
@@ -186,7 +189,8 @@ def choose(
     def chosen(strategy: Strategy, reason: str) -> Choice:
         return Choice(strategy, per_order, sweep, forecast, reason)
 
-    if forecast.lag_p99 > lag_target:
+    lag_limit = lag_target * (1 + band) if current is Strategy.PER_ORDER else lag_target
+    if forecast.lag_p99 > lag_limit:
         return chosen(Strategy.SWEEP, "per-order lag above target")
     if rate * forecast.polls_per_order > max_key_utilisation * requests_per_hour_limit:
         return chosen(Strategy.SWEEP, "per-order polls would crowd the key")
@@ -251,3 +255,42 @@ def kaplan_meier(samples: Iterable[tuple[float, bool]]) -> StepSurvival:
             values.append(survival)
         at_risk -= completed + censored
     return StepSurvival(tuple(ages), tuple(values))
+
+
+# Arrivals are counted over the supplier deadline's span and over its last few minutes, so a
+# burst is swept at once.
+RECENT_SECONDS = 120.0
+# The completion-age forecast needs enough orders for its p99: below this many in the rate's
+# window it reads further back (a low load's orders are few and cheap to read).
+MIN_SAMPLES = 200
+HISTORY_SECONDS = 3 * 3600.0
+
+
+def arrival_rate(in_window: int, window: float, recent: int, recent_span: float) -> float:
+    """Orders an hour over the window, or over its last minutes when those run at more than
+    twice the window's rate (a burst; a smaller excess is the noise of a short count)."""
+    long = in_window / max(window, 1e-9)
+    short = recent / max(recent_span, 1e-9)
+    return 3600.0 * (short if short > 2 * long else long)
+
+
+def decide(
+    samples: Iterable[tuple[float, bool]],
+    arrivals_per_hour: float,
+    current: Strategy,
+    times: Sequence[float],
+    *,
+    lag_target: float,
+    requests_per_hour_limit: float,
+) -> Choice:
+    """The whole choice from observations: (age, completed) samples of recent orders, the
+    arrival rate, and the per-order schedule's poll times (`poll_times`)."""
+    survival = kaplan_meier(samples)
+    return choose(
+        current,
+        arrivals_per_hour,
+        forecast_per_order(survival, times),
+        survival.mean,
+        lag_target=lag_target,
+        requests_per_hour_limit=requests_per_hour_limit,
+    )

@@ -5,7 +5,7 @@ from __future__ import annotations
 import random
 import time
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -15,6 +15,7 @@ from relay.adapters.ledger import LedgerTable
 from relay.adapters.order_queue import OrderQueue
 from relay.adapters.webhook_sink import WebhookSink
 from relay.domain.schedule import Policy
+from relay.domain.stuck_orders import LedgerOrder
 from relay.settings import PollerSettings
 
 
@@ -55,3 +56,6 @@ class RelayDeps:
     policy: Policy | None = None
     # Orders accepted in (start, end] with no outcome yet; None: assume some (always sweep).
     unfinished_between: Callable[[float, float], int] | None = None
+    # Orders accepted in (start, end], for the sweeper's choice between sweeping and per-order
+    # polling (relay.service.sweep_strategy); None: the sweeper always sweeps.
+    accepted_between: Callable[[float, float], Sequence[LedgerOrder]] | None = None

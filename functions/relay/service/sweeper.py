@@ -22,11 +22,13 @@ from relay.domain.order_page import OrderPage, parse_order_page
 from relay.domain.poll_outcome import HttpReply, Kind, classify, for_order
 from relay.domain.rate_budget import BucketState, back_off
 from relay.domain.results import DeliveryOutcome
+from relay.domain.schedule import policy_named
 from relay.domain.sweep import (
     SweepPlan,
     SweepState,
     after_sweep,
     chunk_pages,
+    coverage_is_fresh,
     learned_horizon,
     next_page_needed,
     observe_first_page,
@@ -34,10 +36,12 @@ from relay.domain.sweep import (
     plan_sweep,
     terminal_orders,
 )
+from relay.domain.sweep_economics import HISTORY_SECONDS, MIN_SAMPLES, Strategy
 from relay.names import Metric, api_error_metric
 from relay.service.delivery import Delivery
 from relay.service.deps import RelayDeps
 from relay.service.poll_gate import PollGate, budget_split, sweep_config
+from relay.service.sweep_strategy import Look, StrategyChooser
 
 _CONCURRENT_DELIVERIES = 10
 _REMEMBERED_DONE = 5000
@@ -54,7 +58,8 @@ class SweepStats:
     pages: int = 0
     delivered: int = 0
     outcomes: dict[DeliveryOutcome, int] = field(default_factory=dict)
-    idle: bool = False  # the run ended early: nothing in flight
+    idle: bool = False  # the run ended early: nothing in flight, or per-order polling pays
+    per_order: bool = False  # it ended because per-order polling is cheaper at this load
 
 
 class Sweeper:
@@ -72,12 +77,23 @@ class Sweeper:
         self.delivery = Delivery(deps)
         now = lambda: deps.clock()  # noqa: E731, PLW0108 - late-bound: deps.clock may be swapped
         self.gate = PollGate(deps.settings, deps.coordination, clock=now)
+        settings = deps.settings
+        policy = deps.policy or policy_named(
+            settings.poll_policy,
+            settings.poll_base_seconds,
+            settings.poll_cap_seconds,
+            settings.poll_jitter,
+        )
+        self.chooser = StrategyChooser(settings, policy)
+        self.strategy: Strategy | None = None  # this run's current choice, once looked
+        self.handover_until: float | None = None  # per-order polling takes over at this time
 
     async def run(self, until: float) -> SweepStats:
         """Sweep until `until` (epoch seconds), holding the single-sweeper lease."""
         stats = SweepStats()
         deps = self.deps
         checked_at: float | None = None
+        look = Look(True, None)
         if self.estimate is None:
             stored = await asyncio.to_thread(deps.coordination.read_completion_estimate)
             self.estimate = stored if stored is not None else CompletionAges()
@@ -87,13 +103,19 @@ class Sweeper:
                 started = deps.clock()
                 if checked_at is None or started - checked_at >= IN_FLIGHT_CHECK_SECONDS:
                     checked_at = started
-                    if not await asyncio.to_thread(self.anything_in_flight, started):
-                        # Nothing a sweep could find: no listing, and the run ends early. The
-                        # coverage goes stale, so any order accepted meanwhile is polled per
-                        # order with the whole key until the next scheduled run sweeps again.
-                        deps.log.info("nothing in flight within the sweep's reach; sweeper idle")
-                        stats.idle = True
-                        break
+                    swept_before = self.strategy is Strategy.SWEEP
+                    look = await asyncio.to_thread(self.look, started)
+                    self._hand_over(look, swept_before, started)
+                handed_over = self.handover_until is not None and started >= self.handover_until
+                if not look.in_flight or handed_over:
+                    # Nothing a sweep could find, or per-order polling is cheaper at this
+                    # load: no listing, and the run ends early. The coverage goes stale, so
+                    # the orders are polled per order with the whole key until a scheduled
+                    # run finds sweeping worth it again.
+                    self._log_no_sweep(look)
+                    stats.idle = True
+                    stats.per_order = look.in_flight
+                    break
                 lease_until = started + self.config.max_interval * 3 + 30
                 held = await asyncio.to_thread(
                     deps.coordination.hold_sweeper_lease, self.owner, started, lease_until
@@ -172,17 +194,72 @@ class Sweeper:
             self.state, plan, started, last.listed if last else (), finished
         )
         coverage = replace(coverage, sweep_share=self.share)
+        if self.handover_until is not None:
+            coverage = replace(coverage, horizon=0.0)  # handing over: covers nothing
         await asyncio.to_thread(deps.coordination.write_coverage, coverage)
         stats.sweeps += 1
         stats.pages += pages_read
+
+    def look(self, now: float) -> Look:
+        """Is anything the sweep could find unfinished, and is sweeping worth it at this load?"""
+        accepted = self.deps.accepted_between
+        if accepted is None or self.deps.settings.sweep_strategy != "auto":
+            return Look(self.anything_in_flight(now), None)
+        orders = accepted(now - self.chooser.window, now)
+        reach = now - self.reach()
+        in_flight = any(o.outcome is None and o.accepted_at > reach for o in orders)
+        history = orders
+        if in_flight and len(orders) < MIN_SAMPLES:
+            history = accepted(now - HISTORY_SECONDS, now)
+        if self.strategy is None:  # a new run: the last published coverage says what it was
+            coverage = self.deps.coordination.read_coverage()
+            fresh = coverage is not None and coverage_is_fresh(coverage, self.config, now)
+            self.strategy = Strategy.SWEEP if fresh else Strategy.PER_ORDER
+        choice = self.chooser.choose(
+            orders, now, sweeping=self.strategy is Strategy.SWEEP, history=history
+        )
+        if in_flight:
+            self.strategy = choice.strategy
+        return Look(in_flight, choice)
+
+    def _hand_over(self, look: Look, swept_before: bool, now: float) -> None:
+        """Per-order polling takes over from a running sweep only after the messages the sweep
+        sent to wait (up to max_defer) have come back: until then the sweeper goes on listing
+        but publishes coverage of nothing, so no poller defers to it any more."""
+        if look.sweep:
+            self.handover_until = None
+        elif look.in_flight and self.handover_until is None:
+            self.handover_until = now + (self.config.max_defer if swept_before else 0.0)
+            if swept_before:
+                self.deps.log.info(
+                    "handing over to per-order polling in %.0fs", self.config.max_defer
+                )
+
+    def _log_no_sweep(self, look: Look) -> None:
+        choice = look.choice
+        if not look.in_flight or choice is None:
+            self.deps.log.info("nothing in flight within the sweep's reach; sweeper idle")
+            return
+        self.deps.log.info(
+            "per-order polling instead of sweeping (%s): $%.4f/h against $%.4f/h for the sweep, "
+            "forecast %.1f polls per order, p99 lag %.1fs",
+            choice.reason,
+            choice.per_order_cost_per_hour,
+            choice.sweep_cost_per_hour,
+            choice.forecast.polls_per_order,
+            choice.forecast.lag_p99,
+        )
+
+    def reach(self) -> float:
+        """How far back (by acceptance) the sweep can find an order."""
+        return learned_horizon(self.estimate, self.config) + self.config.max_page_gap
 
     def anything_in_flight(self, now: float) -> bool:
         """Are orders the sweep could cover (accepted within its horizon) still unfinished?"""
         unfinished = self.deps.unfinished_between
         if unfinished is None:
             return True
-        reach = learned_horizon(self.estimate, self.config) + self.config.max_page_gap
-        return unfinished(now - reach, now) > 0
+        return unfinished(now - self.reach(), now) > 0
 
     def adapt_share(self, now: float) -> None:
         """Lend the per-order pollers part of the sweeper's share while orders past the deadline

@@ -14,6 +14,7 @@ from relay.domain.sweep_economics import (
     Strategy,
     UnitPrices,
     WorkModel,
+    arrival_rate,
     choose,
     forecast_per_order,
     kaplan_meier,
@@ -122,7 +123,7 @@ def test_per_order_never_crowds_the_key() -> None:
     prices = UnitPrices(lambda_gb_second=1.0)  # a sweeper so dear that cost alone would poll
     choice = choose(
         Strategy.SWEEP,
-        1000,
+        1200,  # 4,800 polls an hour: 80 % of the key
         cheap,
         20.0,
         lag_target=30,
@@ -152,6 +153,12 @@ def test_more_load_never_turns_a_sweep_into_per_order_polling(mean: float, start
     strategies = [_choice(start, r, mean).strategy for r in rates]
     first_sweep = next((i for i, s in enumerate(strategies) if s is Strategy.SWEEP), len(rates))
     assert all(s is Strategy.SWEEP for s in strategies[first_sweep:])
+
+
+def test_a_burst_shows_in_the_rate_at_once_and_noise_does_not() -> None:
+    assert arrival_rate(100, 900, 20, 120) == pytest.approx(400.0)  # 600/h recent: noise
+    assert arrival_rate(100, 900, 100, 120) == pytest.approx(3000.0)  # a burst
+    assert arrival_rate(0, 900, 0, 120) == 0.0
 
 
 def test_the_crossing_moves_with_the_completion_times() -> None:
