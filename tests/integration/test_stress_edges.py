@@ -63,7 +63,12 @@ def stress_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStac
         seed=4321,
         log_dir=tmp_path_factory.mktemp("stress-stack"),
         allow_moto_dynamodb=False,
-        poller_overrides={ENV_NAMES["give_up_after_seconds"]: f"{GIVE_UP_AFTER_SECONDS:g}"},
+        poller_overrides={
+            ENV_NAMES["give_up_after_seconds"]: f"{GIVE_UP_AFTER_SECONDS:g}",
+            # These scenarios are about the sweep running through an incident; left to choose,
+            # the sweeper would hand a few hundred orders an hour to per-order polling.
+            ENV_NAMES["sweep_strategy"]: "always",
+        },
     )
     with LocalStack(options) as local:
         assert local.sweeper is not None, "cdk.json enables the sweep"
