@@ -42,8 +42,10 @@ typecheck: $(STAMP)
 unit: $(STAMP)
 	$(PY) -m pytest tests/unit -q
 
+# The unit tier runs on two workers (pytest-xdist); the tiers with servers and stacks one at a time.
 test: setup lint typecheck
-	$(PY) -m pytest tests -q
+	$(PY) -m pytest tests/unit -q -n 2
+	$(PY) -m pytest tests/wire tests/infrastructure tests/integration -q
 
 # Without npm the demo still runs: it falls back to moto's DynamoDB with a NOTICE (tests do not).
 demo: $(STAMP)

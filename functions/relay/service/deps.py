@@ -7,7 +7,7 @@ import time
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from relay.adapters.coordination import CoordinationTable
 from relay.adapters.foxreload_client import FoxReloadClient
@@ -15,8 +15,10 @@ from relay.adapters.ledger import LedgerTable
 from relay.adapters.order_queue import OrderQueue
 from relay.adapters.webhook_sink import WebhookSink
 from relay.domain.schedule import Policy
-from relay.domain.stuck_orders import LedgerOrder
 from relay.settings import PollerSettings
+
+if TYPE_CHECKING:
+    from relay.domain.stuck_orders import LedgerOrder
 
 
 class LogSink(Protocol):

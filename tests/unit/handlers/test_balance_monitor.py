@@ -264,10 +264,15 @@ def test_rotated_key_is_re_read_once_after_a_401(
 
 
 def test_a_basis_older_than_the_ledgers_history_is_flagged(
-    ddb: Any, capsys: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture
+    ddb: Any,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
+    # A short history keeps the run small: the monitor reads the spend index hour by hour.
+    monkeypatch.setenv("LEDGER_TTL_DAYS", "2")
     now = time.time()
-    store(ddb, now - 100 * 86_400).record(RecordKind.BALANCE, Decimal("500"))
+    store(ddb, now - 3 * 86_400).record(RecordKind.BALANCE, Decimal("500"))
     put_order(ddb, "a", now - 500, outcome="delivered", outcome_at=now - 400, total_price="20")
     result, metrics = run(capsys)
     assert result["source"] == "estimate"
@@ -289,11 +294,12 @@ def test_the_ledgers_history_is_its_ttl_setting(
     capsys: pytest.CaptureFixture[str],
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    """LEDGER_TTL_DAYS, not a fixed 90 days: with items kept 120 days a 100-day-old basis is
-    still estimated from in full."""
-    monkeypatch.setenv("LEDGER_TTL_DAYS", "120")
+    """LEDGER_TTL_DAYS, not a fixed 90 days: a 2.5-day-old basis is within a 3-day history
+    (and the test above flags a 3-day-old one beyond a 2-day history, which a fixed 90 days
+    never would)."""
     now = time.time()
-    store(ddb, now - 100 * 86_400).record(RecordKind.BALANCE, Decimal("500"))
+    store(ddb, now - 2.5 * 86_400).record(RecordKind.BALANCE, Decimal("500"))
+    monkeypatch.setenv("LEDGER_TTL_DAYS", "3")
     run(capsys)
     assert not any("older than the ledger's history" in r.getMessage() for r in caplog.records)
 
