@@ -57,6 +57,7 @@ from relay.domain.gate_decision import (
     at_gate,
     wait_at_gate,
 )
+from relay.domain.poll_allowance import Allowance, next_allowance, revoked
 from relay.domain.poll_outcome import Kind, PollOutcome
 from relay.domain.rate_budget import (
     BudgetSplit,
@@ -303,6 +304,9 @@ class Simulation:
         self.strategy_since = 0.0
         self.sweep_mode_seconds = 0.0  # within the measurement window
         self.handover_until: float | None = None
+        # relay.domain.poll_allowance: granted at the sweeper's looks, revoked by a 429
+        self.allowance = Allowance()
+        self.last_choice_demand = math.inf
         # stress scenarios: the storefront breaker (one shared state) and the incident
         self.stress = spec.stress
         self.breaker_cfg = self.stress.breaker if self.stress is not None else None
@@ -568,6 +572,8 @@ class Simulation:
         if self.order_bucket is not None and self.gate_config is not None:
             whole = FairBudget(self.gate_config.split().whole)
             self.order_bucket = whole.back_off(self.order_bucket, retry_after or 1.0, now)
+            if self.gate_config.sweep_enabled:
+                self.allowance = revoked(now)
 
     def adapt_sweep_share(self, now: float) -> None:
         """relay.service.sweeper.Sweeper.adapt_share, before each sweep."""
@@ -619,13 +625,20 @@ class Simulation:
         config = self.gate_config
         if config is None or self.order_bucket is None:
             return Gate(True)
-        step = at_gate(now - self.accepted_at(order), elapsed, now, self.coverage, config)
+        step = at_gate(now - self.accepted_at(order), elapsed, now, self.published(), config)
         if not isinstance(step, AskToken):
             return step
         grant = self.take_order_token(step, now)
         if grant.granted:
             return Gate(True, lane=step.lane)
         return after_refusal(grant.wait, elapsed, step.lane, config.give_up_after)
+
+    def published(self) -> Coverage | None:
+        """The coverage item as a poller reads it: the last sweep's heartbeat and the allowance."""
+        if self.sweep_cfg is None:
+            return self.coverage
+        base = self.coverage or Coverage(swept_at=0.0, horizon=0.0, interval=1.0)
+        return replace(base, allowance=self.allowance)
 
     def take_order_token(self, ask: AskToken, now: float) -> FairGrant:
         """PollGate.take: a token from the lane of the shared per-order bucket."""
@@ -708,6 +721,17 @@ class Simulation:
                 self.handover_until = None
             elif self.handover_until is None:
                 self.handover_until = now + (self.sweep_cfg.max_defer if swept_before else 0.0)
+            # Sweeper._publish_allowance: unmetered per-order polls once no sweep runs.
+            sweeping = self.strategy is Strategy.SWEEP or (
+                self.handover_until is not None and now < self.handover_until
+            )
+            self.allowance = next_allowance(
+                self.allowance,
+                sweeping=sweeping,
+                requests_per_hour=self.last_choice_demand,
+                requests_per_hour_limit=self.env.limit_per_minute * 60,
+                now=now,
+            )
         if self.handover_until is not None and now >= self.handover_until:
             # The run ends; the next scheduled one (a minute on) looks again.
             self.next_look = now + SCHEDULE_SECONDS
@@ -747,6 +771,7 @@ class Simulation:
             lag_target=self.mode.lag_target,
             requests_per_hour_limit=self.env.limit_per_minute * 60,
         )
+        self.last_choice_demand = choice.per_order_requests_per_hour
         if choice.strategy is not self.strategy:
             self.note_strategy_time(now)
             self.strategy = choice.strategy

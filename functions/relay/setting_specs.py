@@ -148,6 +148,9 @@ SPECS: Final[tuple[Spec, ...]] = (
     Spec("ledger_table", str, cdk_override=None),
     Spec("orders_queue_url", str, cdk_override=None),
     Spec("dlq_url", str, cdk_override=None),
+    # The sweeper's own queue of delayed "sweep again" messages: between sweeps it ends its run
+    # instead of sleeping (billed) through the pause. Empty: it loops within one run.
+    Spec("sweep_tick_queue_url", str, "", cdk_override=None),
     Spec("sink_webhook_url", str, cdk_override="webhookUrl"),
     Spec("sink_webhook_secret", str, cdk_override="webhookSecretName"),
     # The poll schedule (RelayPolicy defaults, chosen with the bench).

@@ -33,6 +33,7 @@ class PollerSettings:
     dlq_url: str
     sink_webhook_url: str
     sink_webhook_secret: str
+    sweep_tick_queue_url: str = default("sweep_tick_queue_url")
     poll_policy: str = default("poll_policy")
     poll_base_seconds: float = default("poll_base_seconds")
     poll_cap_seconds: float = default("poll_cap_seconds")

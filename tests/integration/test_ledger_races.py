@@ -19,6 +19,7 @@ from relay.adapters.ledger import (
     TerminalSight,
 )
 from relay.domain.events import Event
+from relay.domain.poll_allowance import Allowance
 from relay.domain.rate_budget import budget_within_limit
 from relay.names import Ledger
 from tests.unit.service.relay_world import create_ledger_table
@@ -190,3 +191,27 @@ def test_the_expression_builder_is_valid_dynamodb_for_reserved_and_odd_names(led
     third.condition(f"{third.name('status')} = {third.value({'N': '7'})}")
     with pytest.raises(client.exceptions.ConditionalCheckFailedException):
         client.update_item(TableName=name, Key=key, **third.arguments())
+
+
+def test_a_429_revocation_racing_the_sweepers_grant_always_stands(ledger):
+    """Pollers revoke the unmetered allowance (a 429) while the sweeper grants it from what it
+    read before: whatever the interleaving, the item ends revoked, never granted over it."""
+    _, client, name = ledger
+    coordination = CoordinationTable(client, name)
+    now = time.time()
+    read = Allowance()  # what the sweeper read: never revoked
+
+    def worker(i):
+        if i % 2:
+            coordination.revoke_allowance(now + i)
+            return None
+        return coordination.write_allowance(Allowance(now + 150.0), read)
+
+    race(worker)
+    coverage = coordination.read_coverage()
+    assert coverage is not None and coverage.allowance.revoked_at is not None
+    # a grant could only have landed before every revocation, which then ended it
+    assert not coverage.allowance.unmetered(now)
+    # and from the revocation it read, the sweeper may grant again (after its hold)
+    assert coordination.write_allowance(Allowance(now + 150.0), coverage.allowance)
+    assert coordination.read_coverage().allowance.unmetered(now)

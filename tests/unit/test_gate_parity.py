@@ -21,6 +21,7 @@ from relay.adapters.ledger import OrderRecord
 from relay.domain.decision import Reschedule
 from relay.domain.fair_budget import NEVER, FairState, LaneState
 from relay.domain.gate_decision import Gate
+from relay.domain.poll_allowance import Allowance
 from relay.domain.rate_budget import BucketState
 from relay.domain.schedule import RelayPolicy
 from relay.domain.sweep import Coverage
@@ -204,6 +205,7 @@ def bench_sees(case: Case) -> Seen:
     )
     sim = Simulation(mode, DEFAULT, env, RunSpec(1000, warmup=0.0, measure=0.0))
     sim.coverage = case.coverage
+    sim.allowance = case.coverage.allowance if case.coverage is not None else Allowance()
     sim.order_bucket = case.bucket
     sim.rng = Draws(case.rands)  # type: ignore[assignment]
     enq = NOW - case.elapsed
@@ -254,7 +256,16 @@ def coverages(draw: st.DrawFn) -> Coverage | None:
         )
     )
     share = draw(st.one_of(st.none(), st.floats(min_value=0.2, max_value=0.9)))
-    return Coverage(NOW - since, horizon, interval, share)
+    return Coverage(NOW - since, horizon, interval, share, draw(allowances()))
+
+
+def allowances() -> st.SearchStrategy[Allowance]:
+    """None granted, granted (until ahead of now), lapsed, revoked."""
+    return st.builds(
+        Allowance,
+        st.one_of(st.just(0.0), st.floats(min_value=NOW - 300.0, max_value=NOW + 300.0)),
+        st.one_of(st.none(), st.floats(min_value=NOW - 1000.0, max_value=NOW)),
+    )
 
 
 def lanes() -> st.SearchStrategy[LaneState]:

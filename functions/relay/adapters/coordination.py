@@ -1,7 +1,7 @@
 """Small shared items beside the orders in the ledger table (keys start with '#', which no valid
-order id can): the API key's shared request budget, the sweeper's coverage heartbeat, the
-sweeper's single-runner lease and its completion-age estimate. Every write is conditional or
-idempotent."""
+order id can): the API key's shared request budget, the sweeper's coverage heartbeat (and its
+allowance to poll unmetered), the sweeper's single-runner lease and its completion-age estimate.
+Every write is conditional or idempotent."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from relay.adapters.dynamo_expressions import UpdateExpression
 from relay.adapters.ledger import condition_failed, number
 from relay.domain.completion_age import CompletionAges
 from relay.domain.fair_budget import NEVER, FairState, Lane, LaneState
+from relay.domain.poll_allowance import Allowance
 from relay.domain.rate_budget import BucketState
 from relay.domain.storefront_breaker import BreakerState
 from relay.domain.sweep import Coverage
@@ -96,16 +97,43 @@ class CoordinationTable:
 
     # -- sweep coverage ----------------------------------------------------------------------
     def read_coverage(self) -> Coverage | None:
+        """The last sweep's heartbeat and the allowance (an item holding only an allowance,
+        written before any sweep, covers nothing)."""
         item = self._get(COVERAGE_KEY)
         if item is None:
             return None
         share = item.get("sweep_share")
+        allowance = _allowance_from(item)
+        if "swept_at" not in item:
+            return Coverage(swept_at=0.0, horizon=0.0, interval=1.0, allowance=allowance)
         return Coverage(
             swept_at=float(item["swept_at"]["N"]),
             horizon=float(item["horizon"]["N"]),
             interval=float(item["interval"]["N"]),
             sweep_share=None if share is None else float(share["N"]),
+            allowance=allowance,
         )
+
+    def write_allowance(self, allowance: Allowance, read: Allowance) -> bool:
+        """The sweeper's grant (or end) of unmetered per-order polls, unless a 429 revoked the
+        allowance since the sweeper read it as `read` (then the revocation stands)."""
+        expression = UpdateExpression().set("unmetered_until", {"N": number(allowance.until)})
+        name = expression.name("unmetered_revoked_at")
+        if read.revoked_at is None:
+            expression.condition(f"attribute_not_exists({name})")
+        else:
+            value = expression.value({"N": number(read.revoked_at)})
+            expression.condition(f"{name} = {value}")
+        return self._update_if(COVERAGE_KEY, expression)
+
+    def revoke_allowance(self, now: float) -> None:
+        """A 429: no poller polls unmetered from now on (each reads this within its cache)."""
+        expression = (
+            UpdateExpression()
+            .set("unmetered_until", {"N": "0"})
+            .set("unmetered_revoked_at", {"N": number(now)})
+        )
+        self._update_if(COVERAGE_KEY, expression)
 
     def write_coverage(self, coverage: Coverage) -> None:
         """Only ever moves forward: an older sweep finishing late cannot overwrite a newer one."""
@@ -207,6 +235,15 @@ def _lane_from(item: dict[str, Any], lane: Lane) -> LaneState:
     return LaneState(
         BucketState(float(item[f"{prefix}_tokens"]["N"]), float(item[f"{prefix}_updated_at"]["N"])),
         starved_at=starved if starved > 0 else NEVER,
+    )
+
+
+def _allowance_from(item: dict[str, Any]) -> Allowance:
+    until = item.get("unmetered_until")
+    revoked_at = item.get("unmetered_revoked_at")
+    return Allowance(
+        until=0.0 if until is None else float(until["N"]),
+        revoked_at=None if revoked_at is None else float(revoked_at["N"]),
     )
 
 

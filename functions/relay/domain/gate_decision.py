@@ -10,7 +10,8 @@ With the sweeper running, a message whose order the sweep covers waits without a
 the pollers keep only their share of the key: the share the sweeper published with its coverage.
 A sweep that was cut short publishes a zero horizon: it covers nothing, so the pollers get the
 whole key back rather than their share of it; the same holds for a horizon within the cover
-margin, which covers no order.
+margin, which covers no order. While no sweep runs and the sweeper has granted an allowance
+(relay.domain.poll_allowance: per-order demand far below the key), a poll takes no token.
 """
 
 from __future__ import annotations
@@ -100,7 +101,20 @@ def at_gate(
     if deferral is not None and elapsed < give_up_after:
         # The deadline's last look is a poll: a covered message comes back for it.
         return Gate(False, min(deferral, max(1.0, give_up_after - elapsed)), GateReason.SWEPT)
-    return AskToken(per_order_budget(fresh, config), lane_for(age, give_up_after))
+    lane = lane_for(age, give_up_after)
+    if unmetered(coverage, fresh, config, now):
+        return Gate(True, lane=lane)
+    return AskToken(per_order_budget(fresh, config), lane)
+
+
+def unmetered(
+    coverage: Coverage | None, fresh: Coverage | None, config: GateConfig, now: float
+) -> bool:
+    """Poll without a token: the sweeper granted it (relay.domain.poll_allowance) and no sweep
+    is running, whose share of the key the pollers would have to leave it."""
+    if not config.sweep_enabled or coverage is None or fresh is not None:
+        return False
+    return coverage.allowance.unmetered(now)
 
 
 def after_refusal(token_wait: float, elapsed: float, lane: Lane, give_up_after: float) -> Gate:

@@ -41,6 +41,7 @@ from typing import Final
 from relay.domain.completion_age import CompletionAges, Decay
 from relay.domain.events import TERMINAL_STATUSES
 from relay.domain.page_cadence import Cadence, plan_cadence
+from relay.domain.poll_allowance import Allowance
 
 MAX_PAGE_LIMIT: Final = 100
 
@@ -143,6 +144,9 @@ class Coverage:
     horizon: float  # orders created within this many seconds before swept_at were all read
     interval: float  # the planned time to the next sweep
     sweep_share: float | None = None  # the sweeper's part of the key now (None: as configured)
+    # Per-order polls without a token while no sweep runs and demand is low (kept on the same
+    # item, so a poller's one cached read answers both).
+    allowance: Allowance = field(default_factory=Allowance)
 
 
 def learned_horizons(estimate: CompletionAges | None, config: SweepConfig) -> tuple[float, float]:

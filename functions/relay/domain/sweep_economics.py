@@ -21,6 +21,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from enum import Enum
 
+from relay.domain.poll_allowance import demand_fits
 from relay.domain.schedule import Policy, ScheduleInput
 
 # Survival function of the completion age: P(an order is still pending at age t).
@@ -67,6 +68,14 @@ class Choice:
     sweep_cost_per_hour: float
     forecast: Forecast
     reason: str
+    # Per-order polling's forecast demand is low enough to poll without the shared bucket
+    # (relay.domain.poll_allowance), and its cost was reckoned so.
+    unmetered: bool = False
+    arrivals_per_hour: float = 0.0
+
+    @property
+    def per_order_requests_per_hour(self) -> float:
+        return self.arrivals_per_hour * self.forecast.polls_per_order
 
 
 def poll_times(policy: Policy, until: float, max_polls: int = 10_000) -> list[float]:
@@ -129,15 +138,16 @@ def _lag_quantile(gaps: list[tuple[float, float]], q: float) -> float:
     return high
 
 
-def poll_cost(prices: UnitPrices, work: WorkModel) -> float:
-    """One per-order poll: an invocation, its run, receive + change visibility, a token take."""
+def poll_cost(prices: UnitPrices, work: WorkModel, metered: bool = True) -> float:
+    """One per-order poll: an invocation, its run, receive + change visibility, and a token
+    take (a read and a conditional write) unless the poll is unmetered."""
     seconds = work.receive_seconds + work.api_seconds
+    token = prices.ddb_write + prices.ddb_read if metered else 0.0
     return (
         prices.lambda_request
         + seconds * work.memory_gb * prices.lambda_gb_second
         + 2 * prices.sqs_request
-        + prices.ddb_write
-        + prices.ddb_read
+        + token
     )
 
 
@@ -182,12 +192,13 @@ def choose(
     prices = prices or UnitPrices()
     work = work or WorkModel()
     rate = max(0.0, arrivals_per_hour) if math.isfinite(arrivals_per_hour) else math.inf
-    per_order = rate * forecast.polls_per_order * poll_cost(prices, work)
+    unmetered = demand_fits(rate * forecast.polls_per_order, requests_per_hour_limit)
+    per_order = rate * forecast.polls_per_order * poll_cost(prices, work, not unmetered)
     waits = 1.0 + max(0.0, mean_completion_age) / max(1.0, work.sweep_defer_seconds)
     sweep = sweeper_cost_per_hour(prices, work) + rate * waits * deferred_receive_cost(prices, work)
 
     def chosen(strategy: Strategy, reason: str) -> Choice:
-        return Choice(strategy, per_order, sweep, forecast, reason)
+        return Choice(strategy, per_order, sweep, forecast, reason, unmetered, rate)
 
     lag_limit = lag_target * (1 + band) if current is Strategy.PER_ORDER else lag_target
     if forecast.lag_p99 > lag_limit:

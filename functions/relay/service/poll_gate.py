@@ -7,7 +7,9 @@ invocation backs off too. With the sweeper running, per-order messages whose ord
 wait without any request, and the pollers keep only their share of the budget: the share the
 sweeper published with its coverage (it lends the pollers more while they are refused tokens).
 Within that share, orders past the supplier deadline (redriven, or waiting through an outage)
-and new orders each have a guaranteed lane (relay.domain.fair_budget).
+and new orders each have a guaranteed lane (relay.domain.fair_budget). While no sweep runs and
+per-order demand is far below the key, the sweeper grants an allowance to poll without a token
+(relay.domain.poll_allowance); a 429 ends it.
 """
 
 from __future__ import annotations
@@ -138,9 +140,14 @@ class PollGate:
         return FairGrant(False, grant.state, 1.0 / budget.lane_budget(lane).rate)
 
     def throttled(self, retry_after: float | None, now: float) -> None:
-        """A 429: every per-order poller waits out Retry-After, not just this one."""
+        """A 429: every per-order poller waits out Retry-After, not just this one, and none
+        polls unmetered any more (the sweeper's allowance ends)."""
         with self._bucket_lock:
-            self._throttled(retry_after, self._now(now))
+            now = self._now(now)
+            self._throttled(retry_after, now)
+            if self.config.sweep_enabled:
+                self.coordination.revoke_allowance(now)
+                self._coverage = None  # read the revocation back at the next check
 
     def _now(self, given: float) -> float:
         return given if self._clock is None else max(given, self._clock())

@@ -19,6 +19,7 @@ from relay.domain.fair_budget import STARVED_MEMORY_SECONDS, next_sweep_share
 from relay.domain.foxreload_order import FoxOrder, MalformedOrder
 from relay.domain.order_message import canonical_order_id
 from relay.domain.order_page import OrderPage, parse_order_page
+from relay.domain.poll_allowance import Allowance, next_allowance
 from relay.domain.poll_outcome import HttpReply, Kind, classify, for_order
 from relay.domain.rate_budget import BucketState, back_off
 from relay.domain.results import DeliveryOutcome
@@ -106,6 +107,7 @@ class Sweeper:
                     swept_before = self.strategy is Strategy.SWEEP
                     look = await asyncio.to_thread(self.look, started)
                     self._hand_over(look, swept_before, started)
+                    await asyncio.to_thread(self.publish_allowance, look, started)
                 handed_over = self.handover_until is not None and started >= self.handover_until
                 if not look.in_flight or handed_over:
                     # Nothing a sweep could find, or per-order polling is cheaper at this
@@ -234,6 +236,33 @@ class Sweeper:
                 self.deps.log.info(
                     "handing over to per-order polling in %.0fs", self.config.max_defer
                 )
+
+    def publish_allowance(self, look: Look, now: float) -> None:
+        """Grant, renew or end the pollers' allowance to poll without a token: granted only
+        while no sweep runs (nor hands over) and per-order demand is far below the key."""
+        choice = look.choice
+        if choice is None:
+            return  # always sweeping: the pollers keep to their share
+        sweeping = look.sweep or (self.handover_until is not None and now < self.handover_until)
+        coverage = self.deps.coordination.read_coverage()
+        current = coverage.allowance if coverage is not None else Allowance()
+        after = next_allowance(
+            current,
+            sweeping=sweeping,
+            requests_per_hour=choice.per_order_requests_per_hour,
+            requests_per_hour_limit=self.deps.settings.foxreload_rate_limit_per_minute * 60,
+            now=now,
+        )
+        if not after.unmetered(now) and not current.unmetered(now):
+            return  # nothing granted, nothing to end
+        if self.deps.coordination.write_allowance(after, current) and after.unmetered(
+            now
+        ) != current.unmetered(now):
+            self.deps.log.info(
+                "per-order polls %s the shared bucket (forecast %.0f requests/h)",
+                "skip" if after.unmetered(now) else "take tokens from",
+                choice.per_order_requests_per_hour,
+            )
 
     def _log_no_sweep(self, look: Look) -> None:
         choice = look.choice

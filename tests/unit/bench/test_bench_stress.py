@@ -6,6 +6,7 @@ from dataclasses import replace
 
 import pytest
 
+import bench.des
 from bench import run
 from bench.des import Environment, Mode, RunSpec, Simulation, Stress, simulate
 from bench.population import DEFAULT
@@ -91,6 +92,8 @@ def test_every_per_order_request_takes_its_token_through_one_function(monkeypatc
         return Grant(False, self.order_bucket, 5.0)
 
     monkeypatch.setattr(Simulation, "take_order_token", refuse)
+    # No allowance to poll unmetered (that is the next test's subject).
+    monkeypatch.setattr(bench.des, "next_allowance", lambda current, **_: current)
     # refused orders wait for ever: the run stops at its hard stop
     stop = Stress("refused", start=300.0, max_duration=900.0)
     sim = Simulation(RELAY, DEFAULT, ENV, RunSpec(1000, 300.0, 0.0, seed=2, stress=stop))
@@ -140,3 +143,23 @@ def test_the_scenarios_are_the_ones_asked_for(full):
     assert "redrive 5000 @ 1000/h" in names
     rates = sorted(s.stress.overload_rate for s in run.scenarios(full, 30_000) if s.stress.overload)
     assert rates == [45_000, 60_000]
+
+
+def test_unmetered_polls_happen_only_under_the_sweepers_allowance(monkeypatch):
+    """At a low load the sweeper grants an allowance and per-order polls skip the bucket;
+    without it every per-order poll takes a token."""
+    granted: list[bool] = []
+    original = bench.des.next_allowance
+
+    def spy(current, **kwargs):
+        allowance = original(current, **kwargs)
+        granted.append(allowance.until > kwargs["now"])
+        return allowance
+
+    monkeypatch.setattr(bench.des, "next_allowance", spy)
+    sim = Simulation(RELAY, DEFAULT, ENV, RunSpec(200, 900.0, 3600.0, seed=3))
+    sim.run()
+    per_order = sim.total.api_requests - sim.total.list_requests
+    assert any(granted)
+    assert per_order > 0
+    assert sim.total.budget_writes < per_order / 2

@@ -10,7 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from relay.domain.decision import Reschedule, Timing
-from relay.domain.fair_budget import Lane
+from relay.domain.fair_budget import Lane, lane_for
 from relay.domain.gate_decision import (
     AskToken,
     Gate,
@@ -22,6 +22,7 @@ from relay.domain.gate_decision import (
     per_order_budget,
     wait_at_gate,
 )
+from relay.domain.poll_allowance import Allowance
 from relay.domain.sweep import Coverage, SweepConfig, coverage_is_fresh
 
 NOW = 1_000_000.0
@@ -57,7 +58,8 @@ def coverages(draw: st.DrawFn) -> Coverage | None:
         )
     )
     share = draw(st.one_of(st.none(), st.floats(min_value=0.425, max_value=0.85)))
-    return Coverage(NOW - since, horizon, interval, share)
+    until = draw(st.one_of(st.just(0.0), st.floats(min_value=NOW - 300.0, max_value=NOW + 300.0)))
+    return Coverage(NOW - since, horizon, interval, share, Allowance(until))
 
 
 @given(SECONDS, SECONDS, coverages(), DEADLINES, st.booleans())
@@ -66,7 +68,11 @@ def test_a_covered_order_waits_never_past_the_deadlines_last_look(
 ):
     cfg = config(deadline, enabled)
     step = at_gate(age, elapsed, NOW, coverage, cfg)
-    if isinstance(step, Gate):
+    if isinstance(step, Gate) and step.poll:  # unmetered: the sweeper's allowance
+        assert enabled and coverage is not None and NOW < coverage.allowance.until
+        assert fresh_coverage(coverage, cfg, NOW) is None
+        assert step.lane is (Lane.OLD if age >= deadline else Lane.NEW)
+    elif isinstance(step, Gate):
         assert not step.poll and step.reason is GateReason.SWEPT and step.lane is None
         assert enabled and coverage is not None and coverage_is_fresh(coverage, SWEEP, NOW)
         assert age < coverage.horizon - SWEEP.cover_margin
@@ -82,7 +88,7 @@ def test_a_swept_reschedule_comes_back_by_the_deadline(
     age, elapsed, coverage, deadline, spread, pace
 ):
     step = at_gate(age, elapsed, NOW, coverage, config(deadline))
-    if not isinstance(step, Gate):
+    if not isinstance(step, Gate) or step.poll:
         return
     action = wait_at_gate(step, Timing(0, elapsed, 0.1), deadline, spread, pace)
     assert action.reason == "swept"
@@ -94,13 +100,18 @@ def test_a_swept_reschedule_comes_back_by_the_deadline(
 def test_without_a_running_sweep_the_pollers_get_the_whole_key(age, coverage, deadline, enabled):
     cfg = config(deadline, enabled)
     step = at_gate(age, deadline, NOW, coverage, cfg)  # at the deadline: never swept
-    assert isinstance(step, AskToken)
     running = (
         enabled
         and coverage is not None
         and coverage.horizon > SWEEP.cover_margin
         and coverage_is_fresh(coverage, SWEEP, NOW)
     )
+    granted = enabled and coverage is not None and NOW < coverage.allowance.until
+    if granted and not running:
+        # The sweeper's allowance: a poll without a token, from the order's lane.
+        assert step == Gate(True, lane=lane_for(age, deadline))
+        return
+    assert isinstance(step, AskToken)
     if not running:
         assert step.budget == cfg.split().whole
     else:
@@ -166,3 +177,15 @@ def test_only_a_wait_is_rescheduled():
 
 def test_reasons_keep_the_words_the_logs_and_dead_letters_use():
     assert [r.value for r in GateReason] == ["swept", "budget"]
+
+
+def test_a_running_sweep_overrides_any_allowance():
+    """While a sweep runs the pollers keep to their share: an allowance left from before does
+    not let them poll unmetered beside it."""
+    cfg = config()
+    sweeping = Coverage(NOW, 200.0, 5.0, allowance=Allowance(NOW + 100.0))
+    step = at_gate(10_000.0, 0.0, NOW, sweeping, cfg)  # older than the horizon: not covered
+    assert isinstance(step, AskToken)
+    assert step.budget == cfg.split().per_order
+    off = at_gate(10_000.0, 0.0, NOW, sweeping, config(sweep_enabled=False))
+    assert isinstance(off, AskToken)

@@ -210,3 +210,22 @@ def test_pending_orders_keep_the_tail_open() -> None:
 def test_garbage_ages_are_ignored() -> None:
     survival = kaplan_meier([(math.nan, True), (-5.0, True), (math.inf, True), (20.0, True)])
     assert survival(19.0) == 1.0 and survival(20.0) == 0.0
+
+
+def test_per_order_demand_within_the_allowance_is_costed_without_token_takes() -> None:
+    """Below the allowance's share of the key per-order polls skip the bucket, and the choice
+    is costed so; above it every poll pays a read and a write."""
+    forecast = Forecast(polls_per_order=4.0, lag_p99=10.0)
+    limit = 6000.0
+    low = choose(
+        Strategy.PER_ORDER, 100.0, forecast, 20.0, lag_target=30.0, requests_per_hour_limit=limit
+    )
+    high = choose(
+        Strategy.PER_ORDER, 1000.0, forecast, 20.0, lag_target=30.0, requests_per_hour_limit=limit
+    )
+    assert low.unmetered and not high.unmetered
+    assert low.per_order_requests_per_hour == 400.0
+    unit_low = low.per_order_cost_per_hour / low.per_order_requests_per_hour
+    unit_high = high.per_order_cost_per_hour / high.per_order_requests_per_hour
+    assert unit_low == poll_cost(UnitPrices(), WorkModel(), metered=False)
+    assert unit_high == poll_cost(UnitPrices(), WorkModel(), metered=True) > unit_low

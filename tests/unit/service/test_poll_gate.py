@@ -10,6 +10,8 @@ import httpx
 
 from relay.adapters.coordination import CoordinationTable
 from relay.domain.fair_budget import FairState, Lane, LaneState
+from relay.domain.gate_decision import GateReason
+from relay.domain.poll_allowance import Allowance
 from relay.domain.rate_budget import BucketState
 from relay.domain.sweep import Coverage
 from relay.names import Metric
@@ -162,3 +164,28 @@ def _empty(refill_from: float) -> FairState:
     return FairState(
         LaneState(BucketState(0.0, refill_from)), LaneState(BucketState(0.0, refill_from))
     )
+
+
+def test_under_the_sweepers_allowance_a_poll_takes_no_token_until_a_429_ends_it(world):
+    gate = world.runtime.relay.gate
+    gate.settings = replace(world.runtime.settings, sweep_enabled=True)
+    table = CoordinationTable(world.ddb, world.table)
+    assert table.write_allowance(Allowance(world.clock.now + 100.0), Allowance())
+    first, second = "unmetered-1", "throttled-2"
+    world.fox_orders(first, fox_reply(first, "completed", ("C",)))
+    world.send(json.dumps({"v": 1, "order_id": first}))
+    [record] = world.receive()
+    assert process(world, [record]) == ["order.delivered"]
+    assert table.read_bucket().version == 0  # no token taken
+
+    world.fox_orders(second, httpx.Response(429, headers={"Retry-After": "30"}))
+    world.send(json.dumps({"v": 1, "order_id": second}))
+    [record] = world.receive()
+    [result] = process(world, [record])
+    assert result.reason == "throttled"
+    coverage = table.read_coverage()
+    assert coverage is not None and not coverage.allowance.unmetered(world.clock.now)
+    assert abs(coverage.allowance.revoked_at - world.clock.now) < 0.01
+    # back to the bucket, whose back-off the 429 wrote: the next poll waits for a token
+    checked = gate.check(age=1.0, elapsed=1.0, now=world.clock.now + 1.0)
+    assert not checked.poll and checked.reason is GateReason.BUDGET

@@ -7,7 +7,9 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 
+from relay.adapters.coordination import CoordinationTable
 from relay.adapters.ledger import TerminalSight
+from relay.domain.poll_allowance import LEASE_SECONDS, Allowance
 from relay.domain.stuck_orders import LedgerOrder
 from relay.domain.sweep_economics import Strategy
 from relay.names import Ledger
@@ -104,3 +106,42 @@ def test_the_rate_is_the_higher_of_the_recent_and_the_long_one(world):
     assert slow.strategy is Strategy.PER_ORDER
     busy = chooser.choose(_orders(1500, now, 900, 20), now, sweeping=True)
     assert busy.strategy is Strategy.SWEEP
+
+
+def _allowance(world):
+    coverage = CoordinationTable(world.ddb, world.table).read_coverage()
+    return coverage.allowance if coverage is not None else None
+
+
+def test_per_order_polling_at_a_low_load_is_granted_unmetered_polls(world):
+    _history(world, done=10, spread=840)
+    stats, _ = _run(world)
+    assert stats.per_order
+    allowance = _allowance(world)
+    assert allowance is not None and allowance.unmetered(world.clock.now)
+    assert not allowance.unmetered(world.clock.now + LEASE_SECONDS)  # a lease, renewed by looks
+
+
+def test_a_sweep_ends_the_allowance_and_a_recent_429_keeps_it_off(world):
+    _history(world, done=10, spread=840)
+    _run(world)
+    assert _allowance(world).unmetered(world.clock.now)
+    _run(world, sweep_strategy="always")  # always sweeping: the allowance stays as it was...
+    _history(world, done=150, spread=100)  # ...but a burst (a sweep under `auto`) ends it
+    stats, _ = _run(world)
+    assert not stats.per_order
+    assert not _allowance(world).unmetered(world.clock.now)
+
+    CoordinationTable(world.ddb, world.table).revoke_allowance(world.clock.now)
+    world.clock.now += 60.0
+    assert not _allowance(world).unmetered(world.clock.now)
+
+
+def test_the_sweeper_does_not_grant_over_a_429_that_came_since_it_read(world):
+    """The grant is conditional on the revocation it read: a poller's 429 in between stands
+    (on DynamoDB Local too: tests/integration/test_ledger_races.py)."""
+    table = CoordinationTable(world.ddb, world.table)
+    read = Allowance()
+    table.revoke_allowance(world.clock.now)
+    assert not table.write_allowance(Allowance(world.clock.now + 100.0), read)
+    assert not _allowance(world).unmetered(world.clock.now)
