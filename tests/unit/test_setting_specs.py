@@ -165,3 +165,14 @@ def test_the_checked_in_environments_pass() -> None:
         config = environment_config(name)
         config.poller_settings(ledger_table="t", orders_queue_url="q", dlq_url="d").validate()
         config.monitor_settings(ledger_table="t").validate()
+
+
+def test_the_sweeps_lag_target_default_is_the_settings():
+    """SweepConfig stands alone in the domain (the bench builds it directly): its lag target
+    must not drift from the setting's default, which the deployed sweeper passes in."""
+    from relay.domain.sweep import SweepConfig
+    from relay.service.poll_gate import sweep_config
+
+    assert SweepConfig().lag_target == BY_NAME["sweep_lag_target_seconds"].default
+    settings = PollerSettings.from_env({**POLLER_ENV, "SWEEP_LAG_TARGET_SECONDS": "45"})
+    assert sweep_config(settings).lag_target == 45.0

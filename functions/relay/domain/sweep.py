@@ -64,7 +64,13 @@ class SweepConfig:
     page_limit: int = MAX_PAGE_LIMIT
     max_horizon: float = 300.0  # the horizon until the completion-age estimate says otherwise
     min_interval: float = 2.0
-    max_interval: float = 12.0
+    max_interval: float = 12.0  # at a low load: how long a sweep may wait to list more per page
+    # When the key's budget cannot read the whole horizon within `max_interval`, the interval
+    # stretches rather than the horizon shrinking: an order left beyond the horizon waits for a
+    # per-order token from the pollers' small share, minutes under such a load, where a slower
+    # sweep costs seconds. Up to twice the lag target (the p99 lag of a sweep every T seconds
+    # is about T); past that the horizon gives way.
+    lag_target: float = 30.0
     target_requests_per_order: float = 1.5  # sweep requests per listed order, at most
     status_filter: str | None = None  # None: one unfiltered list finds all three terminal kinds
     cover_margin: float = 15.0  # per-order polls resume this long before the horizon runs out
@@ -213,8 +219,11 @@ def plan_sweep(
     listed_per_second = config.page_limit / seconds_per_page
     interval_for_cost = pages_for_horizon / (listed_per_second * config.target_requests_per_order)
     interval_for_budget = pages_for_horizon / sweep_rate
-    interval = min(
-        config.max_interval, max(config.min_interval, interval_for_cost, interval_for_budget)
+    budget_ceiling = max(config.max_interval, 2 * config.lag_target)
+    interval = max(
+        config.min_interval,
+        min(config.max_interval, interval_for_cost),
+        min(budget_ceiling, interval_for_budget),
     )
     pages = max(1, min(pages_for_horizon, math.floor(sweep_rate * interval + 1e-9)))
     horizon = min(config.max_horizon, pages * seconds_per_page)

@@ -59,6 +59,7 @@ def sweep_config(settings: PollerSettings) -> SweepConfig:
         cover_margin=settings.sweep_cover_margin_seconds,
         max_defer=settings.sweep_max_defer_seconds,
         stale_grace=settings.sweep_stale_grace_seconds,
+        lag_target=settings.sweep_lag_target_seconds,
     )
 
 

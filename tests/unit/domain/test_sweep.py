@@ -47,19 +47,32 @@ def test_low_load_reads_one_page_and_paces_by_the_cost_target():
     assert plan.interval == pytest.approx(1 / (listed_per_second * CFG.target_requests_per_order))
 
 
-def test_high_load_caps_the_interval_and_shrinks_the_horizon_to_the_budget():
-    # 20,000 orders/hour: a page spans 18 s; the full horizon would need 17 pages a sweep
+def test_high_load_stretches_the_interval_to_keep_the_horizon():
+    # 20,000 orders/hour: a page spans 18 s; the full horizon needs 17 pages a sweep, more
+    # than the budget refills in max_interval: the sweep waits longer rather than reading less
     plan = plan_sweep(SweepState(seconds_per_page=18.0), CFG, RATE, now=0.0)
-    assert plan.interval == CFG.max_interval
-    assert plan.max_pages == math.floor(RATE * CFG.max_interval)
-    assert plan.horizon == pytest.approx(plan.max_pages * 18.0)
+    assert CFG.max_interval < plan.interval <= 2 * CFG.lag_target
+    assert plan.max_pages == math.ceil(CFG.max_horizon / 18.0)
+    assert plan.horizon == CFG.max_horizon
+
+
+def test_past_twice_the_lag_target_the_horizon_gives_way_to_the_budget():
+    # 180,000 orders/hour: a page spans 2 s; 150 pages would take two minutes of budget
+    plan = plan_sweep(SweepState(seconds_per_page=2.0), CFG, RATE, now=0.0)
+    assert plan.interval == 2 * CFG.lag_target
+    assert plan.max_pages == math.floor(RATE * plan.interval)
+    assert plan.horizon == pytest.approx(plan.max_pages * 2.0)
     assert plan.horizon < CFG.max_horizon
 
 
 @given(st.floats(0.5, 1e5), st.floats(0.05, 20))
 def test_plans_stay_within_their_bounds_and_the_budget(seconds_per_page, rate):
     plan = plan_sweep(SweepState(seconds_per_page=seconds_per_page), CFG, rate, now=0.0)
-    assert CFG.min_interval <= plan.interval <= CFG.max_interval
+    assert CFG.min_interval <= plan.interval <= max(CFG.max_interval, 2 * CFG.lag_target)
+    # only the budget stretches a sweep past max_interval, and then the whole horizon is read
+    # unless the interval is at its ceiling
+    if plan.interval > CFG.max_interval and plan.interval < 2 * CFG.lag_target:
+        assert plan.horizon == CFG.max_horizon
     assert 0 < plan.horizon <= CFG.max_horizon
     assert plan.max_pages >= 1
     # beyond its first page, a sweep never plans more pages than its tokens refill
