@@ -23,6 +23,7 @@ from relay.adapters.foxreload_client import FoxReloadClient, Timeouts
 from relay.adapters.ledger import LedgerTable
 from relay.adapters.order_queue import OrderQueue
 from relay.adapters.secrets import SecretCache
+from relay.adapters.sweep_ticks import SweepTicks
 from relay.adapters.webhook_sink import WebhookSink
 from relay.names import Metric
 from relay.service.deps import RelayDeps
@@ -113,6 +114,7 @@ def build_relay_deps(env: Mapping[str, str], logger: Logger, metrics: Metrics) -
         clock=lambda: deps.clock(),  # noqa: PLW0108 - late-bound: tests swap deps.clock
     )
     dynamodb = boto3.client("dynamodb", config=_BOTO_CONFIG)
+    sqs = boto3.client("sqs", config=_BOTO_CONFIG)
     queries = _LazyQueries(dynamodb, settings.ledger_table)
     deps = RelayDeps(
         settings=settings,
@@ -120,17 +122,16 @@ def build_relay_deps(env: Mapping[str, str], logger: Logger, metrics: Metrics) -
         sink=WebhookSink(settings.sink_webhook_url, sink_http),
         ledger=LedgerTable(dynamodb, settings.ledger_table, settings.ledger_ttl_days),
         coordination=CoordinationTable(dynamodb, settings.ledger_table),
-        queue=OrderQueue(
-            boto3.client("sqs", config=_BOTO_CONFIG),
-            settings.orders_queue_url,
-            settings.dlq_url,
-        ),
+        queue=OrderQueue(sqs, settings.orders_queue_url, settings.dlq_url),
         webhook_secret=lambda: secrets.get(settings.sink_webhook_secret),
         invalidate_webhook_secret=lambda: secrets.invalidate(settings.sink_webhook_secret),
         metrics=PowertoolsMetrics(metrics),
         log=logger,
         unfinished_between=queries.unfinished_between,
         accepted_between=queries.accepted_between,
+        ticks=SweepTicks(sqs, settings.sweep_tick_queue_url)
+        if settings.sweep_tick_queue_url
+        else None,
     )
     return deps
 

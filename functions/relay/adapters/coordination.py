@@ -185,17 +185,34 @@ class CoordinationTable:
 
     # -- sweeper lease -------------------------------------------------------------------------
     def hold_sweeper_lease(self, owner: str, now: float, until: float) -> bool:
-        """Take or renew the single-sweeper lease; False while another sweeper holds it."""
+        """Take or renew the single-sweeper lease; False while another sweeper holds it. A
+        taken lease starts a chain of ticks at turn 0 (relay.domain.sweep_tick)."""
         expression = (
             UpdateExpression()
             .set("lease_owner", {"S": owner})
             .set("lease_until", {"N": number(until)})
+            .set("chain_turn", {"N": "0"})
         )
         lease_until, lease_owner = expression.name("lease_until"), expression.name("lease_owner")
         expression.condition(
             f"attribute_not_exists({lease_until}) "
             f"OR {lease_until} < {expression.value({'N': number(now)})} "
             f"OR {lease_owner} = {expression.value({'S': owner})}"
+        )
+        return self._update_if(SWEEPER_LEASE_KEY, expression)
+
+    def take_turn(self, owner: str, turn: int, until: float) -> bool:
+        """A tick's run continues its chain: the lease is still `owner`'s and nobody took turn
+        `turn` + 1 yet (a duplicate tick, or a chain whose lease was taken over, gets False)."""
+        expression = (
+            UpdateExpression()
+            .set("chain_turn", {"N": str(turn + 1)})
+            .set("lease_until", {"N": number(until)})
+        )
+        lease_owner, chain_turn = expression.name("lease_owner"), expression.name("chain_turn")
+        expression.condition(
+            f"{lease_owner} = {expression.value({'S': owner})} "
+            f"AND {chain_turn} = {expression.value({'N': str(turn)})}"
         )
         return self._update_if(SWEEPER_LEASE_KEY, expression)
 

@@ -13,6 +13,7 @@ from relay.adapters.coordination import CoordinationTable
 from relay.adapters.foxreload_client import FoxReloadClient
 from relay.adapters.ledger import LedgerTable
 from relay.adapters.order_queue import OrderQueue
+from relay.adapters.sweep_ticks import SweepTicks
 from relay.adapters.webhook_sink import WebhookSink
 from relay.domain.schedule import Policy
 from relay.settings import PollerSettings
@@ -61,3 +62,6 @@ class RelayDeps:
     # Orders accepted in (start, end], for the sweeper's choice between sweeping and per-order
     # polling (relay.service.sweep_strategy); None: the sweeper always sweeps.
     accepted_between: Callable[[float, float], Sequence[LedgerOrder]] | None = None
+    # The sweeper's tick queue: with it, a run sweeps once and sends itself the next sweep
+    # (relay.domain.sweep_tick); None: a run loops, sleeping between sweeps.
+    ticks: SweepTicks | None = None

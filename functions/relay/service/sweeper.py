@@ -38,6 +38,7 @@ from relay.domain.sweep import (
     terminal_orders,
 )
 from relay.domain.sweep_economics import HISTORY_SECONDS, MIN_SAMPLES, Strategy
+from relay.domain.sweep_tick import Tick
 from relay.names import Metric, api_error_metric
 from relay.service.delivery import Delivery
 from relay.service.deps import RelayDeps
@@ -61,6 +62,8 @@ class SweepStats:
     outcomes: dict[DeliveryOutcome, int] = field(default_factory=dict)
     idle: bool = False  # the run ended early: nothing in flight, or per-order polling pays
     per_order: bool = False  # it ended because per-order polling is cheaper at this load
+    chained: bool = False  # it sent the next sweep as a tick
+    turn_taken: bool = False  # a chain holds the lease (or this tick's turn was taken): no sweep
 
 
 class Sweeper:
@@ -89,16 +92,85 @@ class Sweeper:
         self.strategy: Strategy | None = None  # this run's current choice, once looked
         self.handover_until: float | None = None  # per-order polling takes over at this time
 
-    async def run(self, until: float) -> SweepStats:
-        """Sweep until `until` (epoch seconds), holding the single-sweeper lease."""
+    async def run(self, until: float, tick: Tick | None = None) -> SweepStats:
+        """Sweep until `until` (epoch seconds), holding the single-sweeper lease. With a tick
+        queue, sweep once and send the next sweep as a delayed tick (`tick`: the one that
+        started this run; None for a scheduled run)."""
+        if self.deps.ticks is not None:
+            return await self._turn(until, tick)
+        return await self._loop(until)
+
+    def lease_seconds(self) -> float:
+        """How long a lease outlives its sweep's start: three of the longest pauses, and time
+        for the sweep itself."""
+        longest = max(self.config.max_interval, 2 * self.config.lag_target)
+        return longest * 3 + 30
+
+    async def _turn(self, until: float, tick: Tick | None) -> SweepStats:
+        """One sweep of a tick chain. A scheduled run starts a chain only when no chain holds
+        the lease; a tick's run continues its chain only if its turn is still to be taken."""
+        deps = self.deps
+        assert deps.ticks is not None
+        stats = SweepStats()
+        started = deps.clock()
+        lease_until = started + self.lease_seconds()
+        if tick is None:
+            owner, turn, checked_at = deps.new_owner(), 0, None
+            held = await asyncio.to_thread(
+                deps.coordination.hold_sweeper_lease, owner, started, lease_until
+            )
+        else:
+            owner, turn, checked_at = tick.owner, tick.turn + 1, tick.looked_at
+            self.handover_until = tick.handover_until
+            held = await asyncio.to_thread(
+                deps.coordination.take_turn, owner, tick.turn, lease_until
+            )
+        if not held:
+            stats.turn_taken = True  # a chain is sweeping (or this tick was delivered twice)
+            return stats
+        await self._load_estimate()
+        chained = False
+        try:
+            look = Look(True, None)
+            if checked_at is None or started - checked_at >= IN_FLIGHT_CHECK_SECONDS:
+                checked_at = started
+                swept_before = self.strategy is Strategy.SWEEP
+                look = await asyncio.to_thread(self.look, started)
+                self._hand_over(look, swept_before, started)
+                await asyncio.to_thread(self.publish_allowance, look, started)
+            handed_over = self.handover_until is not None and started >= self.handover_until
+            if not look.in_flight or handed_over:
+                self._log_no_sweep(look)
+                stats.idle = True
+                stats.per_order = look.in_flight
+                return stats
+            await asyncio.to_thread(self.adapt_share, started)
+            plan = plan_sweep(self.state, self.config, self.budget.rate, started, self.estimate)
+            await self.sweep_once(plan, started, stats, until)
+            await self._save_estimate(started, force=False)
+            pause = max(0.0, started + plan.interval - deps.clock())
+            next_tick = Tick(owner, turn, checked_at, self.handover_until)
+            await asyncio.to_thread(deps.ticks.send, next_tick, pause)
+            chained = stats.chained = True
+        finally:
+            if not chained:  # the chain ends here: the next scheduled run looks again
+                await self._save_estimate(deps.clock(), force=True)
+                await asyncio.to_thread(deps.coordination.release_sweeper_lease, owner)
+        return stats
+
+    async def _load_estimate(self) -> None:
+        if self.estimate is None:
+            stored = await asyncio.to_thread(self.deps.coordination.read_completion_estimate)
+            self.estimate = stored if stored is not None else CompletionAges()
+            self.estimate_saved_at = self.deps.clock()
+
+    async def _loop(self, until: float) -> SweepStats:
+        """Sweep until `until`, sleeping between sweeps (no tick queue)."""
         stats = SweepStats()
         deps = self.deps
         checked_at: float | None = None
         look = Look(True, None)
-        if self.estimate is None:
-            stored = await asyncio.to_thread(deps.coordination.read_completion_estimate)
-            self.estimate = stored if stored is not None else CompletionAges()
-            self.estimate_saved_at = deps.clock()
+        await self._load_estimate()
         try:
             while deps.clock() < until:
                 started = deps.clock()
@@ -118,7 +190,7 @@ class Sweeper:
                     stats.idle = True
                     stats.per_order = look.in_flight
                     break
-                lease_until = started + self.config.max_interval * 3 + 30
+                lease_until = started + self.lease_seconds()
                 held = await asyncio.to_thread(
                     deps.coordination.hold_sweeper_lease, self.owner, started, lease_until
                 )
