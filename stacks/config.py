@@ -74,7 +74,12 @@ class FoxReloadRelayProps:
         return 6 * self.poller_timeout_seconds
 
     def poller_settings(
-        self, *, ledger_table: str, orders_queue_url: str, dlq_url: str
+        self,
+        *,
+        ledger_table: str,
+        orders_queue_url: str,
+        dlq_url: str,
+        sweep_tick_queue_url: str = "",
     ) -> PollerSettings:
         # Every poller setting cdk.json can set, from the props field that holds it; the rest
         # keep their defaults.
@@ -88,6 +93,7 @@ class FoxReloadRelayProps:
             ledger_table=ledger_table,
             orders_queue_url=orders_queue_url,
             dlq_url=dlq_url,
+            sweep_tick_queue_url=sweep_tick_queue_url,
         )
 
     def monitor_settings(self, *, ledger_table: str) -> MonitorSettings:

@@ -60,6 +60,8 @@ STUCK_CHECK_MINUTES = 1
 # over without a gap; the margin covers a page read and a webhook still under way at the end.
 SWEEPER_TIMEOUT = Duration.seconds(75)
 SWEEPER_SCHEDULE_MINUTES = 1
+SWEEP_TICK_RETENTION = Duration.hours(1)
+SWEEP_TICK_RECEIVES = 3
 
 # DynamoDB actions per function, listed rather than granted with grant_read_write_data so each
 # gets exactly what its code calls. tests/infrastructure/test_calls_within_grants.py runs each
@@ -180,6 +182,7 @@ class FoxReloadRelay(Construct):
         self.poller = self._poller()
         # Only with sweepEnabled: otherwise no sweeper resources at all, and the poller's
         # SWEEP_ENABLED (from the same config) is false, so per-order polls get the whole key.
+        self.sweep_ticks: sqs.Queue | None = None
         self.sweeper = self._sweeper() if config.sweep_enabled else None
         self.balance_monitor, self.stuck_monitor = self._monitors()
         self.queries = self._saved_queries()
@@ -500,10 +503,12 @@ class FoxReloadRelay(Construct):
         cfg = self.config
         # The poller's settings exactly: the sweeper builds the same runtime (PollerRuntime) and
         # must agree with the pollers on the rate limit, the budget split and the sweep knobs.
+        ticks = self._sweep_ticks()
         settings = cfg.poller_settings(
             ledger_table=self.ledger.table_name,
             orders_queue_url=self.orders_queue.queue_url,
             dlq_url=self.dead_letter_queue.queue_url,
+            sweep_tick_queue_url=ticks.queue_url,
         )
         # No reserved concurrency: a lease item in the ledger (adapters/coordination.py) already
         # lets only one invocation sweep; a second one that finds the lease held stops at once.
@@ -525,13 +530,41 @@ class FoxReloadRelay(Construct):
         )
         role = sweeper.role
         assert role is not None
-        # It only lists and reads orders at FoxReload and signs webhooks: no queue access (it
-        # never touches a message; each order's own message still decides retries and the DLQ).
+        # It lists and reads orders at FoxReload and signs webhooks; of the queues it only
+        # sends itself ticks (it never touches an order's message: that still decides retries
+        # and the DLQ).
         self._grant_ledger(role, SWEEPER_LEDGER_ACTIONS, indexes=[Ledger.ACCEPTED_INDEX])
         self.api_key_secret.grant_read(role)
         self.webhook_secret.grant_read(role)
+        ticks.grant_send_messages(role)
+        # A tick's run sweeps once and sends the next tick; the schedule starts a chain when
+        # none runs (and is the watchdog of one that broke).
+        sweeper.add_event_source(
+            event_sources.SqsEventSource(ticks, batch_size=1, max_concurrency=2)
+        )
         self._schedule("SweeperSchedule", sweeper, SWEEPER_SCHEDULE_MINUTES)
+        self.sweep_ticks = ticks
         return sweeper
+
+    def _sweep_ticks(self) -> sqs.Queue:
+        """The sweeper's delayed "sweep again" messages (relay.domain.sweep_tick). A tick is
+        worthless after its chain's lease (minutes), so a short retention; a failed tick's
+        retry finds its turn taken by the chain the schedule restarted, and one that keeps
+        failing joins the failed scheduled runs (the function's errors alarm already fired)."""
+        queue = sqs.Queue(
+            self,
+            "SweepTicks",
+            retention_period=SWEEP_TICK_RETENTION,
+            visibility_timeout=Duration.seconds(6 * SWEEPER_TIMEOUT.to_seconds()),
+            encryption=sqs.QueueEncryption.SQS_MANAGED,
+            enforce_ssl=True,
+            dead_letter_queue=sqs.DeadLetterQueue(
+                queue=self.scheduled_failures, max_receive_count=SWEEP_TICK_RECEIVES
+            ),
+            removal_policy=self._removal,
+        )
+        checkov.skip_check(queue, "CKV_AWS_27", checkov.SQS_MANAGED_ENCRYPTION)
+        return queue
 
     def _monitors(self) -> tuple[lambda_.Function, lambda_.Function]:
         cfg = self.config

@@ -64,7 +64,9 @@ def _expected_skips(synth: Synth) -> set[tuple[str, str]]:
         for check in ("CKV_AWS_115", "CKV_AWS_117", "CKV_AWS_173")
     }
     expected.add(("CKV_AWS_116", _logical_id(synth, relay.poller)))
-    for queue in (relay.orders_queue, relay.dead_letter_queue, relay.scheduled_failures):
+    queues = [relay.orders_queue, relay.dead_letter_queue, relay.scheduled_failures]
+    queues += [relay.sweep_ticks] if relay.sweep_ticks else []
+    for queue in queues:
         expected.add(("CKV_AWS_27", _logical_id(synth, queue)))
     if not synth.config.encrypt_logs:
         expected |= {("CKV_AWS_158", _logical_id(synth, fn.log_group)) for fn in functions}

@@ -57,7 +57,12 @@ def test_sweeper_is_python312_arm64_on_the_shared_asset_with_its_own_role_and_lo
 def test_sweeper_environment_is_the_pollers_with_the_sweep_on(synth: Synth) -> None:
     stack = synth.stack
     env = synth.props(_sweeper(synth))["Environment"]["Variables"]
-    assert env == synth.props(stack.relay.poller)["Environment"]["Variables"]
+    # the pollers' settings, and where the sweeper sends itself its ticks
+    assert stack.relay.sweep_ticks is not None
+    assert env.pop("SWEEP_TICK_QUEUE_URL") == synth.resolve(stack.relay.sweep_ticks.queue_url)
+    poller_env = dict(synth.props(stack.relay.poller)["Environment"]["Variables"])
+    assert poller_env.pop("SWEEP_TICK_QUEUE_URL", "") == ""  # pollers never send ticks
+    assert env == poller_env
     for name, value in POWERTOOLS_ENVIRONMENT.items():
         assert env[name] == value, name
     assert env["SWEEP_ENABLED"] == "True"
@@ -116,11 +121,16 @@ def test_sweeper_may_do_exactly_what_its_code_calls(synth: Synth) -> None:
             for name in (synth.config.api_key_secret_name, synth.config.webhook_secret_name)
         }
     )
+    assert stack.relay.sweep_ticks is not None
+    ticks = dumps(synth.resolve(stack.relay.sweep_ticks.queue_arn))
+    sent = ("sqs:SendMessage", "sqs:GetQueueAttributes", "sqs:GetQueueUrl")
+    consumed = ("sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:ChangeMessageVisibility")
+    tick_grants = {(a, ticks) for a in sent + consumed}
     granted = _grants(synth, sweeper)
-    assert granted == expected
+    assert granted == expected | tick_grants
     actions = {action for action, _ in granted}
-    # no order message: its only queue action is Lambda's delivery of a failed run
-    assert {g for g in granted if g[0].startswith("sqs:")} == _failed_runs(synth)
+    # no order message: its queue actions are its own ticks and Lambda's delivery of a failed run
+    assert {g for g in granted if g[0].startswith("sqs:")} == _failed_runs(synth) | tick_grants
     assert "dynamodb:PutItem" not in actions
     # ... and the poller keeps GetItem + UpdateItem (the coordination items share its table)
     poller_ddb = {a for a, _ in _grants(synth, stack.relay.poller) if a.startswith("dynamodb:")}
