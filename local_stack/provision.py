@@ -36,6 +36,7 @@ class Resources:
     webhook_secret: str
     page_topic_arn: str
     ticket_topic_arn: str
+    sweep_ticks_url: str = ""  # the sweeper's tick queue (relay.domain.sweep_tick)
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -147,6 +148,10 @@ def provision(
         },
     )
 
+    ticks_url = sqs.create_queue(
+        QueueName=f"{prefix}-sweep-ticks", Attributes=sweep_tick_attributes()
+    )["QueueUrl"]
+
     table = f"{prefix}-ledger"
     ddb.create_table(**ledger_table_definition(table))
     ddb.get_waiter("table_exists").wait(TableName=table, WaiterConfig={"Delay": 1})
@@ -171,7 +176,22 @@ def provision(
         webhook_secret=config.webhook_secret_name,
         page_topic_arn=page,
         ticket_topic_arn=ticket,
+        sweep_ticks_url=ticks_url,
     )
+
+
+# The stack's (stacks/relay_construct.py SweepTicks): ticks are worthless after an hour, and a
+# failed tick comes back after six sweeper timeouts. The stack's redrive of ticks that keep
+# failing (to ScheduledRunFailures, which the local stack has no use for) is left out.
+SWEEP_TICK_RETENTION_SECONDS = 3600
+SWEEP_TICK_VISIBILITY_SECONDS = 6 * 75
+
+
+def sweep_tick_attributes() -> dict[str, str]:
+    return {
+        "MessageRetentionPeriod": str(SWEEP_TICK_RETENTION_SECONDS),
+        "VisibilityTimeout": str(SWEEP_TICK_VISIBILITY_SECONDS),
+    }
 
 
 def poller_env(

@@ -344,8 +344,11 @@ class LocalStack:
         """The sweeper function: the poller's environment (the stack gives both the same
         settings), a Lambda-like timeout per invocation, logs beside the pollers'."""
         assert self.resources is not None
+        # the stack gives only the sweeper its tick queue
+        ticks = {ENV_NAMES["sweep_tick_queue_url"]: self.resources.sweep_ticks_url}
+        env = self.function_env({**ticks, **(overrides.pop("env_overrides", None) or {})})
         base = SweeperConfig(
-            env=self.function_env(overrides.pop("env_overrides", None)),
+            env=env,
             region=self.config.region,
             account_id=self.resources.orders_queue_arn.split(":")[4],
             function_name=f"{self.resources.orders_queue_url.rsplit('/', 1)[-1]}-sweeper",

@@ -1,11 +1,16 @@
-"""Plays EventBridge + Lambda around the real sweeper handler, on the local stack.
+"""Plays EventBridge + Lambda (and the tick queue's event source) around the real sweeper
+handler, on the local stack.
 
 In AWS the sweeper (`relay.handlers.sweeper.handler`) is invoked every minute by an EventBridge
-rule and sweeps until its remaining time minus a margin, so the runs follow each other with a
-short gap. Here one process (like one warm execution environment: the handler module builds
-its runtime and its `Sweeper` once, and keeps what it learned between invocations) invokes it
-back to back with a scheduled-event payload and a Lambda-like context whose remaining time
-starts at `timeout_seconds`.
+rule and by its own delayed ticks on the tick queue (one message a batch): a tick's run sweeps
+once and sends the next tick. Here one process (like one warm execution environment: the
+handler module builds its runtime and its `Sweeper` once, and keeps what it learned between
+invocations) long-polls the tick queue for a second at a time: a tick is handed to the handler
+as an SQS event and deleted once the run returns (as the event source does); a second without
+a tick brings a scheduled-event run, which starts a chain only if none holds the lease (so the
+schedule is played faster than every minute: a stopped chain is restarted at once). Each
+context's remaining time starts at `timeout_seconds`. Without a tick queue in the environment
+the scheduled runs follow each other back to back, each sweeping until its time runs out.
 
 Stopping sets an event and interrupts the invocation in progress with SIGINT: `asyncio.run`
 cancels the sweep, whose `finally` releases the single-sweeper lease, so a sweeper started
@@ -30,7 +35,8 @@ from multiprocessing.synchronize import Event as EventType
 from pathlib import Path
 from typing import Any
 
-from local_stack.esm_runner import LambdaContext, _die_with_parent
+from local_stack.esm_runner import LambdaContext, _die_with_parent, lambda_record
+from relay.settings import ENV_NAMES
 
 DEFAULT_SWEEPER_HANDLER = "relay.handlers.sweeper:handler"
 # An invocation that returns sooner than this did not sweep (another sweeper holds the lease,
@@ -38,7 +44,8 @@ DEFAULT_SWEEPER_HANDLER = "relay.handlers.sweeper:handler"
 IDLE_PAUSE_SECONDS = 1.0
 STOP_GRACE_SECONDS = 15.0
 
-STAT_NAMES = ("invocations", "sweeps", "pages", "delivered", "errors")
+STAT_NAMES = ("invocations", "sweeps", "pages", "delivered", "errors", "ticks")
+TICK_WAIT_SECONDS = 1
 
 
 @dataclass(frozen=True)
@@ -64,6 +71,7 @@ class SweeperStats:
     pages: int = 0  # list pages read
     delivered: int = 0  # orders the sweeper delivered (the rest came from per-order polls)
     errors: int = 0  # invocations that raised
+    ticks: int = 0  # invocations by a tick (the rest were scheduled)
 
 
 def scheduled_event(config: SweeperConfig) -> dict[str, Any]:
@@ -121,22 +129,76 @@ def _invoke_until_stopped(
         with stats.get_lock():
             stats[STAT_NAMES.index(name)] += amount
 
+    ticks = _TickSource.from_env(config)
     while not stop.is_set():
         started = time.monotonic()
-        try:
-            result = handler(scheduled_event(config), LambdaContext(config, config.account_id))
-        except KeyboardInterrupt:
-            raise
-        except Exception as exc:  # as on Lambda: this run failed, the next one is scheduled
-            print(f"sweeper: handler raised {exc!r}", flush=True)
-            add("errors", 1)
-            result = None
+        tick = ticks.next() if ticks is not None else None
+        if stop.is_set():
+            break
+        event = scheduled_event(config) if ticks is None or tick is None else ticks.event(tick)
+        result = _invoke(config, handler, event)
+        if result is None:
+            add("errors", 1)  # a tick stays on the queue: it comes back later, as on Lambda
+        elif ticks is not None and tick is not None:
+            ticks.delete(tick)
         add("invocations", 1)
+        add("ticks", tick is not None)
         if isinstance(result, dict):
             for name in ("sweeps", "pages", "delivered"):
                 add(name, int(result.get(name, 0) or 0))
-        if time.monotonic() - started < IDLE_PAUSE_SECONDS:
+        if ticks is None and time.monotonic() - started < IDLE_PAUSE_SECONDS:
             stop.wait(IDLE_PAUSE_SECONDS)
+
+
+def _invoke(
+    config: SweeperConfig,
+    handler: Callable[[dict[str, Any], Any], Any],
+    event: dict[str, Any],
+) -> Any:
+    """One invocation; None if it raised (as on Lambda: this run failed, the next one comes)."""
+    try:
+        result = handler(event, LambdaContext(config, config.account_id))
+    except KeyboardInterrupt:
+        raise
+    except Exception as exc:
+        print(f"sweeper: handler raised {exc!r}", flush=True)
+        return None
+    return {} if result is None else result
+
+
+class _TickSource:
+    """The tick queue's event source: one message at a time, long-polled."""
+
+    def __init__(self, config: SweeperConfig, url: str) -> None:
+        import boto3  # noqa: PLC0415 - after apply_env: the emulators' endpoints
+
+        self._sqs = boto3.client("sqs", region_name=config.region)
+        self._url = url
+        name = url.rsplit("/", 1)[-1]
+        self._arn = f"arn:aws:sqs:{config.region}:{config.account_id}:{name}"
+        self._region = config.region
+
+    @classmethod
+    def from_env(cls, config: SweeperConfig) -> _TickSource | None:
+        url = config.env.get(ENV_NAMES["sweep_tick_queue_url"], "")
+        return cls(config, url) if url else None
+
+    def next(self) -> dict[str, Any] | None:
+        reply = self._sqs.receive_message(
+            QueueUrl=self._url,
+            MaxNumberOfMessages=1,
+            WaitTimeSeconds=TICK_WAIT_SECONDS,
+            AttributeNames=["All"],
+            MessageAttributeNames=["All"],
+        )
+        messages = reply.get("Messages", [])
+        return dict(messages[0]) if messages else None
+
+    def event(self, message: dict[str, Any]) -> dict[str, Any]:
+        return {"Records": [lambda_record(message, self._arn, self._region)]}
+
+    def delete(self, message: dict[str, Any]) -> None:
+        self._sqs.delete_message(QueueUrl=self._url, ReceiptHandle=message["ReceiptHandle"])
 
 
 @dataclass

@@ -264,3 +264,28 @@ def test_every_aws_call_of_a_stuck_check_is_granted(world: World) -> None:
         if call.operation == "Query":
             assert _index_of(call) == Ledger.ACCEPTED_INDEX  # the one index granted
     assert world.services() == {"dynamodb"}, world.services()
+
+
+def test_every_aws_call_of_a_tick_chain_is_granted(world: World, monkeypatch) -> None:
+    """With a tick queue: a scheduled run and the tick's run send only ticks, to their queue."""
+    ticks_url = world.setup.client("sqs").create_queue(QueueName="ticks")["QueueUrl"]
+    monkeypatch.setenv("SWEEP_TICK_QUEUE_URL", ticks_url)
+    ours = [world.sim.create_order()["id"] for _ in range(3)]
+    _accept(world, ours)
+    context = _Context("sweeper", run_seconds=8 + sweeper_handler._MARGIN_SECONDS)
+    first = sweeper_handler.handler({}, context)  # type: ignore[arg-type]
+    assert first["sweeps"] == 1
+    received = world.setup.client("sqs").receive_message(
+        QueueUrl=ticks_url, WaitTimeSeconds=20, AttributeNames=["All"]
+    )["Messages"]
+    arn = f"arn:aws:sqs:{REGION}:123456789012:ticks"
+    event = {"Records": [lambda_record(m, arn, REGION) for m in received]}
+    context = _Context("sweeper", run_seconds=8 + sweeper_handler._MARGIN_SECONDS)
+    second = sweeper_handler.handler(event, context)  # type: ignore[arg-type]
+    assert second["sweeps"] == 1
+
+    sends = [c for c in world.calls if c.service == "sqs"]
+    assert [c.operation for c in sends] == ["SendMessage", "SendMessage"]  # one tick a run
+    assert {c.params["QueueUrl"] for c in sends} == {ticks_url}
+    assert world.operations("dynamodb") <= _granted(relay_construct.SWEEPER_LEDGER_ACTIONS)
+    assert world.services() <= {"dynamodb", "secretsmanager", "sqs"}, world.services()

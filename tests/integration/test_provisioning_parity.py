@@ -13,6 +13,7 @@ from aws_cdk.assertions import Template
 
 from local_stack.provision import poller_env
 from local_stack.stack import LocalStack
+from relay.settings import ENV_NAMES
 from stacks.application import build_app
 
 pytestmark = pytest.mark.wire
@@ -77,6 +78,34 @@ def test_queues_match_the_template(stack: LocalStack, template: dict[str, Any]) 
     )
 
 
+def test_the_tick_queue_matches_the_template(stack: LocalStack, template: dict[str, Any]) -> None:
+    """The sweeper's tick queue: named by the template only through its logical id, so found
+    as the queue the sweeper's event source mapping reads."""
+    if not stack.config.sweep_enabled:
+        return
+    assert stack.resources is not None and stack.resources.sweep_ticks_url
+    mappings = _resources(template, "AWS::Lambda::EventSourceMapping")
+    logical = {
+        m["EventSourceArn"]["Fn::GetAtt"][0]
+        for m in mappings
+        if isinstance(m["EventSourceArn"], dict) and "Fn::GetAtt" in m["EventSourceArn"]
+    }
+    queues = template["Resources"]
+    cfn = [queues[name]["Properties"] for name in logical if "SweepTicks" in name]
+    assert len(cfn) == 1, logical
+    (cfn_ticks,) = cfn
+    local = stack.client("sqs").get_queue_attributes(
+        QueueUrl=stack.resources.sweep_ticks_url, AttributeNames=["All"]
+    )["Attributes"]
+    assert int(local["MessageRetentionPeriod"]) == cfn_ticks["MessageRetentionPeriod"]
+    assert int(local["VisibilityTimeout"]) == cfn_ticks["VisibilityTimeout"]
+    # the sweeper, and only the sweeper, is given it
+    assert stack.sweeper_config().env[ENV_NAMES["sweep_tick_queue_url"]] == (
+        stack.resources.sweep_ticks_url
+    )
+    assert stack.function_env()[ENV_NAMES["sweep_tick_queue_url"]] == ""
+
+
 def test_ledger_table_matches_the_template(stack: LocalStack, template: dict[str, Any]) -> None:
     assert stack.resources is not None
     ddb = stack.client("dynamodb")
@@ -106,7 +135,12 @@ def test_ledger_table_matches_the_template(stack: LocalStack, template: dict[str
 def test_event_source_mapping_and_function_match_the_template(
     stack: LocalStack, template: dict[str, Any]
 ) -> None:
-    (mapping,) = _resources(template, "AWS::Lambda::EventSourceMapping")
+    # the orders queue's (the sweeper's tick queue has the other, checked above)
+    (mapping,) = [
+        m
+        for m in _resources(template, "AWS::Lambda::EventSourceMapping")
+        if "ReportBatchItemFailures" in m.get("FunctionResponseTypes", [])
+    ]
     poller = _poller(template)
     esm = stack.esm_config()
 
