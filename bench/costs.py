@@ -48,7 +48,8 @@ class UsageModel:
     log_bytes_per_receive: int = 800  # an INFO line (~600 B) + its share of the EMF blob
     log_bytes_per_sweep_page: int = 600
     invocations_per_cold_start: int = 1000  # each cold start reads 2 secrets
-    sweeper_runs_continuously: bool = True  # a 1-minute scheduled Lambda looping over sweeps
+    sweeper_runs_continuously: bool = True  # without ticks: a scheduled run loops over sweeps
+    sweep_run_seconds: float = 0.05  # with ticks: a sweep run's own time besides its requests
     # At idle (nothing in flight), each scheduled sweeper run asks the ledger's acceptance index
     # (one or two Queries) and releases its lease (one conditional write), then ends.
     idle_run_seconds: float = 0.2
@@ -80,7 +81,18 @@ def usage_per_order(
         + (w.webhooks - w.sweep_webhooks) * env.webhook_latency
     )
     scheduled = result.sweeper or w.sweeps > 0
-    if scheduled and model.sweeper_runs_continuously:
+    tick_runs = 0.0
+    if result.sweep_ticks:
+        # Each sweep a run of its own (its tick sent, received, deleted; its lease turn
+        # written) billed for its own time; the scheduled runs beside a chain end at once.
+        # The DES's sweeper never idles; the deployed chain ends at an in-flight check that
+        # finds nothing within reach, so only the busy share of its sweeps is billed.
+        tick_runs = w.sweeps * sweeper_busy_share
+        sweeper_seconds = (w.sweeper_seconds + w.sweeps * model.sweep_run_seconds) * (
+            sweeper_busy_share
+        )
+        sweeper_seconds += result.window_seconds / 60.0 * model.idle_run_seconds
+    elif scheduled and model.sweeper_runs_continuously:
         # billed for the whole loop, sleeps included, while it loops; a run that finds nothing
         # in flight, or finds per-order polling cheaper (sweep_mode_share), ends at once
         looping = sweeper_busy_share * (result.sweep_mode_share if result.sweeper else 1.0)
@@ -89,6 +101,7 @@ def usage_per_order(
     else:
         sweeper_seconds = w.sweeper_seconds
     sweeper_invocations = result.window_seconds / 60.0 if scheduled else 0.0
+    sweeper_invocations += tick_runs
     invocations = w.receives / model.messages_per_invocation + sweeper_invocations
     sqs = (
         orders  # the storefront's SendMessage
@@ -96,12 +109,20 @@ def usage_per_order(
         + w.change_visibility
         + w.deletes
         + w.dlq_sends
+        + 3 * tick_runs  # each tick sent, received, deleted
     )
     return {
         "lambda_invocations": invocations / orders,
         "lambda_gb_seconds": (poller_seconds + sweeper_seconds) * model.memory_gb / orders,
         "sqs_requests": sqs / orders,
-        "ddb_writes": (w.ledger_writes + w.budget_writes + w.sweeps) / orders,
+        # a sweep writes its coverage (and, in a tick chain, its lease turn); a scheduled run
+        # beside a chain tries the lease once
+        "ddb_writes": (
+            w.ledger_writes
+            + w.budget_writes
+            + (2 * tick_runs + result.window_seconds / 60.0 if result.sweep_ticks else w.sweeps)
+        )
+        / orders,
         # a token take is a GetItem + a conditional PutItem on the bucket item
         "ddb_reads": (w.ledger_reads + w.budget_writes + w.coverage_reads) / orders,
         "log_gb": (

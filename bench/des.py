@@ -84,6 +84,7 @@ from relay.domain.sweep import (
     SweepState,
     after_sweep,
     chunk_pages,
+    interval_at,
     next_page_needed,
     observe_first_page,
     observe_page,
@@ -136,6 +137,9 @@ class Mode:
     # "always": sweep whatever the load.
     sweep_strategy: str = "auto"
     lag_target: float = 30.0
+    # The deployed sweeper's tick queue: each sweep a short run of its own (billed per sweep);
+    # False: one run loops through its scheduled minute (billed for its sleeps).
+    sweep_ticks: bool = True
 
 
 @dataclass(frozen=True)
@@ -258,6 +262,7 @@ class Result:
     stress: dict[str, object] | None = None
     sweep_mode_share: float = 1.0  # share of the window the sweeper swept (not per-order)
     sweeper: bool = False  # the mode schedules a sweeper (it may have chosen not to sweep)
+    sweep_ticks: bool = False  # ... whose sweeps are runs of their own (a tick queue)
 
 
 class Simulation:
@@ -763,6 +768,10 @@ class Simulation:
             done = seen is not None and seen <= now
             samples.append(((seen if done else now) - order.enq, done))  # type: ignore[operator]
         rate = arrival_rate(in_window, window, recent, recent_span)
+        assert self.sweep_cfg is not None and self.sweep_budget is not None
+        interval = None
+        if self.mode.sweep_ticks:
+            interval = interval_at(rate, self.sweep_cfg, self.sweep_budget.rate)
         choice = decide_strategy(
             samples,
             rate,
@@ -770,6 +779,7 @@ class Simulation:
             self.poll_times,
             lag_target=self.mode.lag_target,
             requests_per_hour_limit=self.env.limit_per_minute * 60,
+            sweep_interval=interval,
         )
         self.last_choice_demand = choice.per_order_requests_per_hour
         if choice.strategy is not self.strategy:
@@ -954,6 +964,7 @@ class Simulation:
             sweep_period_mean=period,
             sweep_mode_share=sweep_mode_share if self.sweep_cfg is not None else 0.0,
             sweeper=self.sweep_cfg is not None,
+            sweep_ticks=self.sweep_cfg is not None and self.mode.sweep_ticks,
             stress=self.stress_summary() if self.stress is not None else None,
         )
 

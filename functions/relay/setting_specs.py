@@ -210,7 +210,7 @@ SPECS: Final[tuple[Spec, ...]] = (
     ),
     Spec("sweep_max_horizon_seconds", float, 300.0, minimum=0, cdk_override=None),
     Spec("sweep_min_interval_seconds", float, 2.0, minimum=0, cdk_override=None),
-    Spec("sweep_max_interval_seconds", float, 12.0, minimum=0, cdk_override=None),
+    Spec("sweep_max_interval_seconds", float, 24.0, minimum=0, cdk_override=None),
     Spec("sweep_cover_margin_seconds", float, 15.0, minimum=0, cdk_override=None),
     Spec("sweep_max_defer_seconds", float, 120.0, minimum=0, cdk_override=None),
     Spec("sweep_stale_grace_seconds", float, 20.0, minimum=0, cdk_override=None),

@@ -64,14 +64,19 @@ class SweepConfig:
     page_limit: int = MAX_PAGE_LIMIT
     max_horizon: float = 300.0  # the horizon until the completion-age estimate says otherwise
     min_interval: float = 2.0
-    max_interval: float = 12.0  # at a low load: how long a sweep may wait to list more per page
+    # At a low load: how long a sweep may wait to list more per page. Each sweep is a run of its
+    # own, billed per run; the p99 lag of a sweep every T seconds is about T, within the lag
+    # target below.
+    max_interval: float = 24.0
     # When the key's budget cannot read the whole horizon within `max_interval`, the interval
     # stretches rather than the horizon shrinking: an order left beyond the horizon waits for a
     # per-order token from the pollers' small share, minutes under such a load, where a slower
     # sweep costs seconds. Up to twice the lag target (the p99 lag of a sweep every T seconds
     # is about T); past that the horizon gives way.
     lag_target: float = 30.0
-    target_requests_per_order: float = 1.5  # sweep requests per listed order, at most
+    # Sweep requests per listed order, at most: a sweep is a run of its own (its tick, its lease
+    # turn, its coverage), about two per-order polls' worth, so it should find two orders.
+    target_requests_per_order: float = 0.5
     status_filter: str | None = None  # None: one unfiltered list finds all three terminal kinds
     cover_margin: float = 15.0  # per-order polls resume this long before the horizon runs out
     max_defer: float = 120.0  # a covered message still comes back at least this often
@@ -83,7 +88,7 @@ class SweepConfig:
     horizon_factor: float = 1.5  # ...times this, to see whether the tail goes on past it
     min_horizon: float = 60.0
     horizon_ceiling: float = 900.0  # the per-order deadline: no point reading older orders
-    max_page_gap: float = 20.0  # every page within the horizon is read at least this often
+    max_page_gap: float = 30.0  # every page within the horizon is read at least this often
     # The cadence reads this share of completions at the fastest rhythm it can afford; older
     # pages are read more slowly only if the budget cannot read them all that fast.
     cadence_quantile: float = 0.999
@@ -228,6 +233,16 @@ def plan_sweep(
     pages = max(1, min(pages_for_horizon, math.floor(sweep_rate * interval + 1e-9)))
     horizon = min(config.max_horizon, pages * seconds_per_page)
     return SweepPlan(interval, pages, horizon, config.status_filter, config.page_limit)
+
+
+def interval_at(arrivals_per_hour: float, config: SweepConfig, sweep_rate: float) -> float:
+    """The configured plan's interval under a steady load (the page span it would learn): how
+    often a sweep would run, for the cost of sweeping at that load."""
+    if not math.isfinite(arrivals_per_hour) or arrivals_per_hour <= 0:
+        return config.max_interval
+    seconds_per_page = 3600.0 * config.page_limit / arrivals_per_hour
+    state = SweepState(seconds_per_page=seconds_per_page)
+    return plan_sweep(state, config, sweep_rate, now=0.0).interval
 
 
 def _learned_plan(

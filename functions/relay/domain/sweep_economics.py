@@ -1,13 +1,14 @@
 """Sweep or poll each order: whichever costs less at the current load and meets the lag target.
 
-The sweeper is a scheduled Lambda that loops for its whole minute, so it is billed for its sleeps:
-a fixed cost per hour whatever the load. Per-order polling costs per request. At a few hundred
-orders an hour polling each order on the relay's schedule is cheaper; at a few thousand the
-sweep is cheaper (and past the key's limit the only way). Where the two cross depends on how
-long orders take at FoxReload (how many polls an order needs) and on the load, both of which
-change: this module forecasts both strategies from the completion-age distribution the relay
-has observed and the arrival rate it has measured, and picks one with a hysteresis band so the
-choice does not flap around the crossing.
+With a tick queue each sweep is a short run of its own, so the sweep costs per sweep (how often
+it sweeps follows from the load); without one the sweeper loops for its whole scheduled minute
+and is billed for its sleeps, a fixed cost per hour. Per-order polling costs per request. At a
+few hundred orders an hour polling each order on the relay's schedule is cheaper; at a few
+thousand the sweep is cheaper (and past the key's limit the only way). Where the two cross
+depends on how long orders take at FoxReload (how many polls an order needs) and on the load,
+both of which change: this module forecasts both strategies from the completion-age
+distribution the relay has observed and the arrival rate it has measured, and picks one with a
+hysteresis band so the choice does not flap around the crossing.
 
 Everything here is arithmetic on the caller's inputs; prices are list prices the caller passes.
 """
@@ -53,6 +54,10 @@ class WorkModel:
     api_seconds: float = 0.12  # one FoxReload round trip (the bench assumes the same)
     # A swept order's message is received about once per max-defer while it waits.
     sweep_defer_seconds: float = 120.0
+    # With a tick queue each sweep is a short run of its own besides its list request; the
+    # schedule's runs (one a minute) then find the chain's lease held and end at once.
+    sweep_run_seconds: float = 0.05
+    scheduled_runs_per_hour: float = 60.0
 
 
 @dataclass(frozen=True)
@@ -161,9 +166,32 @@ def deferred_receive_cost(prices: UnitPrices, work: WorkModel) -> float:
     )
 
 
-def sweeper_cost_per_hour(prices: UnitPrices, work: WorkModel) -> float:
-    """The sweeper loops for its whole scheduled minute, sleeps included."""
-    return 3600 * work.memory_gb * prices.lambda_gb_second + 60 * prices.lambda_request
+def sweep_cost(prices: UnitPrices, work: WorkModel) -> float:
+    """One sweep of a tick chain: its invocation and run (a list request), the lease turn and
+    the coverage (two writes), and its tick's send, receive and delete."""
+    seconds = work.sweep_run_seconds + work.api_seconds
+    return (
+        prices.lambda_request
+        + seconds * work.memory_gb * prices.lambda_gb_second
+        + 3 * prices.sqs_request
+        + 2 * prices.ddb_write
+    )
+
+
+def sweeper_cost_per_hour(
+    prices: UnitPrices, work: WorkModel, sweep_interval: float | None = None
+) -> float:
+    """With a tick queue (`sweep_interval`: seconds between sweeps), what the sweeps cost and
+    the scheduled runs beside them (each a conditional write that finds the lease held).
+    Without one, the sweeper loops for its whole scheduled minute, sleeps included."""
+    scheduled = work.scheduled_runs_per_hour * prices.lambda_request
+    if sweep_interval is None:
+        return 3600 * work.memory_gb * prices.lambda_gb_second + scheduled
+    sweeps = 3600.0 / max(1.0, sweep_interval)
+    runs = work.scheduled_runs_per_hour * (
+        work.sweep_run_seconds * work.memory_gb * prices.lambda_gb_second + prices.ddb_write
+    )
+    return sweeps * sweep_cost(prices, work) + scheduled + runs
 
 
 def choose(
@@ -178,6 +206,7 @@ def choose(
     work: WorkModel | None = None,
     band: float = 0.25,
     max_key_utilisation: float = 0.75,
+    sweep_interval: float | None = None,
 ) -> Choice:
     """The cheaper strategy that meets the lag target and leaves the key room.
 
@@ -195,7 +224,8 @@ def choose(
     unmetered = demand_fits(rate * forecast.polls_per_order, requests_per_hour_limit)
     per_order = rate * forecast.polls_per_order * poll_cost(prices, work, not unmetered)
     waits = 1.0 + max(0.0, mean_completion_age) / max(1.0, work.sweep_defer_seconds)
-    sweep = sweeper_cost_per_hour(prices, work) + rate * waits * deferred_receive_cost(prices, work)
+    sweep = sweeper_cost_per_hour(prices, work, sweep_interval)
+    sweep += rate * waits * deferred_receive_cost(prices, work)
 
     def chosen(strategy: Strategy, reason: str) -> Choice:
         return Choice(strategy, per_order, sweep, forecast, reason, unmetered, rate)
@@ -293,9 +323,11 @@ def decide(
     *,
     lag_target: float,
     requests_per_hour_limit: float,
+    sweep_interval: float | None = None,
 ) -> Choice:
     """The whole choice from observations: (age, completed) samples of recent orders, the
-    arrival rate, and the per-order schedule's poll times (`poll_times`)."""
+    arrival rate, the per-order schedule's poll times (`poll_times`) and, with a tick queue,
+    the sweep's interval at this load (None: the sweeper loops, billed for its sleeps)."""
     survival = kaplan_meier(samples)
     return choose(
         current,
@@ -304,4 +336,5 @@ def decide(
         survival.mean,
         lag_target=lag_target,
         requests_per_hour_limit=requests_per_hour_limit,
+        sweep_interval=sweep_interval,
     )

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 from relay.domain.schedule import Policy
 from relay.domain.stuck_orders import LedgerOrder
+from relay.domain.sweep import SweepConfig, interval_at
 from relay.domain.sweep_economics import (
     RECENT_SECONDS,
     Choice,
@@ -49,10 +50,20 @@ def completion_samples(orders: Sequence[LedgerOrder], now: float) -> list[tuple[
 
 
 class StrategyChooser:
-    def __init__(self, settings: PollerSettings, policy: Policy) -> None:
+    def __init__(
+        self,
+        settings: PollerSettings,
+        policy: Policy,
+        sweep: SweepConfig | None = None,
+        sweep_rate: float = 1.0,
+    ) -> None:
+        """`sweep` and `sweep_rate` (the sweeper's tokens a second): how often a sweep runs at
+        a given load, which is what a sweep costs with a tick queue."""
         self.settings = settings
         self.window = settings.give_up_after_seconds
         self.times = poll_times(policy, until=settings.give_up_after_seconds)
+        self.sweep = sweep or SweepConfig()
+        self.sweep_rate = sweep_rate
 
     def arrivals_per_hour(self, orders: Sequence[LedgerOrder], now: float) -> float:
         recent = sum(1 for order in orders if order.accepted_at > now - self.recent_span)
@@ -82,6 +93,7 @@ class StrategyChooser:
     ) -> Choice:
         """The choice from (age, completed) samples and the arrival rate (the bench calls this
         with its simulated orders)."""
+        ticks = bool(self.settings.sweep_tick_queue_url)
         return decide(
             samples,
             arrivals_per_hour,
@@ -89,4 +101,7 @@ class StrategyChooser:
             self.times,
             lag_target=self.settings.sweep_lag_target_seconds,
             requests_per_hour_limit=self.settings.foxreload_rate_limit_per_minute * 60,
+            sweep_interval=interval_at(arrivals_per_hour, self.sweep, self.sweep_rate)
+            if ticks
+            else None,
         )

@@ -88,7 +88,7 @@ class Sweeper:
             settings.poll_cap_seconds,
             settings.poll_jitter,
         )
-        self.chooser = StrategyChooser(settings, policy)
+        self.chooser = StrategyChooser(settings, policy, self.config, self.budget.rate)
         self.strategy: Strategy | None = None  # this run's current choice, once looked
         self.handover_until: float | None = None  # per-order polling takes over at this time
 
@@ -373,6 +373,7 @@ class Sweeper:
         if share != self.share:
             self.share = share
             self.budget = budget_split(self.deps.settings, share).sweeper
+            self.chooser.sweep_rate = self.budget.rate
             self.deps.log.info("sweeper's share of the key now %.0f%%", share * 100)
 
     async def _read_page(

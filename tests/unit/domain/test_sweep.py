@@ -48,11 +48,11 @@ def test_low_load_reads_one_page_and_paces_by_the_cost_target():
 
 
 def test_high_load_stretches_the_interval_to_keep_the_horizon():
-    # 20,000 orders/hour: a page spans 18 s; the full horizon needs 17 pages a sweep, more
+    # 40,000 orders/hour: a page spans 9 s; the full horizon needs 34 pages a sweep, more
     # than the budget refills in max_interval: the sweep waits longer rather than reading less
-    plan = plan_sweep(SweepState(seconds_per_page=18.0), CFG, RATE, now=0.0)
+    plan = plan_sweep(SweepState(seconds_per_page=9.0), CFG, RATE, now=0.0)
     assert CFG.max_interval < plan.interval <= 2 * CFG.lag_target
-    assert plan.max_pages == math.ceil(CFG.max_horizon / 18.0)
+    assert plan.max_pages == math.ceil(CFG.max_horizon / 9.0)
     assert plan.horizon == CFG.max_horizon
 
 

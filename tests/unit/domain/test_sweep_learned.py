@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+from dataclasses import replace
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -95,16 +96,18 @@ def page(newest: float, spacing: float, n: int = 100):
 
 
 def test_the_chunk_moves_on_after_a_finished_sweep_and_stays_after_one_cut_short():
+    # a short interval and page gap: the older pages take more than one chunk to read
+    cfg = replace(CFG, max_interval=12.0, max_page_gap=20.0)
     state = SweepState(seconds_per_page=18.0)
     estimate = estimate_of(lambda rng: rng.expovariate(1 / 8) if rng.random() > 0.05 else 250)
-    plan = plan_sweep(state, CFG, RATE, 1000.0, estimate)
+    plan = plan_sweep(state, cfg, RATE, 1000.0, estimate)
     assert plan.chunk_first <= plan.chunk_last  # young pages and a chunk of older ones
     cut, coverage = after_sweep(state, plan, 1000.0, page(1000.0, 0.18), finished=False)
     assert coverage.horizon == 0.0
-    assert plan_sweep(cut, CFG, RATE, 1000.0, estimate).chunk_first == plan.chunk_first
+    assert plan_sweep(cut, cfg, RATE, 1000.0, estimate).chunk_first == plan.chunk_first
     done, coverage = after_sweep(state, plan, 1000.0, page(1000.0, 0.18), finished=True)
     assert coverage.horizon == plan.horizon - plan.reach_allowance
-    following = plan_sweep(done, CFG, RATE, 1000.0, estimate)
+    following = plan_sweep(done, cfg, RATE, 1000.0, estimate)
     assert following.cadence == plan.cadence  # kept mid-cycle
     assert following.chunk_first != plan.chunk_first
 
