@@ -26,8 +26,8 @@ from bench.population import (
     completion_quantiles,
 )
 from bench.run import run_one
+from relay.domain.coverage import SweepConfig
 from relay.domain.schedule import RelayPolicy, SeedPolicy
-from relay.domain.sweep import SweepConfig
 
 LOADS = (100, 1000, 20000, 40000)
 STANDARD = 100  # req/min: FoxReload's standard tier, one key

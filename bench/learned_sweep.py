@@ -17,8 +17,8 @@ from dataclasses import dataclass, replace
 
 from bench.des import Environment, Mode, RunSpec, percentile, simulate
 from bench.population import POPULATIONS, PopulationModel
+from relay.domain.coverage import SweepConfig
 from relay.domain.schedule import RelayPolicy
-from relay.domain.sweep import SweepConfig
 
 # A slow tail shaped unlike the bench's: 6 % of orders end around 4-6 minutes.
 SLOW_MODE = replace(

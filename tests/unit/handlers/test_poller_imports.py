@@ -1,5 +1,6 @@
-"""The poller's cold start loads only what its invocations use: not the monitors' adapters, and
-not the X-Ray SDK, which its first invocation loads when it builds the tracer."""
+"""The poller's cold start loads only what its invocations use: not the monitors' adapters, not
+the sweeper's planning, and not the X-Ray SDK, which its first invocation loads when it builds
+the tracer."""
 
 from __future__ import annotations
 
@@ -18,6 +19,14 @@ MONITOR_ONLY = (
     "relay.monitor_settings",
     "relay.domain.balance",
     "relay.domain.stuck_orders",
+)
+# The sweeper's planning: the poller reads the sweep's settings and coverage only.
+SWEEPER_ONLY = (
+    "relay.domain.sweep",
+    "relay.domain.page_cadence",
+    "relay.domain.sweep_economics",
+    "relay.service.sweeper",
+    "relay.service.sweep_strategy",
 )
 # Loaded by the first invocation (the tracer), not by the import.
 FIRST_INVOCATION = (
@@ -53,6 +62,12 @@ def test_importing_the_poller_leaves_the_monitor_adapters_unloaded() -> None:
     loaded = _loaded_after("import relay.handlers.poller")
     assert "relay.runtime" in loaded
     assert loaded.isdisjoint(MONITOR_ONLY), sorted(loaded & set(MONITOR_ONLY))
+
+
+def test_importing_the_poller_leaves_the_sweepers_planning_unloaded() -> None:
+    loaded = _loaded_after("import relay.handlers.poller")
+    assert "relay.domain.coverage" in loaded
+    assert loaded.isdisjoint(SWEEPER_ONLY), sorted(loaded & set(SWEEPER_ONLY))
 
 
 def test_importing_the_poller_leaves_the_xray_sdk_to_the_first_invocation() -> None:
