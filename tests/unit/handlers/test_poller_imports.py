@@ -16,6 +16,7 @@ MONITOR_ONLY = (
     "relay.adapters.balance_store",
     "relay.adapters.ledger_queries",
     "relay.adapters.spend_index",
+    "relay.monitor_runtime",
     "relay.monitor_settings",
     "relay.domain.balance",
     "relay.domain.stuck_orders",
