@@ -30,6 +30,7 @@ from dataclasses import dataclass, field, replace
 
 from bench.population import Population
 from relay.domain.completion_age import CompletionAges
+from relay.domain.coverage import Coverage, SweepConfig
 from relay.domain.decision import (
     DeadLetter,
     Deliver,
@@ -77,9 +78,7 @@ from relay.domain.storefront_breaker import (
     park_delay,
 )
 from relay.domain.sweep import (
-    Coverage,
     ListedOrder,
-    SweepConfig,
     SweepPlan,
     SweepState,
     after_sweep,
@@ -268,9 +267,7 @@ class Result:
 class Simulation:
     """One mode at one arrival rate. `run()` returns a Result."""
 
-    def __init__(
-        self, mode: Mode, population: Population, env: Environment, spec: RunSpec
-    ) -> None:
+    def __init__(self, mode: Mode, population: Population, env: Environment, spec: RunSpec) -> None:
         self.mode, self.pop, self.env, self.spec = mode, population, env, spec
         self.pop_rng = random.Random(spec.seed)
         self.arrival_rng = random.Random(spec.seed + 1)

@@ -23,9 +23,9 @@ from bench.des import (
     simulate,
 )
 from bench.population import POPULATIONS, Population
+from relay.domain.coverage import SweepConfig
 from relay.domain.rate_budget import BudgetSplit
 from relay.domain.schedule import FoxReloadGuidancePolicy, RelayPolicy, SeedPolicy
-from relay.domain.sweep import SweepConfig
 
 LOADS = (1000, 5000, 20000)
 

@@ -1,9 +1,7 @@
-"""Wiring, once per process: settings → AWS clients, HTTP clients and adapters, one function per
-dependency set. Every handler builds what it needs here: the poller and the sweeper the same
-`RelayDeps` (`build_relay_deps`), the monitors `BalanceDeps` and `StuckDeps`.
-
-The monitors' adapters are imported where their dependency sets are built, not at the top: the
-poller imports this module during its cold start and never uses them."""
+"""Wiring, once per process: settings → AWS clients, HTTP clients and adapters. The poller and the
+sweeper build the same `RelayDeps` here (`build_relay_deps`); the monitors build theirs in
+relay.monitor_runtime, which the poller, importing this module during its cold start, never
+loads."""
 
 from __future__ import annotations
 
@@ -33,12 +31,8 @@ from relay.settings import PollerSettings
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
 
-    from relay.adapters.balance_endpoint import BalanceEndpoint
-    from relay.adapters.balance_store import BalanceStore
     from relay.adapters.ledger_queries import LedgerQueries
-    from relay.adapters.spend_index import SpendIndex
     from relay.domain.stuck_orders import LedgerOrder
-    from relay.monitor_settings import MonitorSettings
 
 _BOTO_CONFIG = Config(
     retries={"mode": "standard", "max_attempts": 3},
@@ -156,52 +150,3 @@ class _LazyQueries:
 
     def accepted_between(self, start: float, end: float) -> list[LedgerOrder]:
         return self._loaded().accepted_between(start, end)
-
-
-@dataclass(frozen=True)
-class StuckDeps:
-    settings: MonitorSettings
-    queries: LedgerQueries
-
-    @classmethod
-    def from_env(cls, env: Mapping[str, str]) -> StuckDeps:
-        from relay.adapters.ledger_queries import LedgerQueries  # noqa: PLC0415
-        from relay.monitor_settings import MonitorSettings  # noqa: PLC0415
-
-        settings = MonitorSettings.from_env(env)
-        return cls(settings, LedgerQueries(boto3.client("dynamodb"), settings.ledger_table))
-
-
-@dataclass(frozen=True)
-class BalanceDeps:
-    settings: MonitorSettings
-    store: BalanceStore
-    spend: SpendIndex
-    endpoint: BalanceEndpoint | None
-
-    @classmethod
-    def from_env(cls, env: Mapping[str, str]) -> BalanceDeps:
-        from relay.adapters.balance_endpoint import BalanceEndpoint  # noqa: PLC0415
-        from relay.adapters.balance_store import BalanceStore  # noqa: PLC0415
-        from relay.adapters.spend_index import SpendIndex  # noqa: PLC0415
-        from relay.monitor_settings import MonitorSettings  # noqa: PLC0415
-
-        settings = MonitorSettings.from_env(env)
-        dynamodb = boto3.client("dynamodb")
-        endpoint = None
-        url = settings.balance_url
-        if url is not None:
-            secret_id = settings.foxreload_api_key_secret
-            keys = SecretCache(lambda: boto3.client("secretsmanager"))
-            endpoint = BalanceEndpoint(
-                url,
-                api_key=lambda: keys.get(secret_id),
-                timeout=settings.http_timeout,
-                forget_api_key=lambda: keys.invalidate(secret_id),
-            )
-        return cls(
-            settings=settings,
-            store=BalanceStore(dynamodb, settings.ledger_table),
-            spend=SpendIndex(dynamodb, settings.ledger_table, settings.spend_settle_seconds),
-            endpoint=endpoint,
-        )

@@ -14,7 +14,7 @@ from local_stack.scenario import Report, build_report, counters, place_orders, w
 from local_stack.stack import LocalStack
 from operator_cli.dead_letters import DeadLetter, peek
 from relay.adapters.coordination import CoordinationTable
-from relay.domain.sweep import coverage_is_fresh
+from relay.domain.coverage import coverage_is_fresh
 from relay.service.poll_gate import sweep_config
 from relay.settings import PollerSettings
 

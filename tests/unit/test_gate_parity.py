@@ -18,13 +18,13 @@ from bench.des import Environment, Mode, Order, RunSpec, Simulation
 from bench.population import DEFAULT
 from relay.adapters.coordination import StoredBucket
 from relay.adapters.ledger import OrderRecord
+from relay.domain.coverage import Coverage
 from relay.domain.decision import Reschedule
 from relay.domain.fair_budget import NEVER, FairState, LaneState
 from relay.domain.gate_decision import Gate
 from relay.domain.poll_allowance import Allowance
 from relay.domain.rate_budget import BucketState
 from relay.domain.schedule import RelayPolicy
-from relay.domain.sweep import Coverage
 from relay.names import Metric
 from relay.service.deps import RelayDeps
 from relay.service.order_relay import OrderRelay, QueueRecord, Rescheduled

@@ -170,7 +170,7 @@ def test_the_checked_in_environments_pass() -> None:
 def test_the_sweeps_lag_target_default_is_the_settings():
     """SweepConfig stands alone in the domain (the bench builds it directly): its lag target
     must not drift from the setting's default, which the deployed sweeper passes in."""
-    from relay.domain.sweep import SweepConfig
+    from relay.domain.coverage import SweepConfig
     from relay.service.poll_gate import sweep_config
 
     assert SweepConfig().lag_target == BY_NAME["sweep_lag_target_seconds"].default

@@ -13,11 +13,11 @@ from botocore.exceptions import ClientError
 from relay.adapters.dynamo_expressions import UpdateExpression
 from relay.adapters.ledger import condition_failed, number
 from relay.domain.completion_age import CompletionAges
+from relay.domain.coverage import Coverage
 from relay.domain.fair_budget import NEVER, FairState, Lane, LaneState
 from relay.domain.poll_allowance import Allowance
 from relay.domain.rate_budget import BucketState
 from relay.domain.storefront_breaker import BreakerState
-from relay.domain.sweep import Coverage
 from relay.names import Ledger as LedgerNames
 
 if TYPE_CHECKING:

@@ -19,16 +19,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import Enum
 
-from relay.domain.decision import Reschedule, Timing, after_wait
-from relay.domain.fair_budget import Lane, lane_for
-from relay.domain.rate_budget import BudgetSplit, RateBudget
-from relay.domain.schedule import clip_to_deadline, visibility_timeout
-from relay.domain.sweep import (
+from relay.domain.coverage import (
     Coverage,
     SweepConfig,
     coverage_is_fresh,
     per_order_delay_when_swept,
 )
+from relay.domain.decision import Reschedule, Timing, after_wait
+from relay.domain.fair_budget import Lane, lane_for
+from relay.domain.rate_budget import BudgetSplit, RateBudget
+from relay.domain.schedule import clip_to_deadline, visibility_timeout
 
 
 class GateReason(Enum):

@@ -9,7 +9,9 @@ sweep covers wait (no API call) and find the order delivered when they come back
 sweep does not reach (older than its horizon, or listed late) keep the per-order schedule.
 
 Everything here is pure: the sweeper Lambda does the I/O (list pages, ledger, webhook, the
-coverage item in DynamoDB) and asks these functions what to do next.
+coverage item in DynamoDB) and asks these functions what to do next. The sweep's settings and
+the coverage heartbeat, which the per-order pollers read too, are in relay.domain.coverage: the
+poller loads those, not this planning.
 
 How deep and how often (decided with the bench, see docs/performance.md):
 - The horizon is how old (by `createdAt`) an order can be and still be found by the sweep. The
@@ -35,15 +37,12 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass, field, replace
-from typing import Final
+from dataclasses import dataclass, replace
 
-from relay.domain.completion_age import CompletionAges, Decay
+from relay.domain.completion_age import CompletionAges
+from relay.domain.coverage import Coverage, SweepConfig
 from relay.domain.events import TERMINAL_STATUSES
 from relay.domain.page_cadence import Cadence, plan_cadence
-from relay.domain.poll_allowance import Allowance
-
-MAX_PAGE_LIMIT: Final = 100
 
 
 @dataclass(frozen=True)
@@ -57,61 +56,6 @@ class ListedOrder:
     @property
     def terminal(self) -> bool:
         return self.status in TERMINAL_STATUSES
-
-
-@dataclass(frozen=True)
-class SweepConfig:
-    page_limit: int = MAX_PAGE_LIMIT
-    max_horizon: float = 300.0  # the horizon until the completion-age estimate says otherwise
-    min_interval: float = 2.0
-    # At a low load: how long a sweep may wait to list more per page. Each sweep is a run of its
-    # own, billed per run; the p99 lag of a sweep every T seconds is about T, within the lag
-    # target below.
-    max_interval: float = 24.0
-    # When the key's budget cannot read the whole horizon within `max_interval`, the interval
-    # stretches rather than the horizon shrinking: an order left beyond the horizon waits for a
-    # per-order token from the pollers' small share, minutes under such a load, where a slower
-    # sweep costs seconds. Up to twice the lag target (the p99 lag of a sweep every T seconds
-    # is about T); past that the horizon gives way.
-    lag_target: float = 30.0
-    # Sweep requests per listed order, at most: a sweep is a run of its own (its tick, its lease
-    # turn, its coverage), about two per-order polls' worth, so it should find two orders.
-    target_requests_per_order: float = 0.5
-    status_filter: str | None = None  # None: one unfiltered list finds all three terminal kinds
-    cover_margin: float = 15.0  # per-order polls resume this long before the horizon runs out
-    max_defer: float = 120.0  # a covered message still comes back at least this often
-    stale_after_intervals: float = 3.0  # coverage lapses after this many missed sweeps...
-    stale_grace: float = 20.0  # ...plus this many seconds
-    smoothing: float = 0.3  # EWMA weight of the newest page-span observation
-    # What the completion-age estimate decides once it has `min_estimate_weight` sightings:
-    horizon_quantile: float = 0.99  # the sweep reaches the age by which this share has ended...
-    horizon_factor: float = 1.5  # ...times this, to see whether the tail goes on past it
-    min_horizon: float = 60.0
-    horizon_ceiling: float = 900.0  # the per-order deadline: no point reading older orders
-    max_page_gap: float = 30.0  # every page within the horizon is read at least this often
-    # The cadence reads this share of completions at the fastest rhythm it can afford; older
-    # pages are read more slowly only if the budget cannot read them all that fast.
-    cadence_quantile: float = 0.999
-    # Sightings before the estimate replaces the configured plan. Off (inf) until the learned
-    # plan is at least as good on the bench's populations (docs/performance.md); 200 turns it on.
-    min_estimate_weight: float = math.inf
-    decay: Decay = field(default_factory=Decay)
-
-    def __post_init__(self) -> None:
-        if not 1 <= self.page_limit <= MAX_PAGE_LIMIT:
-            raise ValueError(f"page_limit must be within 1..{MAX_PAGE_LIMIT}")
-        if not 0 < self.min_interval <= self.max_interval:
-            raise ValueError("need 0 < min_interval <= max_interval")
-        if self.max_horizon <= 0 or self.target_requests_per_order <= 0:
-            raise ValueError("max_horizon and target_requests_per_order must be positive")
-        if not 0 < self.smoothing <= 1:
-            raise ValueError("smoothing must be in (0, 1]")
-        if not 0 < self.min_horizon <= self.horizon_ceiling:
-            raise ValueError("need 0 < min_horizon <= horizon_ceiling")
-        if not 0 < self.horizon_quantile <= 1 or self.horizon_factor < 1:
-            raise ValueError("need horizon_quantile in (0, 1] and horizon_factor >= 1")
-        if self.max_page_gap < self.max_interval:
-            raise ValueError("max_page_gap must be at least max_interval")
 
 
 @dataclass(frozen=True)
@@ -142,22 +86,6 @@ class SweepPlan:
 
     def horizon_start(self, now: float) -> float:
         return now - self.horizon
-
-
-@dataclass(frozen=True)
-class Coverage:
-    """The sweeper's heartbeat, published after each sweep (one DynamoDB item).
-
-    Per-order pollers read it (cached for a few seconds) to decide whether to skip their poll.
-    """
-
-    swept_at: float  # when the sweep that published this started
-    horizon: float  # orders created within this many seconds before swept_at were all read
-    interval: float  # the planned time to the next sweep
-    sweep_share: float | None = None  # the sweeper's part of the key now (None: as configured)
-    # Per-order polls without a token while no sweep runs and demand is low (kept on the same
-    # item, so a poller's one cached read answers both).
-    allowance: Allowance = field(default_factory=Allowance)
 
 
 def learned_horizons(estimate: CompletionAges | None, config: SweepConfig) -> tuple[float, float]:
@@ -403,32 +331,3 @@ def observe_page(
 ) -> CompletionAges:
     """Every listed order is a sighting of the completion-age distribution at its age."""
     return estimate.observe(((now - o.created_at, o.terminal) for o in page), now, config.decay)
-
-
-CLOCK_SKEW_TOLERANCE: Final = 5.0  # seconds a sweeper's clock may run ahead of a poller's
-
-
-def coverage_is_fresh(coverage: Coverage, config: SweepConfig, now: float) -> bool:
-    """Fresh while the sweeper kept its rhythm. A heartbeat slightly in the future is fresh too:
-    the sweeper and the pollers run on different hosts, whose clocks differ by milliseconds."""
-    limit = config.stale_after_intervals * coverage.interval + config.stale_grace
-    return -CLOCK_SKEW_TOLERANCE <= now - coverage.swept_at <= limit
-
-
-def per_order_delay_when_swept(
-    age: float, coverage: Coverage | None, config: SweepConfig, now: float
-) -> float | None:
-    """A per-order message's wait when the sweep covers its order, or None to poll now.
-
-    `age` is seconds since the order's creation (the message's enqueue time is a close, later
-    stand-in). The order stays covered while it is younger than the sweep's horizon minus
-    `cover_margin` (list lag, the sweep's own duration, createdAt vs enqueue). The wait is capped
-    by `max_defer` so that a sweeper that stops is noticed within that time; coverage that is not
-    fresh (no sweep for several intervals) is no coverage.
-    """
-    if coverage is None or not coverage_is_fresh(coverage, config, now):
-        return None
-    covered_until = coverage.horizon - config.cover_margin
-    if age >= covered_until:
-        return None
-    return max(1.0, min(config.max_defer, covered_until - age))

@@ -20,8 +20,8 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from relay.adapters.balance_endpoint import BalanceReadError
 from relay.domain.balance import DAY_SECONDS
+from relay.monitor_runtime import BalanceDeps
 from relay.names import TRACED_MODULES
-from relay.runtime import BalanceDeps
 from relay.service.monitors import check_balance, publish_balance
 
 logger = Logger()

@@ -2,11 +2,19 @@
 
 Settings and clients are built once per cold start; the records of a batch are processed
 concurrently; rescheduling is a normal per-item failure (partial batch response).
+
+The tracer is built by the first invocation, not by the import: creating it imports the X-Ray SDK
+and patches botocore, which the module's import (Lambda's init phase) then leaves out; the first
+invocation pays it once instead. It is built before the runtime, so every AWS client the relay
+creates is patched, and it records what it did before (the `## handler` subsegment with the
+ColdStart and Service annotations, no response).
 """
 
 from __future__ import annotations
 
+import functools
 import os
+from collections.abc import Callable
 from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
@@ -28,7 +36,6 @@ from relay.settings import POLLER_END_MARGIN_SECONDS
 
 logger = Logger()
 metrics = Metrics()
-tracer = Tracer(patch_modules=TRACED_MODULES)
 processor = AsyncBatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
 _runtime: PollerRuntime | None = None
 
@@ -59,13 +66,27 @@ async def record_handler(
         raise
 
 
+Handler = Callable[[dict[str, Any], LambdaContext], PartialItemFailureResponse]
+
+
 @logger.inject_lambda_context(clear_state=True)
 @metrics.log_metrics
-@tracer.capture_lambda_handler(capture_response=False)
 def handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
-    return async_process_partial_response(
-        event=event, record_handler=record_handler, processor=processor, context=context
-    )
+    return traced_handler()(event, context)
+
+
+@functools.cache
+def traced_handler() -> Handler:
+    """The batch handler under the tracer, both built once per process on first use."""
+    tracer = Tracer(patch_modules=TRACED_MODULES)
+
+    def handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
+        return async_process_partial_response(
+            event=event, record_handler=record_handler, processor=processor, context=context
+        )
+
+    traced: Handler = tracer.capture_lambda_handler(handler, capture_response=False)
+    return traced
 
 
 def queue_record(record: SQSRecord) -> QueueRecord:

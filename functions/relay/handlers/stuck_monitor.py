@@ -14,8 +14,8 @@ from typing import Any, Final
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from relay.monitor_runtime import StuckDeps
 from relay.names import TRACED_MODULES
-from relay.runtime import StuckDeps
 from relay.service.monitors import check_stuck, publish_stuck
 
 logger = Logger()

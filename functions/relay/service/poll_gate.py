@@ -18,6 +18,7 @@ import threading
 from collections.abc import Callable
 
 from relay.adapters.coordination import CoordinationTable
+from relay.domain.coverage import Coverage, SweepConfig
 from relay.domain.fair_budget import FairBudget, FairGrant, Lane
 from relay.domain.gate_decision import (
     AskToken,
@@ -28,7 +29,6 @@ from relay.domain.gate_decision import (
 )
 from relay.domain.gate_decision import per_order_budget as per_order_budget_for
 from relay.domain.rate_budget import BudgetSplit, RateBudget
-from relay.domain.sweep import Coverage, SweepConfig
 from relay.settings import PollerSettings
 
 __all__ = ["Gate", "PollGate", "budget_split", "gate_config", "sweep_config"]

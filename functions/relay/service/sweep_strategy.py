@@ -12,9 +12,10 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
+from relay.domain.coverage import SweepConfig
 from relay.domain.schedule import Policy
 from relay.domain.stuck_orders import LedgerOrder
-from relay.domain.sweep import SweepConfig, interval_at
+from relay.domain.sweep import interval_at
 from relay.domain.sweep_economics import (
     RECENT_SECONDS,
     Choice,

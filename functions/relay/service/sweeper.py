@@ -14,6 +14,7 @@ from dataclasses import dataclass, field, replace
 
 from relay.domain.attempt_log import Actor
 from relay.domain.completion_age import CompletionAges
+from relay.domain.coverage import coverage_is_fresh
 from relay.domain.events import for_status
 from relay.domain.fair_budget import STARVED_MEMORY_SECONDS, next_sweep_share
 from relay.domain.foxreload_order import FoxOrder, MalformedOrder
@@ -29,7 +30,6 @@ from relay.domain.sweep import (
     SweepState,
     after_sweep,
     chunk_pages,
-    coverage_is_fresh,
     learned_horizon,
     next_page_needed,
     observe_first_page,

@@ -10,8 +10,8 @@ import pytest
 from bench.costs import PRICES, UsageModel, cost_per_million, usage_per_order
 from bench.des import Environment, Mode, RunSpec, percentile, simulate
 from bench.population import DEFAULT, HEAVY_TAIL
+from relay.domain.coverage import SweepConfig
 from relay.domain.schedule import RelayPolicy, SeedPolicy
-from relay.domain.sweep import SweepConfig
 
 ENV = Environment()
 SEED = Mode("seed", SeedPolicy())

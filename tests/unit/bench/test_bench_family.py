@@ -22,8 +22,8 @@ from bench.population import (
     completion_quantiles,
 )
 from bench.run import busy_share, run_one
+from relay.domain.coverage import SweepConfig
 from relay.domain.schedule import RelayPolicy
-from relay.domain.sweep import SweepConfig
 
 RELAY = Mode("relay", RelayPolicy(), sweep=SweepConfig())
 

@@ -10,9 +10,9 @@ import bench.des
 from bench import run
 from bench.des import Environment, Mode, RunSpec, Simulation, Stress, simulate
 from bench.population import DEFAULT
+from relay.domain.coverage import SweepConfig
 from relay.domain.rate_budget import Grant
 from relay.domain.schedule import RelayPolicy
-from relay.domain.sweep import SweepConfig
 
 RELAY = Mode("relay", RelayPolicy(), sweep=SweepConfig())
 ENV = Environment()

@@ -9,6 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from relay.domain.coverage import Coverage, SweepConfig, coverage_is_fresh
 from relay.domain.decision import Reschedule, Timing
 from relay.domain.fair_budget import Lane, lane_for
 from relay.domain.gate_decision import (
@@ -23,7 +24,6 @@ from relay.domain.gate_decision import (
     wait_at_gate,
 )
 from relay.domain.poll_allowance import Allowance
-from relay.domain.sweep import Coverage, SweepConfig, coverage_is_fresh
 
 NOW = 1_000_000.0
 SWEEP = SweepConfig()

@@ -8,17 +8,19 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from relay.domain.sweep import (
+from relay.domain.coverage import (
     Coverage,
-    ListedOrder,
     SweepConfig,
+    coverage_is_fresh,
+    per_order_delay_when_swept,
+)
+from relay.domain.sweep import (
+    ListedOrder,
     SweepPlan,
     SweepState,
     coverage_after_sweep,
-    coverage_is_fresh,
     next_page_needed,
     observe_first_page,
-    per_order_delay_when_swept,
     plan_sweep,
     terminal_orders,
 )
@@ -92,8 +94,10 @@ def test_stop_at_a_short_page_the_horizon_or_the_page_count():
 
 
 def test_terminal_orders_are_the_three_final_statuses():
-    mixed = [ListedOrder(str(i), s, 0.0) for i, s in
-             enumerate(["completed", "processing", "failed", "paid", "cancelled", "active"])]
+    mixed = [
+        ListedOrder(str(i), s, 0.0)
+        for i, s in enumerate(["completed", "processing", "failed", "paid", "cancelled", "active"])
+    ]
     assert [o.status for o in terminal_orders(mixed)] == ["completed", "failed", "cancelled"]
 
 

@@ -9,9 +9,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from relay.domain.completion_age import CompletionAges
+from relay.domain.coverage import SweepConfig
 from relay.domain.sweep import (
     ListedOrder,
-    SweepConfig,
     SweepPlan,
     SweepState,
     after_sweep,

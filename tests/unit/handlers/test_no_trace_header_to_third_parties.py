@@ -16,6 +16,7 @@ import json
 from aws_xray_sdk.core import patcher
 import relay.handlers.poller, relay.handlers.sweeper
 import relay.handlers.balance_monitor, relay.handlers.stuck_monitor
+relay.handlers.poller.traced_handler()  # the poller builds its tracer on its first invocation
 print(json.dumps(sorted(patcher._PATCHED_MODULES)))
 """
 

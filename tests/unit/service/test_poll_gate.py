@@ -9,11 +9,11 @@ from dataclasses import replace
 import httpx
 
 from relay.adapters.coordination import CoordinationTable
+from relay.domain.coverage import Coverage
 from relay.domain.fair_budget import FairState, Lane, LaneState
 from relay.domain.gate_decision import GateReason
 from relay.domain.poll_allowance import Allowance
 from relay.domain.rate_budget import BucketState
-from relay.domain.sweep import Coverage
 from relay.names import Metric
 from relay.service.order_relay import Rescheduled
 from tests.unit.service.relay_world import fox_reply, make_visible, process
