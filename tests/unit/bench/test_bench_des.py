@@ -89,3 +89,27 @@ def test_costs_are_positive_and_add_up():
         assert all(v >= 0 for v in parts.values())
         assert parts["total"] == pytest.approx(sum(v for k, v in parts.items() if k != "total"))
     assert usage["sqs_requests"] >= 2  # at least the send and one receive per order
+
+
+def test_a_tick_chain_is_billed_per_sweep_at_the_busy_share():
+    """With ticks each sweep is a run of its own (its invocation, three SQS requests for its
+    tick, its lease turn and coverage writes); the DES's sweeper never idles, so the deployed
+    chain's sweeps are its sweeps at the busy share. Without ticks the loop is billed per
+    minute, sleeps included."""
+    ticks = simulate(RELAY, DEFAULT, ENV, short(3000))
+    assert ticks.sweep_ticks and ticks.window.sweeps > 0
+    full = usage_per_order(ticks, ENV, UsageModel(), sweeper_busy_share=1.0)
+    half = usage_per_order(ticks, ENV, UsageModel(), sweeper_busy_share=0.5)
+    orders = ticks.measured_orders
+    sweeps = ticks.window.sweeps
+    assert full["sqs_requests"] - half["sqs_requests"] == pytest.approx(3 * 0.5 * sweeps / orders)
+    assert full["ddb_writes"] - half["ddb_writes"] == pytest.approx(2 * 0.5 * sweeps / orders)
+    assert full["lambda_invocations"] - half["lambda_invocations"] == pytest.approx(
+        0.5 * sweeps / orders
+    )
+    loop_mode = Mode("relay-loop", RelayPolicy(), sweep=SweepConfig(), sweep_ticks=False)
+    looping = simulate(loop_mode, DEFAULT, ENV, short(3000))
+    assert not looping.sweep_ticks
+    seconds = usage_per_order(looping, ENV, UsageModel())["lambda_gb_seconds"]
+    # a loop is billed for the whole window it sweeps in, far more than its sweeps' own time
+    assert seconds > full["lambda_gb_seconds"]

@@ -8,7 +8,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from relay.domain.coverage import SweepConfig
 from relay.domain.schedule import RelayPolicy, SeedPolicy
+from relay.domain.sweep import interval_at
 from relay.domain.sweep_economics import (
     Forecast,
     Strategy,
@@ -229,3 +231,23 @@ def test_per_order_demand_within_the_allowance_is_costed_without_token_takes() -
     unit_high = high.per_order_cost_per_hour / high.per_order_requests_per_hour
     assert unit_low == poll_cost(UnitPrices(), WorkModel(), metered=False)
     assert unit_high == poll_cost(UnitPrices(), WorkModel(), metered=True) > unit_low
+
+
+@given(st.floats(min_value=1.0, max_value=60.0), st.floats(min_value=1.0, max_value=60.0))
+def test_with_ticks_a_sweep_costs_per_run(a: float, b: float) -> None:
+    """A tick chain costs in proportion to its sweeps; the loop costs its whole hour."""
+    prices, work = UnitPrices(), WorkModel()
+    short, long = min(a, b), max(a, b)
+    assert sweeper_cost_per_hour(prices, work, short) >= sweeper_cost_per_hour(prices, work, long)
+    loop = sweeper_cost_per_hour(prices, work)
+    assert sweeper_cost_per_hour(prices, work, 2.0) < loop  # even sweeping every 2 s
+
+
+def test_the_sweep_interval_follows_the_load() -> None:
+    cfg = SweepConfig()
+    rate = 85 * 0.9 / 60
+    slow, busy = interval_at(100.0, cfg, rate), interval_at(5000.0, cfg, rate)
+    assert slow == cfg.max_interval  # a page lists few orders: wait as long as allowed
+    assert cfg.min_interval <= busy < slow
+    assert interval_at(0.0, cfg, rate) == cfg.max_interval
+    assert interval_at(math.nan, cfg, rate) == cfg.max_interval
