@@ -57,9 +57,9 @@ def test_rate_limited_run_sees_429s_and_loses_no_order(
     # The relay paces itself to the limit it is configured with (cdk.json rateLimitPerMinute,
     # 100 per simulated minute; the local stack scales its budget to the simulator's clock), so
     # it only meets 429s when FoxReload grants the key less than that: 2 requests per simulated
-    # minute = 2 per 6 real seconds at x10 (the sweep alone lists about one page a second
-    # here). The sweeper and the pollers must back off on the 429s (Retry-After) and still
-    # lose nothing.
+    # minute = 2 per 6 real seconds at x10 (a sweep every few seconds lists the whole run, so
+    # a larger grant may go unnoticed). The sweeper and the pollers must back off on the 429s
+    # (Retry-After) and still lose nothing.
     stack.simulator.set_rate_limit(2, key=RELAY_API_KEY)
     assert stack.rate_limit_per_minute > 2
 
