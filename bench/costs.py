@@ -158,7 +158,8 @@ def idle_cost_per_month(
     """USD a month with no orders at all, by part: what keeps running at idle.
 
     Every schedule pays the event source's long polls of the orders queue; the relay also pays
-    its scheduled sweeper runs (each ends at once when nothing is in flight) and its monitors.
+    those of its tick queue, its scheduled sweeper runs (each ends at once when nothing is in
+    flight) and its monitors.
     Fixed charges that do not depend on running anything (secrets stored, alarms, dashboards)
     are not in it (docs/performance.md lists them)."""
     m = model or UsageModel()
@@ -166,6 +167,8 @@ def idle_cost_per_month(
     hours = 730.0
     parts = {"sqs_long_polls": m.esm_receives_per_hour * hours * p["sqs_request"]}
     if sweeper:
+        # the tick queue's event source long-polls it too, ticks or not
+        parts["sweep_tick_long_polls"] = m.esm_receives_per_hour * hours * p["sqs_request"]
         runs = 60.0 * hours
         parts["sweeper_idle_runs"] = runs * (
             p["lambda_request"]

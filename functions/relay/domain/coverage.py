@@ -30,9 +30,10 @@ class SweepConfig:
     # sweep costs seconds. Up to twice the lag target (the p99 lag of a sweep every T seconds
     # is about T); past that the horizon gives way.
     lag_target: float = 30.0
-    # Sweep requests per listed order, at most: a sweep is a run of its own (its tick, its lease
-    # turn, its coverage), about two per-order polls' worth, so it should find two orders.
-    target_requests_per_order: float = 0.5
+    # Sweep requests per listed order, at most: at a low load a sweep lists few new orders, and
+    # each sweep is a run of its own (its tick, lease turn and coverage besides the request),
+    # so it waits until a page holds about one new order per request.
+    target_requests_per_order: float = 1.0
     status_filter: str | None = None  # None: one unfiltered list finds all three terminal kinds
     cover_margin: float = 15.0  # per-order polls resume this long before the horizon runs out
     max_defer: float = 120.0  # a covered message still comes back at least this often
