@@ -127,6 +127,10 @@ def scaled_overrides(
         ENV_NAMES["sweep_max_interval_seconds"]: _num(
             max(min_interval, defaults.sweep_max_interval_seconds / s)
         ),
+        # a lag on FoxReload's timeline too (the strategy's forecasts and the sweep's stretch)
+        ENV_NAMES["sweep_lag_target_seconds"]: _num(
+            max(min_interval, defaults.sweep_lag_target_seconds / s)
+        ),
     }
     return overrides
 

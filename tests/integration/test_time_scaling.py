@@ -55,6 +55,10 @@ def test_timeline_settings_shrink_with_the_scale_but_not_below_real_time_floors(
     assert s.sweep_min_interval_seconds >= MIN_SWEEP_INTERVAL_SECONDS
     assert s.sweep_min_interval_seconds <= s.sweep_max_interval_seconds
     assert s.sweep_stale_grace_seconds >= 4
+    # the lag target is a lag on FoxReload's timeline: it shrinks with the scale
+    assert s.sweep_lag_target_seconds == pytest.approx(
+        max(s.sweep_min_interval_seconds, base.sweep_lag_target_seconds / scale)
+    )
 
 
 @pytest.mark.parametrize(("limit", "scale"), [(100, 1.0), (100, 10.0), (20, 10.0), (100, 20.0)])
