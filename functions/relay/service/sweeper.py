@@ -131,23 +131,10 @@ class Sweeper:
         await self._load_estimate()
         chained = False
         try:
-            look = Look(True, None)
-            if checked_at is None or started - checked_at >= IN_FLIGHT_CHECK_SECONDS:
-                checked_at = started
-                swept_before = self.strategy is Strategy.SWEEP
-                look = await asyncio.to_thread(self.look, started)
-                self._hand_over(look, swept_before, started)
-                await asyncio.to_thread(self.publish_allowance, look, started)
-            handed_over = self.handover_until is not None and started >= self.handover_until
-            if not look.in_flight or handed_over:
-                self._log_no_sweep(look)
-                stats.idle = True
-                stats.per_order = look.in_flight
+            look, checked_at = await self._check(Look(True, None), checked_at, started)
+            if self._stands_down(look, started, stats):
                 return stats
-            await asyncio.to_thread(self.adapt_share, started)
-            plan = plan_sweep(self.state, self.config, self.budget.rate, started, self.estimate)
-            await self.sweep_once(plan, started, stats, until)
-            await self._save_estimate(started, force=False)
+            plan = await self._sweep_planned(started, stats, until)
             pause = max(0.0, started + plan.interval - deps.clock())
             next_tick = Tick(owner, turn, checked_at, self.handover_until)
             await asyncio.to_thread(deps.ticks.send, next_tick, pause)
@@ -174,21 +161,8 @@ class Sweeper:
         try:
             while deps.clock() < until:
                 started = deps.clock()
-                if checked_at is None or started - checked_at >= IN_FLIGHT_CHECK_SECONDS:
-                    checked_at = started
-                    swept_before = self.strategy is Strategy.SWEEP
-                    look = await asyncio.to_thread(self.look, started)
-                    self._hand_over(look, swept_before, started)
-                    await asyncio.to_thread(self.publish_allowance, look, started)
-                handed_over = self.handover_until is not None and started >= self.handover_until
-                if not look.in_flight or handed_over:
-                    # Nothing a sweep could find, or per-order polling is cheaper at this
-                    # load: no listing, and the run ends early. The coverage goes stale, so
-                    # the orders are polled per order with the whole key until a scheduled
-                    # run finds sweeping worth it again.
-                    self._log_no_sweep(look)
-                    stats.idle = True
-                    stats.per_order = look.in_flight
+                look, checked_at = await self._check(look, checked_at, started)
+                if self._stands_down(look, started, stats):
                     break
                 lease_until = started + self.lease_seconds()
                 held = await asyncio.to_thread(
@@ -199,10 +173,7 @@ class Sweeper:
                     # the sweep does not pause for a whole schedule period.
                     await asyncio.sleep(min(_LEASE_RETRY_SECONDS, max(0.0, until - deps.clock())))
                     continue
-                await asyncio.to_thread(self.adapt_share, started)
-                plan = plan_sweep(self.state, self.config, self.budget.rate, started, self.estimate)
-                await self.sweep_once(plan, started, stats, until)
-                await self._save_estimate(started, force=False)
+                plan = await self._sweep_planned(started, stats, until)
                 pause = started + plan.interval - deps.clock()
                 if deps.clock() + pause >= until:
                     break
@@ -211,6 +182,43 @@ class Sweeper:
             await self._save_estimate(deps.clock(), force=True)
             await asyncio.to_thread(deps.coordination.release_sweeper_lease, self.owner)
         return stats
+
+    async def _check(
+        self, look: Look, checked_at: float | None, now: float
+    ) -> tuple[Look, float | None]:
+        """The in-flight check, at most every IN_FLIGHT_CHECK_SECONDS (`checked_at`: the last
+        one): look, start or stop a hand-over, publish the pollers' allowance. Returns the look
+        in force and when it was made."""
+        if checked_at is not None and now - checked_at < IN_FLIGHT_CHECK_SECONDS:
+            return look, checked_at
+        swept_before = self.strategy is Strategy.SWEEP
+        look = await asyncio.to_thread(self.look, now)
+        self._hand_over(look, swept_before, now)
+        await asyncio.to_thread(self.publish_allowance, look, now)
+        return look, now
+
+    def _stands_down(self, look: Look, now: float, stats: SweepStats) -> bool:
+        """Nothing a sweep could find, or per-order polling is cheaper at this load and has
+        taken over: no listing, and the run ends early. The coverage goes stale, so the orders
+        are polled per order with the whole key until a scheduled run finds sweeping worth it
+        again."""
+        handed_over = self.handover_until is not None and now >= self.handover_until
+        if look.in_flight and not handed_over:
+            return False
+        self._log_no_sweep(look)
+        stats.idle = True
+        stats.per_order = look.in_flight
+        return True
+
+    async def _sweep_planned(
+        self, started: float, stats: SweepStats, until: float | None
+    ) -> SweepPlan:
+        """One sweep as planned now (after adapting the sweeper's share); the plan it followed."""
+        await asyncio.to_thread(self.adapt_share, started)
+        plan = plan_sweep(self.state, self.config, self.budget.rate, started, self.estimate)
+        await self.sweep_once(plan, started, stats, until)
+        await self._save_estimate(started, force=False)
+        return plan
 
     async def _save_estimate(self, now: float, force: bool) -> None:
         """Keep the estimate for the next run (a new invocation, another sweeper after a
