@@ -152,12 +152,21 @@ def test_shared_budget_grants_no_more_than_the_burst_under_contention(ledger):
         sink_webhook_secret="s",
         allow_insecure_http=True,
     )
-    gate = PollGate(settings, coordination)
+    # Three invocations (one gate each, as in three Lambda environments), eight records each:
+    # each gate serves its queued records in one conditional write, and the gates' group
+    # writes race each other on the one item.
+    gates = [PollGate(settings, coordination) for _ in range(3)]
     budget = budget_within_limit()
     frozen = time.time() + 10_000  # one instant: no refill during the race
-    grants = race(lambda i: gate.take(budget, frozen), count=24)
+    grants = race(lambda i: gates[i % 3].take(budget, frozen), count=24)
     assert sum(g.granted for g in grants) <= budget.burst
     assert sum(g.granted for g in grants) >= 1
+    assert all(g.wait > 0 for g in grants if not g.granted)
+    stored = coordination.read_bucket()
+    assert stored.state is not None
+    left = stored.state.new.bucket.tokens + stored.state.old.bucket.tokens
+    # What the item says was spent is what was granted: no group's grants went unrecorded.
+    assert budget.burst - left == pytest.approx(sum(g.granted for g in grants), abs=0.01)
 
 
 def test_the_expression_builder_is_valid_dynamodb_for_reserved_and_odd_names(ledger):
