@@ -267,12 +267,15 @@ def observe_first_page(
     if not first_page:
         return replace(state, sweeps=state.sweeps + 1)
     oldest = min(order.created_at for order in first_page)
-    span = max(1e-3, now - oldest)
     if len(first_page) < config.page_limit:
         # The whole list fits on one page: a page spans at least this much.
-        observed = span * config.page_limit / len(first_page)
+        observed = max(1e-3, now - oldest) * config.page_limit / len(first_page)
     else:
-        observed = span
+        # From its newest order, not from now: when orders stop coming (a storefront's traffic
+        # ends for the night) the list keeps its span per page, and `now - oldest` would count
+        # the quiet time since the last order as page span, plan too few pages for the horizon
+        # and leave the orders still in flight at its far end to the per-order pollers.
+        observed = max(1e-3, max(order.created_at for order in first_page) - oldest)
     previous = state.seconds_per_page
     smoothed = (
         observed

@@ -110,6 +110,21 @@ def test_page_span_is_learned_and_smoothed():
     assert again.sweeps == 2
 
 
+@given(
+    quiet=st.floats(min_value=0.0, max_value=280.0),
+    spacing=st.floats(min_value=0.05, max_value=3.0),
+)
+def test_quiet_time_since_the_newest_order_is_not_page_span(quiet, spacing):
+    """Orders stopped coming `quiet` seconds ago: a full page still spans what it holds, so the
+    sweep plans the same pages as if the newest order were brand new and still reaches the far
+    end of its horizon, where orders are still in flight."""
+    now = 10_000.0
+    quiet_state = observe_first_page(SweepState(), CFG, page(now - quiet, spacing), now=now)
+    busy_state = observe_first_page(SweepState(), CFG, page(now, spacing), now=now)
+    assert quiet_state.seconds_per_page == pytest.approx(99 * spacing)
+    assert plan_sweep(quiet_state, CFG, RATE, now) == plan_sweep(busy_state, CFG, RATE, now)
+
+
 def test_a_short_first_page_means_a_page_spans_more_than_it_shows():
     state = observe_first_page(SweepState(), CFG, page(1000.0, 1.0, n=50), now=1000.0)
     assert state.seconds_per_page == pytest.approx(49 * 100 / 50)
