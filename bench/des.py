@@ -645,7 +645,7 @@ class Simulation:
     def take_order_token(self, ask: AskToken, now: float) -> FairGrant:
         """PollGate.take: a token from the lane of the shared per-order bucket."""
         assert self.order_bucket is not None
-        grant = FairBudget(ask.budget).take(self.order_bucket, ask.lane, now)
+        grant = FairBudget(ask.budget, ask.old_share).take(self.order_bucket, ask.lane, now)
         self.order_bucket = grant.state
         self.count(now, "budget_writes")
         return grant

@@ -29,6 +29,7 @@ from typing import Final
 from relay.domain.rate_budget import WINDOW_SECONDS, BucketState, RateBudget, back_off
 
 OLD_SHARE: Final = 0.5  # the OLD lane's guaranteed part of the per-order rate
+MAX_OLD_SHARE: Final = 0.95  # with the sweeper's loan (old_share_with_loan); NEW keeps a lane
 STARVED_MEMORY_SECONDS: Final = 30.0  # a refusal this recent means the lane has demand
 SHARE_STEP: Final = 0.9  # the sweeper gives up this factor of its share per sweep under demand
 NEVER: Final = -math.inf
@@ -174,6 +175,26 @@ def _until_lendable(lender: RateBudget, bucket: BucketState, now: float) -> floa
         return not_before + max(0.0, 2.0 - current.tokens) / lender.rate
     full_at = bucket.updated_at + max(0.0, lender.burst - bucket.tokens) / lender.rate
     return max(not_before, full_at + min(1.0 / lender.rate, IDLE_GRACE_SECONDS) - now, 0.0)
+
+
+def old_share_with_loan(configured_sweep_share: float, sweep_share: float) -> float:
+    """The OLD lane's part of the per-order budget while the sweeper lends part of its share.
+
+    The sweeper lends only because the OLD lane was refused tokens (`backlog_starved_since`),
+    so the loan goes to that lane: it keeps its guaranteed part of the configured per-order
+    budget and gets the whole loan on top, while the NEW lane keeps what it had. Split evenly,
+    the NEW lane (at a high load always short of tokens for the orders beyond the sweep's
+    reach) would spend half the loan, the OLD lane would stay short, and the sweeper would go
+    on lending down to its floor, slowing every sweep for a demand a small loan meets."""
+    if not 0 < configured_sweep_share < 1:
+        raise ValueError("configured_sweep_share must be in (0, 1)")
+    if not 0 < sweep_share < 1:
+        return OLD_SHARE  # no share published that a loan could be read from
+    loan = configured_sweep_share - sweep_share
+    if loan <= 0:
+        return OLD_SHARE
+    old = OLD_SHARE * (1.0 - configured_sweep_share) + loan
+    return min(MAX_OLD_SHARE, max(OLD_SHARE, old / (1.0 - sweep_share)))
 
 
 def next_sweep_share(

@@ -26,7 +26,7 @@ from relay.domain.coverage import (
     per_order_delay_when_swept,
 )
 from relay.domain.decision import Reschedule, Timing, after_wait
-from relay.domain.fair_budget import Lane, lane_for
+from relay.domain.fair_budget import OLD_SHARE, Lane, lane_for, old_share_with_loan
 from relay.domain.rate_budget import BudgetSplit, RateBudget
 from relay.domain.schedule import clip_to_deadline, visibility_timeout
 
@@ -68,10 +68,12 @@ class Gate:
 
 @dataclass(frozen=True)
 class AskToken:
-    """Not covered: take a token from `budget`, in `lane`, before the request."""
+    """Not covered: take a token from `budget`, in `lane`, before the request; `old_share`:
+    the OLD lane's part of `budget` (more while the sweeper lends its share)."""
 
     budget: RateBudget
     lane: Lane
+    old_share: float = OLD_SHARE
 
 
 def fresh_coverage(coverage: Coverage | None, config: GateConfig, now: float) -> Coverage | None:
@@ -104,7 +106,10 @@ def at_gate(
     lane = lane_for(age, give_up_after)
     if unmetered(coverage, fresh, config, now):
         return Gate(True, lane=lane)
-    return AskToken(per_order_budget(fresh, config), lane)
+    if fresh is None or fresh.sweep_share is None:
+        return AskToken(per_order_budget(fresh, config), lane)
+    old_share = old_share_with_loan(config.sweep_share, fresh.sweep_share)
+    return AskToken(per_order_budget(fresh, config), lane, old_share)
 
 
 def unmetered(

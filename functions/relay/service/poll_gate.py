@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 from relay.adapters.coordination import CoordinationTable
 from relay.domain.coverage import Coverage, SweepConfig
-from relay.domain.fair_budget import FairBudget, FairGrant, Lane
+from relay.domain.fair_budget import OLD_SHARE, FairBudget, FairGrant, Lane
 from relay.domain.gate_decision import (
     AskToken,
     Gate,
@@ -111,7 +111,7 @@ class PollGate:
         step = at_gate(age, elapsed, now, coverage, config)
         if not isinstance(step, AskToken):
             return step
-        grant = self.take(step.budget, now, step.lane)
+        grant = self.take(step.budget, now, step.lane, step.old_share)
         if grant.granted:
             return Gate(True, lane=step.lane)
         return after_refusal(grant.wait, elapsed, step.lane, config.give_up_after)
@@ -130,8 +130,14 @@ class PollGate:
             self._coverage = (value, now)
             return value
 
-    def take(self, budget: RateBudget, now: float, lane: Lane = Lane.NEW) -> FairGrant:
-        ask = _Ask(FairBudget(budget), lane, now)
+    def take(
+        self,
+        budget: RateBudget,
+        now: float,
+        lane: Lane = Lane.NEW,
+        old_share: float = OLD_SHARE,
+    ) -> FairGrant:
+        ask = _Ask(FairBudget(budget, old_share), lane, now)
         with self._asks_lock:
             self._asks.append(ask)
         with self._bucket_lock:

@@ -10,11 +10,14 @@ from hypothesis import strategies as st
 
 from relay.domain.fair_budget import (
     IDLE_GRACE_SECONDS,
+    MAX_OLD_SHARE,
+    OLD_SHARE,
     FairBudget,
     FairState,
     Lane,
     lane_for,
     next_sweep_share,
+    old_share_with_loan,
 )
 from relay.domain.rate_budget import WINDOW_SECONDS, RateBudget, budget_within_limit
 
@@ -210,3 +213,31 @@ def test_the_share_is_lent_within_a_minute_and_taken_back_after(ceiling: float) 
     for _ in range(40):
         share = next_sweep_share(share, False, floor=floor, ceiling=ceiling)
     assert math.isclose(share, ceiling, rel_tol=0.03)
+
+
+@given(
+    configured=st.floats(min_value=0.05, max_value=0.95),
+    lent=st.floats(min_value=0.0, max_value=1.0),
+    limit=st.floats(min_value=10.0, max_value=1000.0),
+)
+def test_the_sweepers_loan_goes_to_the_old_lane_and_the_new_lane_keeps_its_part(
+    configured, lent, limit
+):
+    """Lending is the answer to OLD-lane refusals: the loan goes to that lane, the NEW lane's
+    rate stays what it was without a loan, and no lane ever gets less than its guarantee."""
+    current = configured * (1.0 - lent * 0.95)  # the share after lending part of it
+    share = old_share_with_loan(configured, current)
+    per_order, base = limit * (1.0 - current), limit * (1.0 - configured)
+    assert OLD_SHARE <= share <= MAX_OLD_SHARE
+    old_rate, new_rate = per_order * share, per_order * (1.0 - share)
+    assert new_rate >= base * (1.0 - OLD_SHARE) - 1e-9
+    loan = limit * (configured - current)
+    if share < MAX_OLD_SHARE:
+        assert old_rate == pytest.approx(base * OLD_SHARE + loan)
+
+
+def test_without_a_loan_the_lanes_split_as_configured():
+    assert old_share_with_loan(0.85, 0.85) == OLD_SHARE
+    assert old_share_with_loan(0.85, 0.9) == OLD_SHARE  # above the configured share: no loan
+    assert old_share_with_loan(0.85, 0.0) == OLD_SHARE  # nothing published to read a loan from
+    assert old_share_with_loan(0.85, 0.425) > OLD_SHARE

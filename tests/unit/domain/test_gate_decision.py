@@ -189,3 +189,17 @@ def test_a_running_sweep_overrides_any_allowance():
     assert step.budget == cfg.split().per_order
     off = at_gate(10_000.0, 0.0, NOW, sweeping, config(sweep_enabled=False))
     assert isinstance(off, AskToken)
+
+
+def test_while_the_sweeper_lends_its_share_the_loan_is_asked_for_in_the_old_lane():
+    cfg = config()
+    lent = Coverage(swept_at=1000.0, horizon=300.0, interval=10.0, sweep_share=0.5)
+    old = at_gate(age=2000.0, elapsed=2000.0, now=1000.0, coverage=lent, config=cfg)
+    new = at_gate(age=400.0, elapsed=400.0, now=1000.0, coverage=lent, config=cfg)
+    assert isinstance(old, AskToken) and isinstance(new, AskToken)
+    assert old.lane is Lane.OLD and new.lane is Lane.NEW
+    assert old.old_share == new.old_share > 0.5
+    assert old.budget == cfg.split(0.5).per_order
+    kept = Coverage(swept_at=1000.0, horizon=300.0, interval=10.0, sweep_share=cfg.sweep_share)
+    step = at_gate(age=400.0, elapsed=400.0, now=1000.0, coverage=kept, config=cfg)
+    assert isinstance(step, AskToken) and step.old_share == 0.5
