@@ -195,19 +195,31 @@ def _learned_plan(
         return _plan_for(kept, state, config, kept.pages * spp)
     needed, horizon = learned_horizons(estimate, config)
     wanted = max(1, math.ceil(horizon / spp - 1e-9))
+    must = math.ceil(needed / spp - 1e-9)
     masses = [estimate.mass(k * spp, (k + 1) * spp) for k in range(wanted)]
-    cadence = plan_cadence(
-        masses,
-        rate,
-        config.min_interval,
-        config.max_interval,
-        config.max_page_gap,
-        spp,
-        config.cadence_quantile,
-        # An order the sweep leaves to per-order polls may wait for a token up to its deadline.
-        beyond_wait=config.horizon_ceiling,
-        min_pages=math.ceil(needed / spp - 1e-9),
-    )
+
+    def cadence_within(max_interval: float, max_gap: float) -> Cadence:
+        return plan_cadence(
+            masses,
+            rate,
+            config.min_interval,
+            max_interval,
+            max_gap,
+            spp,
+            config.cadence_quantile,
+            # An order the sweep leaves to per-order polls may wait for a token up to its
+            # deadline.
+            beyond_wait=config.horizon_ceiling,
+            min_pages=must,
+        )
+
+    cadence = cadence_within(config.max_interval, config.max_page_gap)
+    if cadence.pages < must:
+        # As in the configured plan: when the budget cannot read the needed depth within the
+        # usual rhythm, every page is read less often (up to twice the lag target) before the
+        # horizon gives way and leaves the orders beyond it to the pollers' small share.
+        ceiling = max(config.max_interval, 2 * config.lag_target)
+        cadence = cadence_within(ceiling, max(config.max_page_gap, ceiling))
     return _plan_for(cadence, state, config, min(horizon, cadence.pages * spp))
 
 

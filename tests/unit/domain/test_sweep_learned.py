@@ -124,3 +124,17 @@ def test_every_listed_order_is_a_sighting_at_its_age():
     estimate = observe_page(CompletionAges(), CFG, listed, 1000.0)
     assert estimate.weight() == 2
     assert estimate.updated_at == 1000.0
+
+
+def test_a_budget_bound_learned_plan_reads_less_often_before_its_horizon_gives_way():
+    """A slow population at a high load: reading the needed depth every `max_page_gap` seconds
+    costs more than the key's share, so every page is read less often (up to twice the lag
+    target) and the horizon keeps the needed depth; the orders ending there are not left to
+    the pollers' small share."""
+    state = SweepState(seconds_per_page=9.0)  # ~40,000 orders an hour
+    needed, _ = learned_horizons(SLOW, CFG)
+    assert needed / 9.0 > RATE * CFG.max_page_gap  # the usual rhythm cannot afford it
+    plan = plan_sweep(state, CFG, RATE, 0.0, SLOW)
+    assert plan.horizon >= needed - 9.0
+    assert plan.interval <= 2 * CFG.lag_target
+    assert plan.cadence is not None and plan.cadence.longest_gap <= 2 * CFG.lag_target + 1e-9
