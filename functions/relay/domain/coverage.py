@@ -5,7 +5,6 @@ instead of polling. Apart from the sweeper's planning, which the poller never lo
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from typing import Final
 
@@ -49,9 +48,9 @@ class SweepConfig:
     # The cadence reads this share of completions at the fastest rhythm it can afford; older
     # pages are read more slowly only if the budget cannot read them all that fast.
     cadence_quantile: float = 0.999
-    # Sightings before the estimate replaces the configured plan. Off (inf) until the learned
-    # plan is at least as good on the bench's populations (docs/performance.md); 200 turns it on.
-    min_estimate_weight: float = math.inf
+    # Sightings before the estimate replaces the configured plan (inf: never, the configured
+    # plan only). About two sweeps' pages at a high load, minutes of sweeps at a low one.
+    min_estimate_weight: float = 200.0
     decay: Decay = field(default_factory=Decay)
 
     def __post_init__(self) -> None:

@@ -20,17 +20,20 @@ How deep and how often (decided with the bench, see docs/performance.md):
 - The interval is the slowest of: the minimum interval; the interval at which the sweep costs
   `target_requests_per_order` per listed order (at low load a page holds more than the horizon,
   so sweeping faster would only re-read the same page); and the interval at which the sweeper's
-  share of the rate budget pays for the pages. It never exceeds `max_interval`: past that the
-  horizon shrinks instead (fewer pages), and the per-order schedule covers the older orders.
+  share of the rate budget pays for the pages. It never exceeds `max_interval`, or, when the
+  budget is what binds, twice the lag target: past that the horizon shrinks instead (fewer
+  pages), and the per-order schedule covers the older orders.
 
 What is learned (relay.domain.completion_age, relay.domain.page_cadence): every page read is
 evidence of how old orders are when they end. Once the estimate has `min_estimate_weight`
-sightings (the default is off: the learned plan is not yet better on the bench's populations)
-it replaces the configured horizon (the age by which `horizon_quantile` of the orders that end
-have ended, times `horizon_factor`, so the sweep keeps looking past what it has seen) and the
-single rhythm: the young pages, where most orders end, are read every sweep, the older ones a
-chunk per sweep, each at least every `max_page_gap`. The configured horizon and intervals are
-where a sweeper without evidence starts.
+sightings it replaces the configured horizon (the age by which `horizon_quantile` of the orders
+that end have ended, times `horizon_factor`, so the sweep keeps looking past what it has seen)
+and the single rhythm: the young pages, where most orders end, are read every sweep, the older
+ones a chunk per sweep, each at least every `max_page_gap`. When the key's budget cannot read
+that depth so often, pages are read less often, step by step up to twice the lag target, for
+the depth by which `horizon_quantile` of the orders had ended (or the configured horizon, if
+deeper); the deeper look for a tail is what gives way first. The configured horizon and
+intervals are where a sweeper without evidence starts.
 """
 
 from __future__ import annotations
@@ -86,6 +89,9 @@ class SweepPlan:
 
     def horizon_start(self, now: float) -> float:
         return now - self.horizon
+
+
+_STRETCH_STEPS = 6  # how finely a budget-bound learned plan slows its rhythm
 
 
 def learned_horizons(estimate: CompletionAges | None, config: SweepConfig) -> tuple[float, float]:
@@ -180,8 +186,11 @@ def _learned_plan(
     spp: float,
     estimate: CompletionAges,
 ) -> SweepPlan:
-    # At low load a page lists few new orders: spend at most `target_requests_per_order`.
-    rate = min(sweep_rate, config.page_limit / spp * config.target_requests_per_order)
+    # At low load a page lists few new orders: spend at most `target_requests_per_order`, but
+    # sweep at least every `max_interval` (the lag target holds at any load), as the
+    # configured plan does.
+    cost_rate = config.page_limit / spp * config.target_requests_per_order
+    rate = min(sweep_rate, max(cost_rate, 1.0 / config.max_interval))
     kept = state.cadence
     if (
         kept is not None
@@ -196,6 +205,7 @@ def _learned_plan(
     needed, horizon = learned_horizons(estimate, config)
     wanted = max(1, math.ceil(horizon / spp - 1e-9))
     must = math.ceil(needed / spp - 1e-9)
+    core = _core_pages(estimate, config, spp, must)
     masses = [estimate.mass(k * spp, (k + 1) * spp) for k in range(wanted)]
 
     def cadence_within(max_interval: float, max_gap: float) -> Cadence:
@@ -214,13 +224,32 @@ def _learned_plan(
         )
 
     cadence = cadence_within(config.max_interval, config.max_page_gap)
-    if cadence.pages < must:
-        # As in the configured plan: when the budget cannot read the needed depth within the
-        # usual rhythm, every page is read less often (up to twice the lag target) before the
-        # horizon gives way and leaves the orders beyond it to the pollers' small share.
-        ceiling = max(config.max_interval, 2 * config.lag_target)
-        cadence = cadence_within(ceiling, max(config.max_page_gap, ceiling))
+    # As in the configured plan: when the budget cannot read the needed depth within the usual
+    # rhythm, pages are read less often, step by step up to twice the lag target, before the
+    # horizon gives way and leaves the orders beyond it to the pollers' small share; only as
+    # much less often as it takes, since every step slows the young pages too.
+    ceiling = max(config.max_interval, config.max_page_gap, 2 * config.lag_target)
+    steps = _STRETCH_STEPS if rate >= sweep_rate else 0  # not when the cost bound binds
+    for step in range(1, steps + 1):
+        if cadence.pages >= core:
+            break
+        gap = config.max_page_gap + (ceiling - config.max_page_gap) * step / steps
+        interval = config.max_interval + (ceiling - config.max_interval) * step / steps
+        cadence = cadence_within(min(interval, gap), gap)
     return _plan_for(cadence, state, config, min(horizon, cadence.pages * spp))
+
+
+def _core_pages(estimate: CompletionAges, config: SweepConfig, spp: float, must: int) -> int:
+    """The pages a budget-bound plan slows down for (never more than `must`): the depth by
+    which `horizon_quantile` of the orders seen ending had ended, or the configured horizon if
+    that is deeper, but not the deeper reading that looks for a tail beyond the ages seen
+    (`learned_horizons` while orders are still ending at the oldest ages): slowing every page
+    for that reading cost more lag than the tail it found."""
+    quantile = estimate.quantile(config.horizon_quantile)
+    if quantile is None:
+        return must
+    core = max(quantile + config.cover_margin, config.max_horizon)
+    return min(must, math.ceil(min(config.horizon_ceiling, core) / spp - 1e-9))
 
 
 def _plan_for(

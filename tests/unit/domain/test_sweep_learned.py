@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import random
 from dataclasses import replace
 
@@ -43,11 +44,12 @@ DEFAULTISH = estimate_of(lambda rng: rng.expovariate(1 / 12) if rng.random() > 0
 SLOW = estimate_of(lambda rng: rng.uniform(100, 400))
 
 
-def test_by_default_the_estimate_is_kept_but_the_configured_plan_stands():
+def test_by_default_the_estimate_replaces_the_configured_plan_and_inf_turns_that_off():
     state = SweepState(seconds_per_page=18.0)
-    assert plan_sweep(state, SweepConfig(), RATE, 0.0, FAST) == plan_sweep(
-        state, SweepConfig(), RATE, 0.0
-    )
+    configured = plan_sweep(state, SweepConfig(), RATE, 0.0)
+    assert plan_sweep(state, SweepConfig(), RATE, 0.0, FAST) != configured
+    off = SweepConfig(min_estimate_weight=math.inf)
+    assert plan_sweep(state, off, RATE, 0.0, FAST) == plan_sweep(state, off, RATE, 0.0)
 
 
 def test_without_enough_evidence_the_configured_plan_stands():
@@ -138,3 +140,16 @@ def test_a_budget_bound_learned_plan_reads_less_often_before_its_horizon_gives_w
     assert plan.horizon >= needed - 9.0
     assert plan.interval <= 2 * CFG.lag_target
     assert plan.cadence is not None and plan.cadence.longest_gap <= 2 * CFG.lag_target + 1e-9
+
+
+@given(st.floats(20.0, 20_000.0), st.sampled_from([FAST, DEFAULTISH, SLOW]))
+@settings(max_examples=100, deadline=None)
+def test_a_learned_plan_sweeps_within_max_interval_unless_the_budget_binds(spp, estimate):
+    """At a low load the learned plan spends at most `target_requests_per_order`, but still
+    sweeps at least every `max_interval` (the configured plan's low-load ceiling); only a
+    budget-bound plan reads less often, and never beyond twice the lag target."""
+    plentiful = 1000.0  # requests a second: the cost target, never the budget, binds
+    plan = plan_sweep(SweepState(seconds_per_page=spp), CFG, plentiful, 0.0, estimate)
+    assert plan.interval <= CFG.max_interval + 1e-9
+    tight = plan_sweep(SweepState(seconds_per_page=spp), CFG, 0.2, 0.0, estimate)
+    assert tight.interval <= max(CFG.max_interval, 2 * CFG.lag_target) + 1e-9 or tight.max_pages == 1
