@@ -6,6 +6,7 @@ import math
 import random
 from dataclasses import replace
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -153,3 +154,17 @@ def test_a_learned_plan_sweeps_within_max_interval_unless_the_budget_binds(spp, 
     assert plan.interval <= CFG.max_interval + 1e-9
     tight = plan_sweep(SweepState(seconds_per_page=spp), CFG, 0.2, 0.0, estimate)
     assert tight.interval <= max(CFG.max_interval, 2 * CFG.lag_target) + 1e-9 or tight.max_pages == 1
+
+
+def test_a_cost_bound_learned_plan_reads_its_core_depth_whole_on_every_sweep():
+    """At a low load (the cost target binds, not the budget) the sweep reads the depth by which
+    99 % of the orders seen ending had ended, or the configured horizon if deeper, all of it on
+    every sweep (no older tier), and not the deeper look for a tail."""
+    state = SweepState(seconds_per_page=360.0)  # ~1,000 orders an hour
+    usual = plan_sweep(state, CFG, RATE, 0.0, DEFAULTISH)
+    assert usual.max_pages == 1 and usual.chunk_first > usual.chunk_last
+    assert usual.interval == pytest.approx(360.0 / 100)  # one request per listed order
+    slow = plan_sweep(state, CFG, RATE, 0.0, SLOW)  # orders end up to 400 s old
+    assert slow.max_pages == 2 and slow.chunk_first > slow.chunk_last
+    assert slow.horizon >= 400.0
+    assert slow.interval == pytest.approx(2 * 360.0 / 100)

@@ -10,7 +10,7 @@ import httpx
 import pytest
 
 from relay.adapters.coordination import CoordinationTable
-from relay.domain.fair_budget import FairState, LaneState
+from relay.domain.fair_budget import FairBudget, FairState, LaneState
 from relay.domain.rate_budget import BucketState
 from relay.handlers import poller
 from relay.names import Metric
@@ -66,10 +66,14 @@ def test_every_poller_alarm_watches_an_emitted_metric(real_handler, capsys):
     _run(world, {"rotated-1": fox_reply("rotated-1", "completed", ("C2",))})
     refused = emf_metrics(capsys.readouterr().out)
     world.storefront.statuses = [503] * 5
+    # Five polls in one batch need five tokens at once: start them from a full bucket, so the
+    # fifth webhook (the one that opens the breaker) is not left waiting for a token.
+    coordination = CoordinationTable(world.ddb, world.table)
+    full = FairBudget(world.runtime.relay.gate.split.whole).full(time.time())
+    assert coordination.write_bucket(full, coordination.read_bucket().version)
     _run(world, {f"down-{n}": fox_reply(f"down-{n}", "completed", ("C3",)) for n in range(5)})
     refused.update(emf_metrics(capsys.readouterr().out))
     # The request budget has run dry (a 429's back-off, say): the orders wait for tokens.
-    coordination = CoordinationTable(world.ddb, world.table)
     dry = LaneState(BucketState(0.0, time.time() + 600))
     assert coordination.write_bucket(FairState(dry, dry), coordination.read_bucket().version)
     _run(world, {f"wait-{n}": fox_reply(f"wait-{n}", "processing") for n in range(3)})
