@@ -206,12 +206,13 @@ def _learned_plan(
     must = max(1, math.ceil(needed / spp - 1e-9))
     if rate < sweep_rate:
         # The cost target binds (a low load): every page read per sweep stretches the interval
-        # of all of them, so the sweep reads the core depth only (not the deeper look for a
-        # tail, whose noise doubled the interval now and then) and reads it whole every sweep,
-        # as the configured plan does: in two tiers the older pages' completions waited
-        # several sweeps. At 1,000/h either cost the p99 lag 2-5 s for no fewer requests. A
-        # tail past the core depth still deepens it: the last page read reaches past it.
-        pages = max(1, _core_pages(estimate, config, spp, must, margin=False))
+        # of all of them, so the sweep reads the needed depth whole on every sweep, as the
+        # configured plan reads its horizon, in one tier (in two, the older pages'
+        # completions waited several sweeps) and without the cover margin (which would tip it
+        # over a page boundary), nor the look deeper than needed. At 1,000/h those cost the
+        # p99 lag 3-5 s for no fewer requests. While orders are still ending at the oldest
+        # ages seen, the needed depth itself reaches deeper: that is how a tail is found.
+        pages = max(1, math.ceil((needed - config.cover_margin) / spp - 1e-9))
         interval = min(config.max_interval, max(config.min_interval, pages / rate))
         horizon = min(config.horizon_ceiling, pages * spp)
         return _plan_for(Cadence(interval, pages, pages), state, config, horizon)
@@ -250,9 +251,7 @@ def _learned_plan(
     return _plan_for(cadence, state, config, min(horizon, cadence.pages * spp))
 
 
-def _core_pages(
-    estimate: CompletionAges, config: SweepConfig, spp: float, must: int, margin: bool = True
-) -> int:
+def _core_pages(estimate: CompletionAges, config: SweepConfig, spp: float, must: int) -> int:
     """The pages a budget-bound plan slows down for (never more than `must`): the depth by
     which `horizon_quantile` of the orders seen ending had ended, or the configured horizon if
     that is deeper, but not the deeper reading that looks for a tail beyond the ages seen
@@ -261,7 +260,7 @@ def _core_pages(
     quantile = estimate.quantile(config.horizon_quantile)
     if quantile is None:
         return must
-    core = max(quantile + (config.cover_margin if margin else 0.0), config.max_horizon)
+    core = max(quantile + config.cover_margin, config.max_horizon)
     return min(must, math.ceil(min(config.horizon_ceiling, core) / spp - 1e-9))
 
 

@@ -157,9 +157,8 @@ def test_a_learned_plan_sweeps_within_max_interval_unless_the_budget_binds(spp, 
 
 
 def test_a_cost_bound_learned_plan_reads_its_core_depth_whole_on_every_sweep():
-    """At a low load (the cost target binds, not the budget) the sweep reads the depth by which
-    99 % of the orders seen ending had ended, or the configured horizon if deeper, all of it on
-    every sweep (no older tier), and not the deeper look for a tail."""
+    """At a low load (the cost target binds, not the budget) the sweep reads the needed depth
+    all of it on every sweep (no older tier), not the deeper look for a tail."""
     state = SweepState(seconds_per_page=360.0)  # ~1,000 orders an hour
     usual = plan_sweep(state, CFG, RATE, 0.0, DEFAULTISH)
     assert usual.max_pages == 1 and usual.chunk_first > usual.chunk_last
