@@ -167,3 +167,20 @@ def test_a_cost_bound_learned_plan_reads_its_core_depth_whole_on_every_sweep():
     assert slow.max_pages == 2 and slow.chunk_first > slow.chunk_last
     assert slow.horizon >= 400.0
     assert slow.interval == pytest.approx(2 * 360.0 / 100)
+
+
+def test_a_cost_bound_plan_looks_deeper_now_and_then_while_orders_still_end_at_its_edge():
+    """Orders still ending at the oldest ages seen: the needed depth goes past them. At a low
+    load the sweep reads its core depth on every sweep and the deeper one about every
+    `max_page_gap`, so it finds where the tail ends without doubling every interval."""
+    cut_off = estimate_of(lambda rng: rng.uniform(50, 300), oldest=300.0)
+    needed, _ = learned_horizons(cut_off, CFG)
+    assert needed > 360.0  # still ending at the edge: look deeper than one page
+    plans = [
+        plan_sweep(SweepState(seconds_per_page=360.0, sweeps=k), CFG, RATE, 0.0, cut_off)
+        for k in range(16)
+    ]
+    deep = [plan for plan in plans if plan.max_pages > 1]
+    assert 1 <= len(deep) <= 3  # about every 30 s at one sweep every 3.6 s
+    assert all(plan.interval == pytest.approx(360.0 / 100) for plan in plans)
+    assert all(plan.chunk_first > plan.chunk_last for plan in plans)
