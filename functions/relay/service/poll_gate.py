@@ -19,7 +19,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from relay.adapters.coordination import CoordinationTable
-from relay.domain.completion_age import Decay
 from relay.domain.coverage import Coverage, SweepConfig
 from relay.domain.fair_budget import OLD_SHARE, FairBudget, FairGrant, Lane
 from relay.domain.gate_decision import (
@@ -54,8 +53,6 @@ def _burst(settings: PollerSettings) -> float:
 
 
 def sweep_config(settings: PollerSettings) -> SweepConfig:
-    lag_target = settings.sweep_lag_target_seconds
-    ceiling = settings.give_up_after_seconds
     return SweepConfig(
         max_horizon=settings.sweep_max_horizon_seconds,
         min_interval=settings.sweep_min_interval_seconds,
@@ -63,16 +60,7 @@ def sweep_config(settings: PollerSettings) -> SweepConfig:
         cover_margin=settings.sweep_cover_margin_seconds,
         max_defer=settings.sweep_max_defer_seconds,
         stale_grace=settings.sweep_stale_grace_seconds,
-        lag_target=lag_target,
-        # The learned plan's bounds follow the settings they stand for (with the defaults,
-        # SweepConfig's own values), so a timeline scaled through the settings, as the local
-        # stack's is, scales them too: every page re-read within the lag target, no horizon
-        # past the deadline nor shallower than a few cover margins, evidence fading over a
-        # few lag targets.
-        max_page_gap=max(lag_target, settings.sweep_max_interval_seconds),
-        horizon_ceiling=ceiling,
-        min_horizon=min(ceiling, 4 * settings.sweep_cover_margin_seconds),
-        decay=Decay(seconds=4 * lag_target),
+        lag_target=settings.sweep_lag_target_seconds,
     )
 
 

@@ -12,7 +12,7 @@ import httpx
 import pytest
 
 from relay.adapters.coordination import CoordinationTable
-from relay.domain.coverage import Coverage, SweepConfig
+from relay.domain.coverage import Coverage
 from relay.domain.fair_budget import FairState, Lane, LaneState
 from relay.domain.gate_decision import GateReason
 from relay.domain.poll_allowance import Allowance
@@ -251,30 +251,3 @@ def test_under_the_sweepers_allowance_a_poll_takes_no_token_until_a_429_ends_it(
     # back to the bucket, whose back-off the 429 wrote: the next poll waits for a token
     checked = gate.check(age=1.0, elapsed=1.0, now=world.clock.now + 1.0)
     assert not checked.poll and checked.reason is GateReason.BUDGET
-
-
-def test_the_learned_plans_bounds_follow_the_settings_they_stand_for(world):
-    """With the default settings they are SweepConfig's own; a timeline scaled through the
-    settings (the local stack's ×10) scales them with it."""
-    from relay.service.poll_gate import sweep_config
-
-    settings = world.runtime.settings
-    defaults = SweepConfig()
-    deployed = sweep_config(settings)
-    assert deployed.max_page_gap == defaults.max_page_gap
-    assert deployed.min_horizon == defaults.min_horizon
-    assert deployed.horizon_ceiling == settings.give_up_after_seconds
-    assert deployed.decay.seconds == defaults.decay.seconds
-    scaled = sweep_config(
-        replace(
-            settings,
-            sweep_lag_target_seconds=settings.sweep_lag_target_seconds / 10,
-            sweep_max_interval_seconds=settings.sweep_max_interval_seconds / 10,
-            sweep_cover_margin_seconds=settings.sweep_cover_margin_seconds / 10,
-            give_up_after_seconds=settings.give_up_after_seconds / 10,
-        )
-    )
-    assert scaled.max_page_gap == pytest.approx(deployed.max_page_gap / 10)
-    assert scaled.min_horizon == pytest.approx(deployed.min_horizon / 10)
-    assert scaled.horizon_ceiling == pytest.approx(deployed.horizon_ceiling / 10)
-    assert scaled.decay.seconds == pytest.approx(deployed.decay.seconds / 10)
