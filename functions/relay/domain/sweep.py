@@ -246,12 +246,12 @@ def _learned_plan(
     # horizon gives way and leaves the orders beyond it to the pollers' small share; only as
     # much less often as it takes, since every step slows the young pages too.
     ceiling = max(config.max_interval, config.max_page_gap, 2 * config.lag_target)
-    steps = _STRETCH_STEPS if rate >= sweep_rate else 0  # not when the cost bound binds
-    for step in range(1, steps + 1):
+    for step in range(1, _STRETCH_STEPS + 1):
         if cadence.pages >= core:
             break
-        gap = config.max_page_gap + (ceiling - config.max_page_gap) * step / steps
-        interval = config.max_interval + (ceiling - config.max_interval) * step / steps
+        share = step / _STRETCH_STEPS
+        gap = config.max_page_gap + (ceiling - config.max_page_gap) * share
+        interval = config.max_interval + (ceiling - config.max_interval) * share
         cadence = cadence_within(min(interval, gap), gap)
     return _plan_for(cadence, state, config, min(horizon, cadence.pages * spp))
 
