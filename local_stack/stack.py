@@ -385,10 +385,11 @@ class LocalStack:
             runner.stop()
         self._runners.clear()
 
-    def set_fault_profile(self, name: str) -> None:
-        """Inject the simulator's fault profile `name` into the relay's FoxReload calls."""
+    def set_fault_profile(self, name: str, **overrides: Any) -> None:
+        """Inject the simulator's fault profile `name` (with `overrides` of its fields, e.g.
+        ``error_rate=0.3``) into the relay's FoxReload calls."""
         assert self.simulator is not None
-        self.simulator.set_faults(name, endpoints=list(RELAY_ENDPOINTS))
+        self.simulator.set_faults(name, endpoints=list(RELAY_ENDPOINTS), **overrides)
 
     # -- acting as a storefront ------------------------------------------------------------
     def send_order(self, order_id: str, storefront_ref: str | None = None) -> str:
