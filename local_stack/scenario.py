@@ -343,7 +343,6 @@ def _timings_and_codes(
     return lag, ttd, mismatches
 
 
-
 def _delivered_codes(delivery: Any) -> list[list[str]]:
     return [sorted(codes) for codes in delivery.codes()]
 
