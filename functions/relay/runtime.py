@@ -72,6 +72,8 @@ class PowertoolsMetrics:
 
 @dataclass
 class PollerRuntime:
+    """The poller's settings and its wired relay, built once per cold start."""
+
     settings: PollerSettings
     relay: OrderRelay
 

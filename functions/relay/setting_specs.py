@@ -51,6 +51,8 @@ _DERIVE: Final = "derive"
 
 @dataclass(frozen=True)
 class Spec:
+    """One setting: its environment name, type, default and bounds."""
+
     name: str
     kind: type
     default: Any = REQUIRED

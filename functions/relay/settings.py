@@ -26,6 +26,8 @@ DEFAULT_LEDGER_TTL_DAYS: Final[int] = default("ledger_ttl_days")
 
 @dataclass(frozen=True)
 class PollerSettings:
+    """The poller's settings, read and checked once per cold start from its environment."""
+
     foxreload_base_url: str
     foxreload_api_key_secret: str
     ledger_table: str

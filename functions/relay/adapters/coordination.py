@@ -32,12 +32,16 @@ COMPLETION_AGES_KEY: Final = "#completion-ages"
 
 @dataclass(frozen=True)
 class StoredBreaker:
+    """The storefront breaker's item as read, with the version a conditional write checks."""
+
     state: BreakerState
     version: int  # 0: never written (closed)
 
 
 @dataclass(frozen=True)
 class StoredBucket:
+    """The per-order token buckets' item as read, with the version a conditional write checks."""
+
     state: FairState | None  # None: never written (full buckets)
     version: int
 

@@ -22,6 +22,8 @@ MAX_PAGE_BODY_BYTES = 4 * 1024 * 1024
 
 @dataclass(frozen=True)
 class Timeouts:
+    """Seconds to connect to FoxReload and to wait for each read of its answer."""
+
     connect: float = 3.0
     read: float = 8.0
 

@@ -40,6 +40,8 @@ class ClaimStatus(Enum):
 
 @dataclass(frozen=True)
 class Claim:
+    """What a delivery claim on an order's ledger item found: granted, held by another, or done."""
+
     status: ClaimStatus
     lease_until: float | None = None
     outcome: str | None = None
@@ -49,6 +51,8 @@ class Claim:
 
 @dataclass(frozen=True)
 class OrderRecord:
+    """An order's ledger item, read back: acceptance, outcome, lease and attempts."""
+
     order_id: str
     accepted_at: float | None
     storefront_ref: str | None
@@ -83,6 +87,8 @@ class TerminalSight:
 
 @dataclass(frozen=True, kw_only=True)
 class ClaimRequest:
+    """A claim of the right to deliver an order, leased to one attempt for a while."""
+
     order_id: str
     owner: str  # this attempt's lease owner
     now: float
@@ -106,6 +112,8 @@ class OutcomeRequest:
 
 @dataclass(frozen=True, kw_only=True)
 class ReleaseRequest:
+    """Giving a delivery lease back after a webhook that did not go through."""
+
     order_id: str
     owner: str
     attempts: Sequence[Attempt] | None = None  # the attempt log to store in the same write

@@ -15,6 +15,8 @@ _MAX_ATTRIBUTE_CHARS = 1024
 
 @dataclass(frozen=True)
 class DeadLetterReason:
+    """Why a message went to the DLQ: the attributes on-call reads before a redrive."""
+
     reason: str
     detail: str
     attempts: int

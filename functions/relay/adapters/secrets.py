@@ -15,6 +15,8 @@ STALE_RETRY_SECONDS = 30.0
 
 @dataclass
 class _Entry:
+    """One cached secret value and when it is due for a refresh."""
+
     value: str
     fresh_until: float  # monotonic time; a refresh is due after it
 

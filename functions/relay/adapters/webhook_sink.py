@@ -16,6 +16,8 @@ from relay.domain.webhook import SignedRequest, SinkVerdict, classify_sink_statu
 
 @dataclass(frozen=True)
 class SinkResult:
+    """What became of one webhook to the storefront: accepted, refused, or no answer."""
+
     verdict: SinkVerdict
     status_code: int | None  # None: no answer (timeout, connection error)
     retry_after: float | None = None

@@ -36,6 +36,8 @@ class TransportFailureKind:
 
 @dataclass(frozen=True)
 class Attempt:
+    """One delivery attempt of an order to the storefront, as its ledger item logs it."""
+
     number: int  # 1 for the order's first attempt, counted across every actor
     at: float  # epoch seconds: when the attempt started
     actor: str  # Actor.*

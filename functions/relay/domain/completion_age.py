@@ -81,6 +81,8 @@ def _zeros() -> tuple[float, ...]:
 
 @dataclass(frozen=True)
 class CompletionAges:
+    """Decayed sightings per age bin, and how many of them were terminal: the estimate of F."""
+
     seen: tuple[float, ...] = field(default_factory=_zeros)  # decayed sightings per age bin
     done: tuple[float, ...] = field(default_factory=_zeros)  # of those, terminal
     updated_at: float | None = None  # time of the last observation (for the time decay)

@@ -16,6 +16,8 @@ MAX_PAGE_LIMIT: Final = 100
 
 @dataclass(frozen=True)
 class SweepConfig:
+    """The sweep's settings: where a sweeper without evidence starts, and its bounds."""
+
     page_limit: int = MAX_PAGE_LIMIT
     max_horizon: float = 300.0  # the horizon until the completion-age estimate says otherwise
     min_interval: float = 2.0

@@ -52,6 +52,8 @@ Action = Deliver | Reschedule | DeadLetter
 
 @dataclass(frozen=True)
 class Timing:
+    """Where a message is in its life: its attempt number and the seconds since enqueue."""
+
     attempt: int  # 0-based: ApproximateReceiveCount - 1
     elapsed: float  # seconds since the message was enqueued
     seconds_since_receive: float = 0.0
@@ -59,6 +61,8 @@ class Timing:
 
 @dataclass(frozen=True)
 class Limits:
+    """The deadlines the outcome table applies to every order."""
+
     give_up_after: float
     not_found_grace: float
     auth_failure_delay: float

@@ -54,12 +54,16 @@ def lane_for(age: float, deadline: float) -> Lane:
 
 @dataclass(frozen=True)
 class LaneState:
+    """One lane's token bucket and when that lane was last refused a token."""
+
     bucket: BucketState
     starved_at: float = NEVER  # the last refusal: this lane wanted a token and got none
 
 
 @dataclass(frozen=True)
 class FairState:
+    """Both lanes of the shared per-order bucket: new orders and old ones."""
+
     new: LaneState
     old: LaneState
 
@@ -84,6 +88,8 @@ class FairState:
 
 @dataclass(frozen=True)
 class FairGrant:
+    """The answer to one lane's ask for a token, and the state to store either way."""
+
     granted: bool
     state: FairState  # store this whether or not the token was granted
     wait: float  # seconds until this lane could expect a token; 0 when granted

@@ -24,6 +24,8 @@ class MalformedOrder(ValueError):
 
 @dataclass(frozen=True)
 class OrderItem:
+    """One item of a FoxReload order: its delivered codes, or its error."""
+
     item_id: str | None
     codes: tuple[str, ...]
     error: str | None
@@ -31,6 +33,8 @@ class OrderItem:
 
 @dataclass(frozen=True)
 class FoxOrder:
+    """A FoxReload order as `GET /api/orders/{id}` or the list shows it (fields the relay uses)."""
+
     id: str
     status: str
     items: tuple[OrderItem, ...]

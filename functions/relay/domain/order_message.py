@@ -15,6 +15,8 @@ _MAX_REF_LENGTH: Final = 256
 
 @dataclass(frozen=True)
 class OrderMessage:
+    """A storefront's order message (v1), validated."""
+
     order_id: str
     storefront_ref: str | None
     version: int = 1

@@ -30,6 +30,8 @@ RETRY_AFTER_CAP_SECONDS = 300.0
 
 @dataclass(frozen=True)
 class HttpReply:
+    """An HTTP answer as the relay classifies it: status, lower-case headers, raw body."""
+
     status_code: int
     headers: Mapping[str, str]  # lower-case names
     body: bytes
@@ -43,6 +45,8 @@ class TransportFailure(Enum):
 
 @dataclass(frozen=True)
 class PollOutcome:
+    """What one poll of an order found: its kind, the order if parsed, and a Retry-After."""
+
     kind: Kind
     order: FoxOrder | None = None
     status: str | None = None  # FoxReload status, or HTTP status text for errors

@@ -24,12 +24,16 @@ WINDOW_SECONDS: Final = 60.0
 
 @dataclass(frozen=True)
 class BucketState:
+    """A token bucket's level at its last refill."""
+
     tokens: float
     updated_at: float  # the `now` of the last refill (epoch seconds or simulated seconds)
 
 
 @dataclass(frozen=True)
 class Grant:
+    """The answer to an ask for tokens, and the state to store either way."""
+
     granted: bool
     state: BucketState  # store this whether or not the token was granted
     wait: float  # seconds until `cost` tokens above the reserve exist; 0 when granted

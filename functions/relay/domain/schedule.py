@@ -17,6 +17,8 @@ MIN_VISIBILITY_SECONDS: Final = 1  # 0 would make the message visible at once: a
 
 @dataclass(frozen=True)
 class ScheduleInput:
+    """What a polling schedule decides the next delay from."""
+
     attempt: int  # 0 on the first receive (ApproximateReceiveCount - 1)
     elapsed: float  # seconds since the message was enqueued (SentTimestamp)
     retry_after: float | None = None  # from a 429 / 503 Retry-After

@@ -25,6 +25,8 @@ PARK_SPREAD_FRACTION: Final = 0.1
 
 @dataclass(frozen=True)
 class BreakerConfig:
+    """When the storefront breaker opens, and how often it probes while open."""
+
     failure_threshold: int = 5
     probe_interval: float = 30.0  # at most one probe this often while open (<= 60: a recovery
     # is noticed within a minute whenever parked messages are coming back)
@@ -36,6 +38,8 @@ class BreakerConfig:
 
 @dataclass(frozen=True)
 class BreakerState:
+    """The storefront breaker: consecutive failures; when open, since when and the next probe."""
+
     failures: int = 0  # consecutive failed deliveries
     open_since: float | None = None  # None: closed
     next_probe_at: float = 0.0  # while open: the next probe may start at this time
@@ -56,6 +60,8 @@ class Verdict(Enum):
 
 @dataclass(frozen=True)
 class Admission:
+    """Whether a delivery may go to the storefront now, and the breaker state to store."""
+
     verdict: Verdict
     state: BreakerState  # the state to store if the verdict took the probe slot
     wait: float = 0.0  # PARK: seconds until the next probe may start

@@ -22,6 +22,8 @@ class MalformedTick(ValueError):
 
 @dataclass(frozen=True)
 class Tick:
+    """One message of the sweeper's tick chain: the chain's owner and turn, and what it carries."""
+
     owner: str  # the lease owner of the chain
     turn: int  # the chain's turn this tick continues (the lease item holds the current one)
     looked_at: float | None = None  # the chain's last in-flight check (kept across runs)

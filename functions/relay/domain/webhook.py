@@ -47,12 +47,16 @@ class WebhookSecretError(ValueError):
 
 @dataclass(frozen=True)
 class SigningKey:
+    """The webhook secret in the two forms the relay signs with."""
+
     relay_key: bytes  # X-Relay-Signature: the secret string's UTF-8 bytes
     standard_key: bytes  # webhook-signature: base64-decoded after whsec_, else the UTF-8 bytes
 
 
 @dataclass(frozen=True)
 class SignedRequest:
+    """A webhook body with its signature headers and idempotency key."""
+
     body: bytes
     headers: dict[str, str]
     idempotency_key: str

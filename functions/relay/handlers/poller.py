@@ -14,21 +14,21 @@ from __future__ import annotations
 
 import functools
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
-from aws_lambda_powertools.utilities.batch import (
-    AsyncBatchProcessor,
-    EventType,
-    async_process_partial_response,
-)
-from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
-from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from relay.domain.order_message import OrderMessage, parse_order_message
 from relay.domain.results import ProcessResult
+from relay.handlers.sqs_batch import (
+    PartialBatchResponse,
+    SqsRecord,
+    handle_batch,
+    records_of,
+    run_in_loop,
+)
 from relay.names import TRACED_MODULES
 from relay.runtime import PollerRuntime
 from relay.service.order_relay import QueueRecord, Rescheduled
@@ -36,7 +36,6 @@ from relay.settings import POLLER_END_MARGIN_SECONDS
 
 logger = Logger()
 metrics = Metrics()
-processor = AsyncBatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
 _runtime: PollerRuntime | None = None
 
 
@@ -48,7 +47,7 @@ def runtime() -> PollerRuntime:
 
 
 async def record_handler(
-    record: SQSRecord, lambda_context: LambdaContext | None = None
+    record: SqsRecord, lambda_context: LambdaContext | None = None
 ) -> ProcessResult:
     item = queue_record(record)
     logger.thread_safe_append_keys(message_id=item.message_id, order_id=_order_hint(item.body))
@@ -66,12 +65,12 @@ async def record_handler(
         raise
 
 
-Handler = Callable[[dict[str, Any], LambdaContext], PartialItemFailureResponse]
+Handler = Callable[[dict[str, Any], LambdaContext], PartialBatchResponse]
 
 
 @logger.inject_lambda_context(clear_state=True)
 @metrics.log_metrics
-def handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
+def handler(event: dict[str, Any], context: LambdaContext) -> PartialBatchResponse:
     return traced_handler()(event, context)
 
 
@@ -80,24 +79,24 @@ def traced_handler() -> Handler:
     """The batch handler under the tracer, both built once per process on first use."""
     tracer = Tracer(patch_modules=TRACED_MODULES)
 
-    def handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
-        return async_process_partial_response(
-            event=event, record_handler=record_handler, processor=processor, context=context
-        )
+    def handler(event: dict[str, Any], context: LambdaContext) -> PartialBatchResponse:
+        records = records_of(event)
+        return run_in_loop(handle_batch(records, lambda r: record_handler(r, context)))
 
     traced: Handler = tracer.capture_lambda_handler(handler, capture_response=False)
     return traced
 
 
-def queue_record(record: SQSRecord) -> QueueRecord:
-    """The SQS record as the relay reads it (receive count and enqueue time included)."""
-    attrs: Any = record.attributes
+def queue_record(record: SqsRecord) -> QueueRecord:
+    """The SQS record as the relay reads it (receive count and enqueue time included); a record
+    without its id, receipt handle or send time raises (it fails, and SQS shows it again)."""
+    attrs: Mapping[str, Any] = record.get("attributes") or {}
     return QueueRecord(
-        message_id=record.message_id,
-        receipt_handle=record.receipt_handle,
-        body=record.body or "",
-        receive_count=int(attrs.approximate_receive_count or 1),
-        sent_at=int(attrs.sent_timestamp) / 1000.0,
+        message_id=str(record["messageId"]),
+        receipt_handle=str(record["receiptHandle"]),
+        body=str(record.get("body") or ""),
+        receive_count=int(attrs.get("ApproximateReceiveCount") or 1),
+        sent_at=int(attrs["SentTimestamp"]) / 1000.0,
     )
 
 

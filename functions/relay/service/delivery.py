@@ -35,6 +35,8 @@ MIN_SEND_SECONDS = 2.0
 
 @dataclass(frozen=True)
 class DeliveryResult:
+    """What one delivery attempt of an order came to, and the event it records."""
+
     outcome: DeliveryOutcome
     event: Event
     lease_until: float | None = None

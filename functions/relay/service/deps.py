@@ -42,6 +42,8 @@ class MetricsRecorder(Protocol):
 
 @dataclass
 class RelayDeps:
+    """The adapters and settings the order relay works with (fakes in unit tests)."""
+
     settings: PollerSettings
     foxreload: FoxReloadClient
     sink: WebhookSink

@@ -44,6 +44,8 @@ __all__ = ["LogSink", "MetricsRecorder", "OrderRelay", "QueueRecord", "RelayDeps
 
 @dataclass(frozen=True)
 class QueueRecord:
+    """An SQS record as the relay reads it."""
+
     message_id: str
     receipt_handle: str
     body: str
@@ -62,6 +64,8 @@ class Rescheduled(Exception):  # an expected outcome, not an error
 
 @dataclass(frozen=True)
 class _Context:
+    """One message being processed: its record, its order message and its times."""
+
     record: QueueRecord
     message: OrderMessage
     first_seen: float  # the order's acceptance (first message's enqueue time)

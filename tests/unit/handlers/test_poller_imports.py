@@ -29,6 +29,12 @@ SWEEPER_ONLY = (
     "relay.service.sweeper",
     "relay.service.sweep_strategy",
 )
+# Powertools' batch utility imports every event data class it supports: the poller answers its
+# partial batch response itself (relay.handlers.sqs_batch).
+NOT_NEEDED = (
+    "aws_lambda_powertools.utilities.batch",
+    "aws_lambda_powertools.utilities.data_classes",
+)
 # Loaded by the first invocation (the tracer), not by the import.
 FIRST_INVOCATION = (
     "aws_xray_sdk",
@@ -75,6 +81,12 @@ def test_importing_the_poller_leaves_the_xray_sdk_to_the_first_invocation() -> N
     loaded = _loaded_after("import relay.handlers.poller")
     assert "aws_lambda_powertools" in loaded
     assert loaded.isdisjoint(FIRST_INVOCATION), sorted(loaded & set(FIRST_INVOCATION))
+
+
+def test_importing_the_poller_leaves_powertools_batch_and_event_classes_unloaded() -> None:
+    loaded = _loaded_after("import relay.handlers.poller")
+    assert "relay.handlers.sqs_batch" in loaded
+    assert loaded.isdisjoint(NOT_NEEDED), sorted(loaded & set(NOT_NEEDED))
 
 
 def test_the_first_invocation_builds_the_tracer_and_patches_botocore() -> None:
