@@ -17,8 +17,10 @@ The interpreter sees what the deployed function sees, not the development enviro
 Probes: `boto3` (`import boto3`), `poller` (`import relay.handlers.poller`), `tracer`
 (Powertools' Tracer with the X-Ray SDK, created as the poller's first invocation creates it,
 after everything the poller imports is loaded: what that invocation pays on top of the import)
-and `poller_dev` (the poller in the development environment without LAMBDA_TASK_ROOT, the former
-method, for comparison).
+`poller_dev` (the poller in the development environment without LAMBDA_TASK_ROOT, the former
+method, for comparison) and `poller_source` (the poller with no bytecode to read: every module
+compiled from source, as each cold start did while the asset shipped no .pyc files; see
+stacks/bundling.py).
 Skips cleanly while `relay.handlers.poller` does not import.
 """
 
@@ -56,6 +58,7 @@ PROBES: dict[str, tuple[str, str]] = {
         "Tracer(patch_modules=relay.names.TRACED_MODULES)",
     ),
     "poller_dev": ("", "import relay.handlers.poller"),
+    "poller_source": ("", "import relay.handlers.poller"),
 }
 
 
@@ -101,11 +104,16 @@ def _env(site: Path | None) -> dict[str, str]:
 def _sample(name: str, site: Path) -> float:
     setup, code = PROBES[name]
     dev = name.endswith("_dev")
+    env = _env(None if dev else site)
+    if name.endswith("_source"):
+        # The bytecode cache looked for in an empty directory, and nothing written there.
+        env["PYTHONPYCACHEPREFIX"] = str(site / "no-bytecode")
+        env["PYTHONDONTWRITEBYTECODE"] = "1"
     done = subprocess.run(  # noqa: S603 - our own interpreter, a fixed probe
         [sys.executable, *([] if dev else ["-S"]), "-c", setup + _TIMED.format(code=code)],
         capture_output=True,
         text=True,
-        env=_env(None if dev else site),
+        env=env,
         cwd=ROOT,
         timeout=60,
         check=False,
@@ -142,6 +150,7 @@ def measure(runs: int = 11) -> dict[str, Any]:
         "tracer_s": median["tracer"],
         "tracer_share_of_poller": median["tracer"] / median["poller"],
         "poller_dev_import_s": median["poller_dev"],
+        "poller_source_import_s": median["poller_source"],
         "samples": samples,
     }
 
@@ -162,7 +171,9 @@ def describe(result: dict[str, Any] | None) -> str:
         f"{1000 * result['tracer_s']:.0f} ms = {100 * result['tracer_share_of_poller']:.0f}% "
         f"of the poller's import\n"
         f"  the same import in the development environment outside Lambda: "
-        f"{1000 * result['poller_dev_import_s']:.0f} ms"
+        f"{1000 * result['poller_dev_import_s']:.0f} ms\n"
+        f"  the same import with no bytecode to read (an asset without .pyc files): "
+        f"{1000 * result['poller_source_import_s']:.0f} ms"
     )
 
 

@@ -309,8 +309,8 @@ class LocalStack:
             },
         )
         env["POWERTOOLS_TRACE_DISABLED"] = "true"  # no X-Ray daemon here
-        # Lambda sets it to the asset root; Powertools' batch processor then keeps one event loop
-        # across warm invocations (as on Lambda), so the pollers reuse their HTTP connections.
+        # Lambda sets it to the asset root; the poller (relay.handlers.sqs_batch) then keeps one
+        # event loop across warm invocations (as on Lambda): the pollers reuse HTTP connections.
         env["LAMBDA_TASK_ROOT"] = str(FUNCTIONS_ROOT)
         env.update(self.aws_env())
         return env
