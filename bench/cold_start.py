@@ -171,9 +171,13 @@ def describe(result: dict[str, Any] | None) -> str:
         f"{1000 * result['tracer_s']:.0f} ms = {100 * result['tracer_share_of_poller']:.0f}% "
         f"of the poller's import\n"
         f"  the same import in the development environment outside Lambda: "
-        f"{1000 * result['poller_dev_import_s']:.0f} ms\n"
-        f"  the same import with no bytecode to read (an asset without .pyc files): "
-        f"{1000 * result['poller_source_import_s']:.0f} ms"
+        f"{1000 * result['poller_dev_import_s']:.0f} ms"
+        + (
+            f"\n  the same import with no bytecode to read (an asset without .pyc files): "
+            f"{1000 * result['poller_source_import_s']:.0f} ms"
+            if "poller_source_import_s" in result  # not in reports written before it existed
+            else ""
+        )
     )
 
 
