@@ -154,7 +154,7 @@ def plan_sweep(
             config.status_filter,
             config.page_limit,
         )
-    pages_for_horizon = max(1, math.ceil(config.max_horizon / seconds_per_page - 1e-9))
+    pages_for_horizon = _pages_for(config.max_horizon, seconds_per_page)
     listed_per_second = config.page_limit / seconds_per_page
     interval_for_cost = pages_for_horizon / (listed_per_second * config.target_requests_per_order)
     interval_for_budget = pages_for_horizon / sweep_rate
@@ -203,7 +203,7 @@ def _learned_plan(
         # older order is read once per cycle (the estimate moves on meanwhile).
         return _plan_for(kept, state, config, kept.pages * spp)
     needed, horizon = learned_horizons(estimate, config)
-    must = max(1, math.ceil(needed / spp - 1e-9))
+    must = _pages_for(needed, spp)
     if rate < sweep_rate:
         # The cost target binds (a low load): every page read per sweep stretches the interval
         # of all of them. So each sweep reads the core depth whole, as the configured plan
@@ -214,15 +214,15 @@ def _learned_plan(
         # the ages seen is found without doubling every interval (at 1,000/h, reading it on
         # every sweep cost the p99 lag 2-5 s; never reading it, an enterprise key at
         # 10,000/h left a long tail to per-order polls: p99 34 s instead of 20 s).
-        core = max(1, _core_pages(estimate, config, spp, must, margin=False))
+        core = _core_pages(estimate, config, spp, must, margin=0.0)
         interval = min(config.max_interval, max(config.min_interval, core / rate))
-        pages = max(1, math.ceil((needed - config.cover_margin) / spp - 1e-9))
+        pages = _pages_for(needed - config.cover_margin, spp)
         if pages > core and state.sweeps % max(1, round(config.max_page_gap / interval)):
             pages = core
         horizon = min(config.horizon_ceiling, pages * spp)
         return _plan_for(Cadence(interval, pages, pages), state, config, horizon)
-    wanted = max(1, math.ceil(horizon / spp - 1e-9))
-    core = max(1, _core_pages(estimate, config, spp, must))
+    wanted = _pages_for(horizon, spp)
+    core = _core_pages(estimate, config, spp, must, margin=config.cover_margin)
     masses = [estimate.mass(k * spp, (k + 1) * spp) for k in range(wanted)]
 
     def cadence_within(max_interval: float, max_gap: float) -> Cadence:
@@ -257,18 +257,25 @@ def _learned_plan(
 
 
 def _core_pages(
-    estimate: CompletionAges, config: SweepConfig, spp: float, must: int, margin: bool = True
+    estimate: CompletionAges, config: SweepConfig, spp: float, must: int, margin: float
 ) -> int:
     """The pages a budget-bound plan slows down for (never more than `must`): the depth by
-    which `horizon_quantile` of the orders seen ending had ended, or the configured horizon if
-    that is deeper, but not the deeper reading that looks for a tail beyond the ages seen
-    (`learned_horizons` while orders are still ending at the oldest ages): slowing every page
-    for that reading cost more lag than the tail it found."""
+    which `horizon_quantile` of the orders seen ending had ended, plus `margin`, or the
+    configured horizon if that is deeper, but not the deeper reading that looks for a tail
+    beyond the ages seen (`learned_horizons` while orders are still ending at the oldest ages):
+    slowing every page for that reading cost more lag than the tail it found. A cost-bound
+    plan reads this depth whole on every sweep, without the cover margin (which would tip it
+    over a page boundary)."""
     quantile = estimate.quantile(config.horizon_quantile)
     if quantile is None:
         return must
-    core = max(quantile + (config.cover_margin if margin else 0.0), config.max_horizon)
-    return min(must, math.ceil(min(config.horizon_ceiling, core) / spp - 1e-9))
+    core = max(quantile + margin, config.max_horizon)
+    return min(must, _pages_for(min(config.horizon_ceiling, core), spp))
+
+
+def _pages_for(seconds: float, seconds_per_page: float) -> int:
+    """The pages that hold `seconds` of order creation, newest first (at least one)."""
+    return max(1, math.ceil(seconds / seconds_per_page - 1e-9))
 
 
 def _plan_for(
