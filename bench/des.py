@@ -47,6 +47,7 @@ from relay.domain.fair_budget import (
     FairBudget,
     FairGrant,
     FairState,
+    lending_floor,
     next_sweep_share,
 )
 from relay.domain.gate_decision import (
@@ -340,6 +341,7 @@ class Simulation:
             FairBudget(self.order_budget).full(0.0) if self.order_budget else None
         )
         self.sweep_share = mode.sweep_share
+        self.wanted_share = math.nan  # the key's share the last plan wanted (nan: no plan yet)
         # The per-order gate, as the relay's settings give it (a sweep implies a budget); None:
         # a baseline mode that polls without a gate.
         self.gate_config: GateConfig | None = None
@@ -583,7 +585,8 @@ class Simulation:
         starved = self.order_bucket is not None and self.order_bucket.backlog_starved_since(
             now - STARVED_MEMORY_SECONDS
         )
-        share = next_sweep_share(self.sweep_share, starved, floor=ceiling / 2, ceiling=ceiling)
+        floor = lending_floor(ceiling, self.wanted_share)
+        share = next_sweep_share(self.sweep_share, starved, floor=floor, ceiling=ceiling)
         if share != self.sweep_share:
             self.sweep_share = share
             split = BudgetSplit.of(self.env.limit_per_minute, self.env.budget_burst, share)
@@ -743,6 +746,10 @@ class Simulation:
         plan = plan_sweep(
             self.sweep_state, self.sweep_cfg, self.sweep_budget.rate, now, self.estimate
         )
+        configured = BudgetSplit.of(
+            self.env.limit_per_minute, self.env.budget_burst, self.mode.sweep_share
+        ).sweeper.rate
+        self.wanted_share = plan.wanted_share(self.mode.sweep_share, configured)
         if self.window_start <= now < self.window_end:
             self.plans.append(plan)
             self.sweep_starts.append(now)

@@ -86,9 +86,26 @@ class SweepPlan:
     # the chunk comes round, so the coverage published is that much shorter than the horizon.
     reach_allowance: float = 0.0
     cadence: Cadence | None = None  # the learned cadence this plan follows
+    # The list requests a second this sweep wants, to read its horizon every half lag target
+    # (inf: all it can get); the sweeper lends the per-order pollers the rest of its share.
+    wanted_rate: float = math.inf
 
     def horizon_start(self, now: float) -> float:
         return now - self.horizon
+
+    @property
+    def requests_per_second(self) -> float:
+        """The list requests a second this plan makes at most (its young pages and chunk)."""
+        chunk = max(0, self.chunk_last - self.chunk_first + 1)
+        return (self.max_pages + chunk) / self.interval
+
+    def wanted_share(self, configured_share: float, configured_rate: float) -> float:
+        """The share of the key this plan wants (`wanted_rate` as a part of the configured
+        share, whose rate is `configured_rate`); the sweeper lends the rest
+        (relay.domain.fair_budget.lending_floor)."""
+        if not configured_rate > 0 or math.isnan(self.wanted_rate):
+            return configured_share
+        return configured_share * min(1.0, self.wanted_rate / configured_rate)
 
 
 _STRETCH_STEPS = 6  # how finely a budget-bound learned plan slows its rhythm
@@ -166,7 +183,14 @@ def plan_sweep(
     )
     pages = max(1, min(pages_for_horizon, math.floor(sweep_rate * interval + 1e-9)))
     horizon = min(config.max_horizon, pages * seconds_per_page)
-    return SweepPlan(interval, pages, horizon, config.status_filter, config.page_limit)
+    return SweepPlan(
+        interval,
+        pages,
+        horizon,
+        config.status_filter,
+        config.page_limit,
+        wanted_rate=_wanted_rate(pages_for_horizon, config),
+    )
 
 
 def interval_at(arrivals_per_hour: float, config: SweepConfig, sweep_rate: float) -> float:
@@ -201,7 +225,7 @@ def _learned_plan(
     ):
         # Mid-cycle: keep the cadence until its chunk has passed the deepest page, so every
         # older order is read once per cycle (the estimate moves on meanwhile).
-        return _plan_for(kept, state, config, kept.pages * spp)
+        return _plan_for(kept, state, config, kept.pages * spp, _wanted_rate(kept.pages, config))
     needed, horizon = learned_horizons(estimate, config)
     must = _pages_for(needed, spp)
     if rate < sweep_rate:
@@ -220,7 +244,8 @@ def _learned_plan(
         if pages > core and state.sweeps % max(1, round(config.max_page_gap / interval)):
             pages = core
         horizon = min(config.horizon_ceiling, pages * spp)
-        return _plan_for(Cadence(interval, pages, pages), state, config, horizon)
+        cadence = Cadence(interval, pages, pages)
+        return _plan_for(cadence, state, config, horizon, _wanted_rate(core, config))
     wanted = _pages_for(horizon, spp)
     core = _core_pages(estimate, config, spp, must, margin=config.cover_margin)
     masses = [estimate.mass(k * spp, (k + 1) * spp) for k in range(wanted)]
@@ -253,7 +278,8 @@ def _learned_plan(
         gap = config.max_page_gap + (ceiling - config.max_page_gap) * share
         interval = config.max_interval + (ceiling - config.max_interval) * share
         cadence = cadence_within(min(interval, gap), gap)
-    return _plan_for(cadence, state, config, min(horizon, cadence.pages * spp))
+    wanted_rate = _wanted_rate(must, config)
+    return _plan_for(cadence, state, config, min(horizon, cadence.pages * spp), wanted_rate)
 
 
 def _core_pages(
@@ -273,13 +299,26 @@ def _core_pages(
     return min(must, _pages_for(min(config.horizon_ceiling, core), spp))
 
 
+def _wanted_rate(pages: int, config: SweepConfig) -> float:
+    """The list requests a second that read `pages` every half lag target: what a sweep needs
+    for its lag to stay within the target (a sweep every T seconds has a p99 lag of about T,
+    plus the list's own lag and the webhook). Above that, the sweeper lends its share: at
+    40,000 orders/h a loan slowed the sweep for every order it finds, while at 5,000/h the sweep
+    reads its horizon in seconds and the loan drains a storefront outage's backlog."""
+    return pages / max(config.min_interval, config.lag_target / 2)
+
+
 def _pages_for(seconds: float, seconds_per_page: float) -> int:
     """The pages that hold `seconds` of order creation, newest first (at least one)."""
     return max(1, math.ceil(seconds / seconds_per_page - 1e-9))
 
 
 def _plan_for(
-    cadence: Cadence, state: SweepState, config: SweepConfig, horizon: float
+    cadence: Cadence,
+    state: SweepState,
+    config: SweepConfig,
+    horizon: float,
+    wanted_rate: float,
 ) -> SweepPlan:
     previous = state.chunk_first if state.cadence == cadence else None
     first, last = cadence.next_chunk(previous)
@@ -293,6 +332,7 @@ def _plan_for(
         chunk_last=last,
         reach_allowance=(cadence.cycle - 1) * cadence.interval,
         cadence=cadence,
+        wanted_rate=wanted_rate,
     )
 
 

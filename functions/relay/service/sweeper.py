@@ -10,13 +10,14 @@ is relay.domain.rate_budget; this module only does the I/O in order.
 from __future__ import annotations
 
 import asyncio
+import math
 from dataclasses import dataclass, field, replace
 
 from relay.domain.attempt_log import Actor
 from relay.domain.completion_age import CompletionAges
 from relay.domain.coverage import coverage_is_fresh
 from relay.domain.events import for_status
-from relay.domain.fair_budget import STARVED_MEMORY_SECONDS, next_sweep_share
+from relay.domain.fair_budget import STARVED_MEMORY_SECONDS, lending_floor, next_sweep_share
 from relay.domain.foxreload_order import FoxOrder, MalformedOrder
 from relay.domain.order_message import canonical_order_id
 from relay.domain.order_page import OrderPage, parse_order_page
@@ -72,6 +73,7 @@ class Sweeper:
         self.config = sweep_config(deps.settings)
         self.share = deps.settings.sweep_budget_share  # the ceiling, lent out under demand
         self.budget = budget_split(deps.settings).sweeper
+        self.wanted_share = math.nan  # the key's share the last plan wanted (nan: no plan yet)
         self.bucket: BucketState | None = None
         self.state = SweepState()
         self.estimate: CompletionAges | None = None  # loaded from the coordination item by run()
@@ -216,6 +218,9 @@ class Sweeper:
         """One sweep as planned now (after adapting the sweeper's share); the plan it followed."""
         await asyncio.to_thread(self.adapt_share, started)
         plan = plan_sweep(self.state, self.config, self.budget.rate, started, self.estimate)
+        settings = self.deps.settings
+        configured = budget_split(settings).sweeper.rate
+        self.wanted_share = plan.wanted_share(settings.sweep_budget_share, configured)
         await self.sweep_once(plan, started, stats, until)
         await self._save_estimate(started, force=False)
         return plan
@@ -371,13 +376,14 @@ class Sweeper:
         return unfinished(now - self.reach(), now) > 0
 
     def adapt_share(self, now: float) -> None:
-        """Lend the per-order pollers part of the sweeper's share while orders past the deadline
-        (a redrive, an outage's backlog: beyond any sweep's reach) are refused tokens, and take
-        it back once they are not."""
+        """Lend the per-order pollers the part of the sweeper's share its plan does not use while
+        orders past the deadline (a redrive, an outage's backlog: beyond any sweep's reach) are
+        refused tokens, and take it back once they are not."""
         ceiling = self.deps.settings.sweep_budget_share
         stored = self.deps.coordination.read_bucket().state
         starved = stored is not None and stored.backlog_starved_since(now - STARVED_MEMORY_SECONDS)
-        share = next_sweep_share(self.share, starved, floor=ceiling / 2, ceiling=ceiling)
+        floor = lending_floor(ceiling, self.wanted_share)
+        share = next_sweep_share(self.share, starved, floor=floor, ceiling=ceiling)
         if share != self.share:
             self.share = share
             self.budget = budget_split(self.deps.settings, share).sweeper

@@ -16,6 +16,7 @@ from relay.domain.fair_budget import (
     FairState,
     Lane,
     lane_for,
+    lending_floor,
     next_sweep_share,
     old_share_with_loan,
 )
@@ -241,3 +242,36 @@ def test_without_a_loan_the_lanes_split_as_configured():
     assert old_share_with_loan(0.85, 0.9) == OLD_SHARE  # above the configured share: no loan
     assert old_share_with_loan(0.85, 0.0) == OLD_SHARE  # nothing published to read a loan from
     assert old_share_with_loan(0.85, 0.425) > OLD_SHARE
+
+
+@given(
+    ceiling=st.floats(min_value=0.05, max_value=0.95),
+    used=st.floats(allow_nan=True, allow_infinity=True),
+    more=st.floats(min_value=0.0, max_value=1.0),
+)
+def test_the_sweeper_lends_only_what_its_plan_does_not_use(
+    ceiling: float, used: float, more: float
+) -> None:
+    floor = lending_floor(ceiling, used)
+    assert ceiling / 2 <= floor <= ceiling
+    if math.isfinite(used):
+        assert floor >= min(ceiling, used)  # never below what the plan reads
+        assert lending_floor(ceiling, used + more) >= floor  # the more it uses, the less it lends
+    else:
+        assert floor == ceiling / 2  # unknown use: the loan as before
+
+
+def test_a_budget_bound_sweep_lends_nothing_and_an_idle_one_lends_half() -> None:
+    ceiling = 0.85
+    share = ceiling
+    for _ in range(30):  # pollers starved all along; the plan needs its whole share
+        share = next_sweep_share(share, True, floor=lending_floor(ceiling, share), ceiling=ceiling)
+    assert share == ceiling
+    for _ in range(30):  # the same, with a plan that reads a tenth of the key
+        share = next_sweep_share(share, True, floor=lending_floor(ceiling, 0.1), ceiling=ceiling)
+    assert math.isclose(share, ceiling / 2)
+
+
+def test_a_lending_floor_needs_a_share_of_the_key() -> None:
+    with pytest.raises(ValueError):
+        lending_floor(1.0, 0.5)

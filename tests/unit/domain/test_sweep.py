@@ -170,3 +170,19 @@ def test_config_is_validated():
         SweepConfig(page_limit=101)
     with pytest.raises(ValueError):
         SweepConfig(min_interval=20, max_interval=10)
+
+
+def test_a_plan_wants_the_share_that_reads_its_horizon_every_half_lag_target() -> None:
+    plan = SweepPlan(10.0, 2, 300.0, None, 100, wanted_rate=0.4)
+    assert plan.wanted_share(0.85, configured_rate=1.6) == 0.85 * 0.4 / 1.6
+    assert plan.wanted_share(0.85, configured_rate=0.2) == 0.85  # never more than configured
+    assert SweepPlan(10.0, 2, 300.0, None, 100).wanted_share(0.85, 1.6) == 0.85  # unknown: all
+
+
+def test_the_configured_plan_wants_its_horizon_pages_every_half_lag_target() -> None:
+    config = SweepConfig()
+    quiet = plan_sweep(SweepState(seconds_per_page=3600.0), config, sweep_rate=1.4, now=0.0)
+    busy = plan_sweep(SweepState(seconds_per_page=10.0), config, sweep_rate=1.4, now=0.0)
+    assert quiet.wanted_rate == 1 / (config.lag_target / 2)  # one page holds the horizon
+    assert busy.wanted_rate == 30 / (config.lag_target / 2)  # 300 s of 10 s pages
+    assert busy.wanted_share(0.85, configured_rate=1.4) == 0.85

@@ -98,3 +98,26 @@ def test_the_sweeper_lends_its_share_while_old_orders_are_refused_and_publishes_
     sweeper.adapt_share(later)
     assert before < sweeper.share <= ceiling
     assert Metric.BUDGET_WAITS not in world.metrics.counts
+
+
+def test_a_sweeper_whose_plan_needs_its_whole_share_lends_none_of_it(world):
+    settings = replace(world.runtime.settings, sweep_enabled=True)
+    deps = world.runtime.relay.deps
+    deps.settings = settings
+    coordination = CoordinationTable(world.ddb, world.table)
+    now = world.clock.now
+    starved = LaneState(BucketState(0.0, now), starved_at=now - 1)
+    idle = LaneState(BucketState(0.0, now))
+    assert coordination.write_bucket(FairState(new=idle, old=starved), 0)
+    sweeper = Sweeper(deps)
+    ceiling = settings.sweep_budget_share
+
+    sweeper.wanted_share = ceiling  # its last plan needs its whole share for its lag target
+    for _ in range(5):
+        sweeper.adapt_share(now)
+    assert sweeper.share == ceiling
+
+    sweeper.wanted_share = ceiling / 10  # a light plan: the rest is lent, down to half
+    for _ in range(40):
+        sweeper.adapt_share(now)
+    assert sweeper.share == ceiling / 2
