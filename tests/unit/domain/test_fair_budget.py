@@ -12,6 +12,7 @@ from relay.domain.fair_budget import (
     IDLE_GRACE_SECONDS,
     MAX_OLD_SHARE,
     OLD_SHARE,
+    SHARE_STEP,
     FairBudget,
     FairState,
     Lane,
@@ -253,21 +254,23 @@ def test_the_sweeper_lends_only_what_its_plan_does_not_use(
     ceiling: float, used: float, more: float
 ) -> None:
     floor = lending_floor(ceiling, used)
-    assert ceiling / 2 <= floor <= ceiling
+    assert ceiling / 2 <= floor <= ceiling * SHARE_STEP  # one step can always be lent
     if math.isfinite(used):
-        assert floor >= min(ceiling, used)  # never below what the plan reads
-        assert lending_floor(ceiling, used + more) >= floor  # the more it uses, the less it lends
+        assert floor >= min(ceiling * SHARE_STEP, used)  # never below what the plan wants
+        assert lending_floor(ceiling, used + more) >= floor  # the more it wants, the less it lends
     else:
-        assert floor == ceiling / 2  # unknown use: the loan as before
+        assert floor == ceiling / 2  # no plan yet: the loan as before
 
 
-def test_a_budget_bound_sweep_lends_nothing_and_an_idle_one_lends_half() -> None:
+def test_a_budget_bound_sweep_lends_one_step_and_a_light_one_lends_half() -> None:
     ceiling = 0.85
     share = ceiling
-    for _ in range(30):  # pollers starved all along; the plan needs its whole share
-        share = next_sweep_share(share, True, floor=lending_floor(ceiling, share), ceiling=ceiling)
-    assert share == ceiling
-    for _ in range(30):  # the same, with a plan that reads a tenth of the key
+    for _ in range(30):  # pollers starved all along; the plan wants its whole share
+        share = next_sweep_share(
+            share, True, floor=lending_floor(ceiling, ceiling), ceiling=ceiling
+        )
+    assert math.isclose(share, ceiling * SHARE_STEP)
+    for _ in range(30):  # the same, with a plan that wants a tenth of the key
         share = next_sweep_share(share, True, floor=lending_floor(ceiling, 0.1), ceiling=ceiling)
     assert math.isclose(share, ceiling / 2)
 
