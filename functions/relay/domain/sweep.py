@@ -93,12 +93,6 @@ class SweepPlan:
     def horizon_start(self, now: float) -> float:
         return now - self.horizon
 
-    @property
-    def requests_per_second(self) -> float:
-        """The list requests a second this plan makes at most (its young pages and chunk)."""
-        chunk = max(0, self.chunk_last - self.chunk_first + 1)
-        return (self.max_pages + chunk) / self.interval
-
     def wanted_share(self, configured_share: float, configured_rate: float) -> float:
         """The share of the key this plan wants (`wanted_rate` as a part of the configured
         share, whose rate is `configured_rate`); the sweeper lends the rest

@@ -73,6 +73,7 @@ class Sweeper:
         self.config = sweep_config(deps.settings)
         self.share = deps.settings.sweep_budget_share  # the ceiling, lent out under demand
         self.budget = budget_split(deps.settings).sweeper
+        self.configured_rate = self.budget.rate  # at the configured share, before any loan
         self.wanted_share = math.nan  # the key's share the last plan wanted (nan: no plan yet)
         self.bucket: BucketState | None = None
         self.state = SweepState()
@@ -218,9 +219,8 @@ class Sweeper:
         """One sweep as planned now (after adapting the sweeper's share); the plan it followed."""
         await asyncio.to_thread(self.adapt_share, started)
         plan = plan_sweep(self.state, self.config, self.budget.rate, started, self.estimate)
-        settings = self.deps.settings
-        configured = budget_split(settings).sweeper.rate
-        self.wanted_share = plan.wanted_share(settings.sweep_budget_share, configured)
+        configured_share = self.deps.settings.sweep_budget_share
+        self.wanted_share = plan.wanted_share(configured_share, self.configured_rate)
         await self.sweep_once(plan, started, stats, until)
         await self._save_estimate(started, force=False)
         return plan

@@ -54,15 +54,21 @@ def test_a_redrive_larger_than_the_burst_leaves_new_orders_a_token(world):
     assert route.call_count == 1
 
 
-def test_the_sweeper_lends_its_share_while_old_orders_are_refused_and_publishes_it(world):
+def _sweeping(world):
+    """The world's relay with its sweep on, a sweeper, the coordination table, and a starved
+    and an idle lane as of now."""
     settings = replace(world.runtime.settings, sweep_enabled=True)
     deps = world.runtime.relay.deps
     deps.settings = settings
-    coordination = CoordinationTable(world.ddb, world.table)
     now = world.clock.now
     starved = LaneState(BucketState(0.0, now), starved_at=now - 1)
     idle = LaneState(BucketState(0.0, now))
-    sweeper = Sweeper(deps)
+    return settings, Sweeper(deps), CoordinationTable(world.ddb, world.table), starved, idle
+
+
+def test_the_sweeper_lends_its_share_while_old_orders_are_refused_and_publishes_it(world):
+    settings, sweeper, coordination, starved, idle = _sweeping(world)
+    now = world.clock.now
     ceiling = settings.sweep_budget_share
 
     # New orders refused (just beyond the sweep's horizon at high load): the sweeper keeps its
@@ -102,15 +108,9 @@ def test_the_sweeper_lends_its_share_while_old_orders_are_refused_and_publishes_
 
 
 def test_a_sweeper_whose_plan_needs_its_whole_share_lends_one_step_of_it(world):
-    settings = replace(world.runtime.settings, sweep_enabled=True)
-    deps = world.runtime.relay.deps
-    deps.settings = settings
-    coordination = CoordinationTable(world.ddb, world.table)
+    settings, sweeper, coordination, starved, idle = _sweeping(world)
     now = world.clock.now
-    starved = LaneState(BucketState(0.0, now), starved_at=now - 1)
-    idle = LaneState(BucketState(0.0, now))
     assert coordination.write_bucket(FairState(new=idle, old=starved), 0)
-    sweeper = Sweeper(deps)
     ceiling = settings.sweep_budget_share
 
     sweeper.wanted_share = ceiling  # its last plan needs its whole share for its lag target
