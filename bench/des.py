@@ -89,6 +89,7 @@ from relay.domain.sweep import (
     observe_first_page,
     observe_page,
     plan_sweep,
+    probe_after,
     terminal_orders,
 )
 from relay.domain.sweep_economics import (
@@ -235,6 +236,7 @@ class SweepRun:
     pages_read: int = 0
     number: int = 1  # the page to read next
     chunk: list[int] | None = None  # older pages still to read (None: still on the young ones)
+    last_planned: list[ListedOrder] | None = None  # the last of the plan's pages, once probing
 
 
 @dataclass
@@ -839,7 +841,7 @@ class Simulation:
         if self.another_page(run, page, now):
             self.at(now + spent, 3, run)
             return
-        self.publish(run, page, True)
+        self.publish(run, page if run.last_planned is None else run.last_planned, True)
         self.at(max(run.started + run.plan.interval, now + spent), 2)
 
     def another_page(self, run: SweepRun, page: list[ListedOrder], now: float) -> bool:
@@ -855,6 +857,12 @@ class Simulation:
         if run.chunk:
             run.number = run.chunk.pop(0)
             return True
+        if run.last_planned is None:
+            probe = probe_after(run.plan, page)
+            if probe is not None:
+                run.last_planned = page
+                run.number = probe
+                return True
         return False
 
     def publish(self, run: SweepRun, last: list[ListedOrder], finished: bool) -> None:

@@ -178,12 +178,35 @@ class CompletionAges:
             return 0.0
         return max(0.0, _interpolate(pts, older) - _interpolate(pts, younger))
 
-    def quantile(self, q: float) -> float | None:
-        """The age by which a share `q` of the orders that end within the observed ages have
-        ended (F normalised by its level at the oldest evidence). None with no evidence.
-        Orders ending beyond the observed ages are invisible here: a tail that goes on pushes
-        the quantile towards the edge, which is how the sweep learns to read deeper."""
+    def least_seen_age(self, older_than: float, up_to: float) -> float | None:
+        """An age in (`older_than`, `up_to`] in the bin with the fewest (decayed) sightings, the
+        youngest such bin on a tie: where a probe past the sweep's depth learns the most. None
+        when the range is empty."""
+        if not (math.isfinite(older_than) and math.isfinite(up_to)) or up_to <= older_than:
+            return None
+        best: int | None = None
+        for i in range(BINS):
+            if upper_edge(i) <= older_than or LOWER_EDGES[i] > up_to:
+                continue
+            if best is None or self.seen[i] < self.seen[best]:
+                best = i
+        if best is None:
+            return None
+        low = max(LOWER_EDGES[best], older_than)
+        high = min(upper_edge(best), up_to)
+        return min(high, max(low, bin_center(best)))
+
+    def quantile(self, q: float, up_to: float = math.inf) -> float | None:
+        """The age by which a share `q` of the orders that end within the observed ages, and by
+        `up_to`, have ended (F normalised by its level at the oldest evidence or at `up_to`).
+        None with no evidence. Orders ending beyond the observed ages are invisible here: a
+        tail that goes on pushes the quantile towards the edge, which is how the sweep learns
+        to read deeper. Orders ending after `up_to` (the relay's deadline: FoxReload cancelling
+        orders that never end, hours later) are not part of what the sweep is for."""
         pts = self.points()
+        if pts and up_to < pts[-1][0]:
+            kept = [(a, f) for a, f in pts if a < up_to]
+            pts = [*kept, (up_to, _interpolate(pts, up_to))]
         if not pts:
             return None
         top = pts[-1][1]
@@ -198,6 +221,22 @@ class CompletionAges:
                 return prev_age + (age - prev_age) * (target - prev_f) / (f - prev_f)
             prev_age, prev_f = age, f
         return pts[-1][0]
+
+    def share_ending_after(self, age: float, up_to: float) -> float | None:
+        """Of the orders that end by `up_to`, the share that ends after `age`
+        ((F(up_to) - F(age)) / F(up_to)). None with no evidence or none ending by `up_to`."""
+        top = self.completed_by(up_to)
+        at_age = self.completed_by(min(age, up_to))
+        if top is None or at_age is None or top <= 0:
+            return None
+        return max(0.0, top - at_age) / top
+
+    def censored_at(self, age: float) -> CompletionAges:
+        """The estimate without the evidence from bins that start at `age` or later."""
+        keep = [LOWER_EDGES[i] < age for i in range(BINS)]
+        seen = tuple(v if k else 0.0 for v, k in zip(self.seen, keep, strict=True))
+        done = tuple(v if k else 0.0 for v, k in zip(self.done, keep, strict=True))
+        return CompletionAges(seen, done, self.updated_at)
 
     # -- state ---------------------------------------------------------------------------------
     def to_wire(self) -> str:

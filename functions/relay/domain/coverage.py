@@ -47,6 +47,10 @@ class SweepConfig:
     min_horizon: float = 60.0
     horizon_ceiling: float = 900.0  # the per-order deadline: no point reading older orders
     max_page_gap: float = 30.0  # every page within the horizon is read at least this often
+    # A budget-bound sweep reads one page past its depth this often, at the age the estimate has
+    # seen least: without it the estimate only knows ages the sweep reaches, and a tail past
+    # them (orders left to per-order polls) could never pull the depth out (relay.domain.sweep).
+    probe_interval: float = 30.0
     # The cadence reads this share of completions at the fastest rhythm it can afford; older
     # pages are read more slowly only if the budget cannot read them all that fast.
     cadence_quantile: float = 0.999
@@ -70,6 +74,8 @@ class SweepConfig:
             raise ValueError("need horizon_quantile in (0, 1] and horizon_factor >= 1")
         if self.max_page_gap < self.max_interval:
             raise ValueError("max_page_gap must be at least max_interval")
+        if not self.probe_interval > 0:
+            raise ValueError("probe_interval must be positive")
 
 
 @dataclass(frozen=True)

@@ -36,6 +36,7 @@ from relay.domain.sweep import (
     observe_first_page,
     observe_page,
     plan_sweep,
+    probe_after,
     terminal_orders,
 )
 from relay.domain.sweep_economics import HISTORY_SECONDS, MIN_SAMPLES, Strategy
@@ -253,18 +254,11 @@ class Sweeper:
         last: OrderPage | None = None
         finished = False
         while until is None or deps.clock() < until:
-            page = await self._read_page(number, plan, until)
+            page = await self._read_and_deliver(number, plan, stats, until, first=pages_read == 0)
             if page is None:
                 break
             pages_read += 1
-            now = deps.clock()
-            if pages_read == 1:
-                self.state = observe_first_page(self.state, self.config, page.listed, now)
-            self.estimate = observe_page(
-                self.estimate or CompletionAges(), self.config, page.listed, now
-            )
             last = page
-            await self._deliver_terminal(page, stats, until)
             now = deps.clock()
             if chunk is None:
                 if next_page_needed(page.listed, plan, pages_read, now):
@@ -277,6 +271,10 @@ class Sweeper:
                 finished = True
                 break
             number = chunk.pop(0)
+        probe = probe_after(plan, last.listed) if finished and last else None
+        # evidence only: a probe page cut short takes nothing from the coverage
+        if probe is not None and await self._read_and_deliver(probe, plan, stats, until, False):
+            pages_read += 1
         self.state, coverage = after_sweep(
             self.state, plan, started, last.listed if last else (), finished
         )
@@ -286,6 +284,23 @@ class Sweeper:
         await asyncio.to_thread(deps.coordination.write_coverage, coverage)
         stats.sweeps += 1
         stats.pages += pages_read
+
+    async def _read_and_deliver(
+        self, number: int, plan: SweepPlan, stats: SweepStats, until: float | None, first: bool
+    ) -> OrderPage | None:
+        """Read one page (None: the API refused or time ran out), learn from it and deliver
+        the terminal orders on it."""
+        page = await self._read_page(number, plan, until)
+        if page is None:
+            return None
+        now = self.deps.clock()
+        if first:
+            self.state = observe_first_page(self.state, self.config, page.listed, now)
+        self.estimate = observe_page(
+            self.estimate or CompletionAges(), self.config, page.listed, now
+        )
+        await self._deliver_terminal(page, stats, until)
+        return page
 
     def look(self, now: float) -> Look:
         """Is anything the sweep could find unfinished, and is sweeping worth it at this load?"""
