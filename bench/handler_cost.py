@@ -2,11 +2,13 @@
 and AWS emulated with realistic latency.
 
 Setup: the simulator on loopback answering every request after 100 ms (its `slow` fault at
-rate 1), the local storefront receiver for webhooks, and moto in server mode as a separate
-process for SQS, DynamoDB and Secrets Manager. Every AWS call the handler makes first waits a
-seeded delay per service (`bench/aws_latency.py`: DynamoDB 5-10 ms, SQS and Secrets Manager
-10-20 ms), on the calling thread, as the network wait it stands for would; moto's own answer
-(~1-3 ms of its process's CPU) comes on top, so the AWS part is if anything pessimistic. Two
+rate 1), the local storefront receiver for webhooks, Amazon DynamoDB Local for DynamoDB (a
+real engine that serves calls concurrently; its own answer stands for the service's latency)
+and moto in server mode as a separate process for SQS and Secrets Manager (and for DynamoDB
+when DynamoDB Local is not installed). Every call to moto first waits a seeded delay per
+service (`bench/aws_latency.py`: DynamoDB 5-10 ms, SQS and Secrets Manager 10-20 ms), on the
+calling thread, as the network wait it stands for would; the emulator's own answer comes on
+top, so the AWS part is if anything pessimistic. Two
 batch shapes are timed:
 - `completed`: 10 orders already completed -> 10 polls, 10 ledger claims, 10 webhooks;
 - `pending`: 10 orders still processing -> 10 polls, 10 ChangeMessageVisibility.
@@ -47,13 +49,16 @@ SHAPES = {
 }
 
 
-def measure(rounds: int = ROUNDS, seed: int = 7) -> dict[str, Any]:
+def measure(rounds: int = ROUNDS, seed: int = 7, dynamodb_local: bool = True) -> dict[str, Any]:
     # Powertools reads these when the handler module is imported, so set them first.
-    os.environ.setdefault("POWERTOOLS_METRICS_NAMESPACE", "Bench")
-    os.environ.setdefault("POWERTOOLS_SERVICE_NAME", "bench")
-    os.environ.setdefault("POWERTOOLS_TRACE_DISABLED", "true")
-    os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "WARNING")
-    os.environ.setdefault("AWS_DEFAULT_REGION", REGION)
+    for name, value in (
+        ("POWERTOOLS_METRICS_NAMESPACE", "Bench"),
+        ("POWERTOOLS_SERVICE_NAME", "bench"),
+        ("POWERTOOLS_TRACE_DISABLED", "true"),
+        ("POWERTOOLS_LOG_LEVEL", "WARNING"),
+        ("AWS_DEFAULT_REGION", REGION),
+    ):
+        os.environ.setdefault(name, value)
     import boto3  # noqa: PLC0415 - after the environment above is set
     import httpx  # noqa: PLC0415
 
@@ -84,12 +89,14 @@ def measure(rounds: int = ROUNDS, seed: int = 7) -> dict[str, Any]:
         url=f"http://127.0.0.1:{port}/moto-api/",
         log_path=Path(tempfile.gettempdir()) / f"bench-moto-{port}.log",
     )
+    dynamodb, injected, aws = _dynamodb(dynamodb_local)
     saved = dict(os.environ)
     try:
-        moto.start()
-        moto.wait_ready(time.monotonic() + 60)
+        _start(moto, dynamodb)
         url = f"http://127.0.0.1:{port}"
         endpoints = {s: url for s in ("SQS", "DYNAMODB", "SECRETS_MANAGER")}
+        if dynamodb is not None:
+            endpoints["DYNAMODB"] = dynamodb.url.rstrip("/")
         with (
             FoxReloadSimulator(config) as sim,
             StorefrontReceiver(WEBHOOK_SECRET) as store,
@@ -97,7 +104,7 @@ def measure(rounds: int = ROUNDS, seed: int = 7) -> dict[str, Any]:
         ):
             # The set-up's own clients come from a session without the injected latency.
             world = _World(boto3.session.Session(), ledger_table_definition, sim, store)
-            latency = InjectedLatency(AWS_LATENCY, seed=seed)
+            latency = InjectedLatency(injected, seed=seed)
             boto3.setup_default_session()  # the handler's clients: boto3.client(...)
             latency.install(boto3.DEFAULT_SESSION)
             poller._runtime = None  # a fresh runtime, its clients made after the hook
@@ -109,8 +116,8 @@ def measure(rounds: int = ROUNDS, seed: int = 7) -> dict[str, Any]:
                 "api_round_trip_s": round_trip,
                 "batch_size": BATCH,
                 "latency_s": LATENCY,
-                "aws_latency_s": {k: list(v) for k, v in AWS_LATENCY.items()},
-                "aws": "moto server (separate process) + injected latency",
+                "aws_latency_s": {k: list(v) for k, v in injected.items()},
+                "aws": aws,
             }
             # One untimed batch: secrets, clients and connections, as a warm container has.
             with contextlib.redirect_stdout(io.StringIO()):
@@ -126,11 +133,41 @@ def measure(rounds: int = ROUNDS, seed: int = 7) -> dict[str, Any]:
     except Exception as exc:  # report it with the rest, and make the run exit non-zero
         return {"failed": f"handler batch could not run: {type(exc).__name__}: {exc}"}
     finally:
-        moto.stop()
+        for process in (moto, dynamodb):
+            if process is not None:
+                process.stop()
         poller._runtime = None
         boto3.DEFAULT_SESSION = None
         os.environ.clear()
         os.environ.update(saved)
+
+
+def _start(*processes: Any) -> None:
+    started = [p for p in processes if p is not None]
+    for process in started:
+        process.start()
+    deadline = time.monotonic() + 60
+    for process in started:
+        process.wait_ready(deadline)
+
+
+def _dynamodb(local: bool) -> tuple[Any, dict[str, tuple[float, float]], str]:
+    """Where the handler's DynamoDB calls go: Amazon DynamoDB Local when `local` and it is
+    installed (a process, not started yet), whose own answer (~10-35 ms a call here, served
+    concurrently) stands for the service's latency, so nothing is injected on top; else moto
+    with the injected 5-10 ms. With the latencies to inject and how the report names it."""
+    from local_stack.emulators import EmulatorUnavailable, dynamodb_local_process  # noqa: PLC0415
+
+    injected = dict(AWS_LATENCY)
+    aws = "moto server (separate process) + injected latency"
+    if not local:
+        return None, injected, aws
+    try:
+        process = dynamodb_local_process(Path(tempfile.gettempdir()))
+    except EmulatorUnavailable:
+        return None, injected, aws
+    injected["dynamodb"] = (0.0, 0.0)
+    return process, injected, "DynamoDB Local (its own answer); SQS, Secrets Manager: " + aws
 
 
 def _time_batches(

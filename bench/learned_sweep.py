@@ -1,13 +1,14 @@
 """The learned sweep on populations it was not tuned on (exploratory, not part of `make bench`).
 
 PYTHONPATH=.:functions python -m bench.learned_sweep [--load 20000,40000] [--minutes 20]
-    [--seed 1,2,3] [--only NAME,...]
+    [--seed 1,2,3] [--only NAME,...] [--set family|unseen|all] [--against configured|no-probe]
 
 Each member of the bench's population family (bench.population.FAMILY, the populations the
-bench checks its targets on) runs twice at each load and seed: with the configured sweep only
-(`min_estimate_weight` inf: the estimate never overrides it) and with the learned horizon and
-cadence (the default). `regime-x3` switches in the middle of the measurement window, as in the
-family bench.
+bench checks its targets on), or of the shapes it does not check (bench.population.UNSEEN),
+runs twice at each load and seed: with the learned horizon and cadence (the default) and with
+what `--against` names: the configured sweep only (`min_estimate_weight` inf: the estimate
+never overrides it) or the learned sweep without its probe pages (`probe_interval` inf).
+Regime changes switch in the middle of the measurement window, as in the family bench.
 """
 
 from __future__ import annotations
@@ -17,13 +18,20 @@ import math
 from multiprocessing import get_context
 
 from bench.des import Environment, Mode, RunSpec, percentile, simulate
-from bench.population import FAMILY, Population
+from bench.population import FAMILY, UNSEEN, Population
 from relay.domain.coverage import SweepConfig
 from relay.domain.schedule import RelayPolicy
 
+VARIANTS = {
+    "learned": SweepConfig(),
+    "configured": SweepConfig(min_estimate_weight=math.inf),
+    "no-probe": SweepConfig(probe_interval=math.inf),
+}
+SETS = {"family": FAMILY, "unseen": UNSEEN, "all": FAMILY + UNSEEN}
 
-def run(population: Population, learned: bool, load: float, minutes: float, seed: int) -> dict:
-    cfg = SweepConfig(min_estimate_weight=200.0 if learned else math.inf)
+
+def run(population: Population, variant: str, load: float, minutes: float, seed: int) -> dict:
+    cfg = VARIANTS[variant]
     spec = RunSpec(load, warmup=900.0, measure=minutes * 60.0, seed=seed)
     env = Environment()
     population = population.for_run(spec.warmup, spec.measure)
@@ -45,10 +53,10 @@ def run(population: Population, learned: bool, load: float, minutes: float, seed
     }
 
 
-def _cell(args: tuple[str, bool, float, float, int]) -> tuple[str, bool, float, int, dict]:
-    name, learned, load, minutes, seed = args
-    population = next(p for p in FAMILY if p.name == name)
-    return name, learned, load, seed, run(population, learned, load, minutes, seed)
+def _cell(args: tuple[str, str, float, float, int]) -> tuple[str, str, float, int, dict]:
+    name, variant, load, minutes, seed = args
+    population = next(p for p in FAMILY + UNSEEN if p.name == name)
+    return name, variant, load, seed, run(population, variant, load, minutes, seed)
 
 
 def main() -> None:
@@ -60,37 +68,40 @@ def main() -> None:
     p.add_argument(
         "--only",
         default="",
-        help="comma-separated members: " + ",".join(m.name for m in FAMILY),
+        help="comma-separated members: " + ",".join(m.name for m in FAMILY + UNSEEN),
     )
+    p.add_argument("--set", choices=sorted(SETS), default="family")
+    p.add_argument("--against", choices=["configured", "no-probe"], default="configured")
     args = p.parse_args()
-    names = [m.name for m in FAMILY if not args.only or m.name in args.only.split(",")]
+    members = SETS[args.set]
+    names = [m.name for m in members if not args.only or m.name in args.only.split(",")]
     loads = [float(x) for x in args.load.split(",")]
     seeds = [int(x) for x in args.seed.split(",")]
     cells = [
-        (name, learned, load, args.minutes, seed)
+        (name, variant, load, args.minutes, seed)
         for load in loads
         for name in names
-        for learned in (False, True)
+        for variant in (args.against, "learned")
         for seed in seeds
     ]
     with get_context("fork").Pool(max(1, args.processes)) as pool:
         done = pool.map(_cell, cells, chunksize=1)
-    p99: dict[tuple[str, bool, float], list[float]] = {}
-    for name, learned, load, seed, row in done:
+    p99: dict[tuple[str, str, float], list[str]] = {}
+    for name, variant, load, seed, row in done:
         text = " ".join(
             f"{k}={v:.2f}" if isinstance(v, float) else f"{k}={v}" for k, v in row.items()
         )
-        plan = "learned" if learned else "config "
-        print(f"{name:15s} {load:7.0f} {plan} seed={seed} {text}", flush=True)
-        p99.setdefault((name, learned, load), []).append(row["p99"])
-    print("\np99 time-to-deliver (s), one figure per seed:")
-    print("| member | orders/h | configured | learned |")
+        print(f"{name:15s} {load:7.0f} {variant:10s} seed={seed} {text}", flush=True)
+        lost = f" ({row['lost']} open)" if row["lost"] else ""
+        p99.setdefault((name, variant, load), []).append(f"{row['p99']:.1f}{lost}")
+    print("\np99 time-to-deliver (s), one figure per seed (orders still open at the end):")
+    print(f"| member | orders/h | {args.against} | learned |")
     print("|---|---|---|---|")
     for load in loads:
         for name in names:
-            configured = ", ".join(f"{v:.1f}" for v in p99[(name, False, load)])
-            learned_ = ", ".join(f"{v:.1f}" for v in p99[(name, True, load)])
-            print(f"| {name} | {load:,.0f} | {configured} | {learned_} |")
+            against = ", ".join(p99[(name, args.against, load)])
+            learned = ", ".join(p99[(name, "learned", load)])
+            print(f"| {name} | {load:,.0f} | {against} | {learned} |")
 
 
 if __name__ == "__main__":

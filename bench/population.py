@@ -171,6 +171,40 @@ POPULATIONS: dict[str, Population] = {
     p.name: p for p in (DEFAULT, HEAVY_TAIL, BIMODAL, LOGNORMAL_LONG, SLOW_SUPPLIER, REGIME_X3)
 }
 FAMILY: tuple[Population, ...] = tuple(POPULATIONS.values())
+# Shapes the bench's targets are not checked on (`python -m bench.learned_sweep --set unseen`):
+# tails past the sweep's usual reach, to see how the learned sweep degrades where it was not
+# tried while it was built.
+UNSEEN: tuple[Population, ...] = (
+    # a fifth of the orders end in a second mode at 8-12 minutes
+    replace(
+        DEFAULT,
+        name="mode-10min",
+        tail_share=0.20,
+        tail_offset=480.0,
+        tail_median=100.0,
+        tail_sigma=0.3,
+    ),
+    # 5 % end late and spread out: 6-15 minutes and past the deadline
+    replace(
+        DEFAULT,
+        name="tail-5pct-long",
+        tail_share=0.05,
+        tail_offset=300.0,
+        tail_median=200.0,
+        tail_sigma=0.6,
+    ),
+    # the default mixture, then six times slower from the middle of the window
+    RegimeChange("regime-x6", DEFAULT, replace(DEFAULT, name="default-x6", time_scale=6.0)),
+    # no modes: processing spread over 1-400 s
+    replace(
+        DEFAULT,
+        name="flat-400",
+        processing_median=150.0,
+        processing_sigma=1.0,
+        processing_max=400.0,
+        tail_share=0.0,
+    ),
+)
 
 
 def completion_quantiles(

@@ -19,6 +19,7 @@ from bench.population import (
     LOGNORMAL_LONG,
     REGIME_X3,
     SLOW_SUPPLIER,
+    UNSEEN,
     completion_quantiles,
 )
 from bench.run import busy_share, run_one
@@ -49,6 +50,19 @@ def test_the_members_unlike_the_default_have_their_shapes():
     assert long["beyond_300s"] > 0.005
     assert completion_quantiles(DEFAULT)["beyond_300s"] < long["beyond_300s"] / 2
     assert 60 <= completion_quantiles(SLOW_SUPPLIER)["p50"] <= 90
+
+
+def test_the_unseen_shapes_are_not_family_members_and_end_past_the_usual_reach():
+    names = [p.name for p in UNSEEN]
+    assert len(set(names)) == len(names) == 4
+    assert not set(names) & {p.name for p in FAMILY}
+    shapes = {p.name: completion_quantiles(p) for p in UNSEEN}
+    assert shapes["mode-10min"]["beyond_300s"] > 0.15  # a fifth end at 8-12 minutes
+    assert 0.03 < shapes["tail-5pct-long"]["beyond_300s"] < 0.07
+    assert shapes["regime-x6"]["p99"] > 5 * completion_quantiles(DEFAULT)["p99"]
+    flat = shapes["flat-400"]  # one spread-out body, nothing past its 400 s cap (+ payment)
+    assert flat["p50"] > 5 * completion_quantiles(DEFAULT)["p50"]
+    assert flat["p99"] <= 405.0 and flat["beyond_900s"] == 0.0
 
 
 def test_a_regime_change_switches_at_the_middle_of_the_window_and_scales_times():
