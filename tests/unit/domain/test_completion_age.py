@@ -155,6 +155,39 @@ def test_quantiles_are_monotone_in_q(batches, q1, q2):
     assert b is not None and 0 <= a <= b + 1e-9
 
 
+@given(populated, st.floats(0.01, 1), st.floats(1, 4000), st.floats(0, 4000))
+@settings(max_examples=150, deadline=None)
+def test_a_quantile_up_to_an_age_stays_within_it_and_shares_after_are_shares(
+    batches, q, up_to, age
+):
+    estimate = build(batches)
+    capped = estimate.quantile(q, up_to)
+    if capped is None:
+        assert estimate.quantile(q) is None
+        return
+    assert 0 <= capped <= up_to + 1e-9
+    if up_to >= 86400.0 or all(a <= up_to for a, _ in estimate.points()):
+        assert capped == pytest.approx(estimate.quantile(q))
+    share = estimate.share_ending_after(age, up_to)
+    if share is not None:
+        assert 0 <= share <= 1 + 1e-9
+        later = estimate.share_ending_after(min(up_to, age + 100.0), up_to)
+        assert later is not None and later <= share + 1e-9  # fewer end after an older age
+
+
+@given(populated, st.floats(0, 4000))
+@settings(max_examples=150, deadline=None)
+def test_censoring_keeps_only_the_bins_younger_than_the_age(batches, age):
+    estimate = build(batches)
+    censored = estimate.censored_at(age)
+    for i, lower in enumerate(LOWER_EDGES):
+        if lower < age:
+            assert (censored.seen[i], censored.done[i]) == (estimate.seen[i], estimate.done[i])
+        else:
+            assert censored.seen[i] == censored.done[i] == 0.0
+    assert censored.weight() <= estimate.weight()
+
+
 @given(populated, st.floats(0, 4000), st.floats(0, 4000))
 @settings(max_examples=150, deadline=None)
 def test_cdf_is_monotone_and_masses_are_shares(batches, x, y):
