@@ -179,9 +179,9 @@ class CompletionAges:
         return max(0.0, _interpolate(pts, older) - _interpolate(pts, younger))
 
     def least_seen_age(self, older_than: float, up_to: float) -> float | None:
-        """An age in (`older_than`, `up_to`] in the bin with the fewest (decayed) sightings, the
-        youngest such bin on a tie: where a probe past the sweep's depth learns the most. None
-        when the range is empty."""
+        """An age from `older_than` to `up_to` in the bin with the fewest (decayed) sightings,
+        the youngest such bin on a tie: where a probe past the sweep's depth learns the most.
+        None when the range is empty."""
         if not (math.isfinite(older_than) and math.isfinite(up_to)) or up_to <= older_than:
             return None
         best: int | None = None

@@ -33,7 +33,10 @@ ones a chunk per sweep, each at least every `max_page_gap`. When the key's budge
 that depth so often, pages are read less often, step by step up to twice the lag target, for
 the depth by which `horizon_quantile` of the orders had ended (or the configured horizon, if
 deeper); the deeper look for a tail is what gives way first. The configured horizon and
-intervals are where a sweeper without evidence starts.
+intervals are where a sweeper without evidence starts. A budget-bound sweep also reads one
+probe page past its depth every `probe_interval` (`_with_probe`): without it the estimate would
+only know the ages the budget lets it reach, and a tail past them could never pull the depth
+out (`within_reach` decides when that evidence counts).
 """
 
 from __future__ import annotations
