@@ -63,13 +63,15 @@ def test_rate_limited_run_sees_429s_and_loses_no_order(
     # 100 per simulated minute; the local stack scales its budget to the simulator's clock), so
     # it only meets 429s when FoxReload grants the key less than that: 2 requests per simulated
     # minute = 2 per 6 real seconds at x10 (a sweep every few seconds lists the whole run, so
-    # a larger grant may go unnoticed). The sweeper and the pollers must back off on the 429s
-    # (Retry-After) and still lose nothing.
+    # a larger grant may go unnoticed). The orders arrive over 7.5 real seconds, so the relay
+    # has to ask more than twice within 6 s: all at once, an earlier test's fresh sweep state
+    # once served 20 orders with two list requests, and no 429 came. The sweeper and the
+    # pollers must back off on the 429s (Retry-After) and still lose nothing.
     stack.simulator.set_rate_limit(2, key=RELAY_API_KEY)
     assert stack.rate_limit_per_minute > 2
 
-    report = run_orders(stack, 20, seed=3)
+    report = run_orders(stack, 30, seed=3, pace=0.25)
 
-    assert report.rate_limited > 0, "no 429 was answered"
+    assert report.rate_limited > 0, f"no 429 was answered: {report.to_json()}"
     assert_every_order_accounted_for(stack, report, allow_dead_letters=False)
     assert report.outcomes["dead-lettered"] == 0
