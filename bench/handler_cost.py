@@ -27,8 +27,6 @@ import io
 import json
 import os
 import statistics
-import sys
-import tempfile
 import time
 from collections import Counter
 from pathlib import Path
@@ -49,7 +47,7 @@ SHAPES = {
 }
 
 
-def measure(rounds: int = ROUNDS, seed: int = 7, dynamodb_local: bool = True) -> dict[str, Any]:
+def measure(rounds: int = ROUNDS, seed: int = 7) -> dict[str, Any]:
     # Powertools reads these when the handler module is imported, so set them first.
     for name, value in (
         ("POWERTOOLS_METRICS_NAMESPACE", "Bench"),
@@ -62,13 +60,7 @@ def measure(rounds: int = ROUNDS, seed: int = 7, dynamodb_local: bool = True) ->
     import boto3  # noqa: PLC0415 - after the environment above is set
     import httpx  # noqa: PLC0415
 
-    from local_stack.emulators import (  # noqa: PLC0415
-        MOTO_SERVER,
-        ManagedProcess,
-        aws_env,
-        free_port,
-        patched_environ,
-    )
+    from local_stack.emulators import Emulators, patched_environ  # noqa: PLC0415
     from local_stack.provision import ledger_table_definition  # noqa: PLC0415
     from local_stack.storefront_receiver import StorefrontReceiver  # noqa: PLC0415
     from relay.handlers import poller  # noqa: PLC0415
@@ -82,25 +74,16 @@ def measure(rounds: int = ROUNDS, seed: int = 7, dynamodb_local: bool = True) ->
     config = SimulatorConfig(
         api_keys=(API_KEY,), rate_limit_per_minute=100_000, faults=faults, seed=7
     )
-    port = free_port()
-    moto = ManagedProcess(
-        name="moto",
-        argv=[sys.executable, str(MOTO_SERVER), "-H", "127.0.0.1", "-p", str(port)],
-        url=f"http://127.0.0.1:{port}/moto-api/",
-        log_path=Path(tempfile.gettempdir()) / f"bench-moto-{port}.log",
-    )
-    dynamodb, injected, aws = _dynamodb(dynamodb_local)
+    # DynamoDB Local when installed (moto's DynamoDB otherwise), moto for the rest.
+    emulators = Emulators(region=REGION, allow_moto_dynamodb=True)
     saved = dict(os.environ)
     try:
-        _start(moto, dynamodb)
-        url = f"http://127.0.0.1:{port}"
-        endpoints = {s: url for s in ("SQS", "DYNAMODB", "SECRETS_MANAGER")}
-        if dynamodb is not None:
-            endpoints["DYNAMODB"] = dynamodb.url.rstrip("/")
+        emulators.start()
+        injected, aws = _latency_for(emulators.uses_dynamodb_local)
         with (
             FoxReloadSimulator(config) as sim,
             StorefrontReceiver(WEBHOOK_SECRET) as store,
-            patched_environ(aws_env(endpoints, REGION)),
+            patched_environ(emulators.aws_env()),
         ):
             # The set-up's own clients come from a session without the injected latency.
             world = _World(boto3.session.Session(), ledger_table_definition, sim, store)
@@ -133,41 +116,23 @@ def measure(rounds: int = ROUNDS, seed: int = 7, dynamodb_local: bool = True) ->
     except Exception as exc:  # report it with the rest, and make the run exit non-zero
         return {"failed": f"handler batch could not run: {type(exc).__name__}: {exc}"}
     finally:
-        for process in (moto, dynamodb):
-            if process is not None:
-                process.stop()
+        emulators.stop()
         poller._runtime = None
         boto3.DEFAULT_SESSION = None
         os.environ.clear()
         os.environ.update(saved)
 
 
-def _start(*processes: Any) -> None:
-    started = [p for p in processes if p is not None]
-    for process in started:
-        process.start()
-    deadline = time.monotonic() + 60
-    for process in started:
-        process.wait_ready(deadline)
-
-
-def _dynamodb(local: bool) -> tuple[Any, dict[str, tuple[float, float]], str]:
-    """Where the handler's DynamoDB calls go: Amazon DynamoDB Local when `local` and it is
-    installed (a process, not started yet), whose own answer (~10-35 ms a call here, served
-    concurrently) stands for the service's latency, so nothing is injected on top; else moto
-    with the injected 5-10 ms. With the latencies to inject and how the report names it."""
-    from local_stack.emulators import EmulatorUnavailable, dynamodb_local_process  # noqa: PLC0415
-
+def _latency_for(dynamodb_local: bool) -> tuple[dict[str, tuple[float, float]], str]:
+    """The delays to inject per service, and how the report names the AWS side. DynamoDB
+    Local's own answer (~10-35 ms a call here, served concurrently) stands for DynamoDB's
+    latency, so nothing is injected on top of it; moto gets the modelled delays."""
     injected = dict(AWS_LATENCY)
     aws = "moto server (separate process) + injected latency"
-    if not local:
-        return None, injected, aws
-    try:
-        process = dynamodb_local_process(Path(tempfile.gettempdir()))
-    except EmulatorUnavailable:
-        return None, injected, aws
+    if not dynamodb_local:
+        return injected, aws
     injected["dynamodb"] = (0.0, 0.0)
-    return process, injected, "DynamoDB Local (its own answer); SQS, Secrets Manager: " + aws
+    return injected, "DynamoDB Local (its own answer); SQS, Secrets Manager: " + aws
 
 
 def _time_batches(

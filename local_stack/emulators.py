@@ -273,32 +273,27 @@ class Emulators:
         return aws_env(self.endpoints(), self.region)
 
     def _dynamodb_local(self) -> ManagedProcess:
-        return dynamodb_local_process(self.log_dir)
-
-
-def dynamodb_local_process(log_dir: Path) -> ManagedProcess:
-    """An Amazon DynamoDB Local process on a free port (not started), or EmulatorUnavailable."""
-    lib = find_dynamodb_local()
-    java = require_java()
-    port = free_port()
-    return ManagedProcess(
-        name="DynamoDB Local",
-        argv=[
-            java,
-            f"-Djava.library.path={lib / 'DynamoDBLocal_lib'}",
-            "-Xms64m",
-            "-Xmx512m",
-            "-jar",
-            str(lib / "DynamoDBLocal.jar"),
-            "-inMemory",
-            "-sharedDb",
-            "-disableTelemetry",
-            "-port",
-            str(port),
-        ],
-        url=f"http://127.0.0.1:{port}/",
-        log_path=log_dir / f"dynamodb-local-{port}.log",
-    )
+        lib = find_dynamodb_local()
+        java = require_java()
+        port = free_port()
+        return ManagedProcess(
+            name="DynamoDB Local",
+            argv=[
+                java,
+                f"-Djava.library.path={lib / 'DynamoDBLocal_lib'}",
+                "-Xms64m",
+                "-Xmx512m",
+                "-jar",
+                str(lib / "DynamoDBLocal.jar"),
+                "-inMemory",
+                "-sharedDb",
+                "-disableTelemetry",
+                "-port",
+                str(port),
+            ],
+            url=f"http://127.0.0.1:{port}/",
+            log_path=self.log_dir / f"dynamodb-local-{port}.log",
+        )
 
 
 def aws_env(endpoints: dict[str, str], region: str) -> dict[str, str]:
