@@ -748,10 +748,8 @@ class Simulation:
         plan = plan_sweep(
             self.sweep_state, self.sweep_cfg, self.sweep_budget.rate, now, self.estimate
         )
-        configured = BudgetSplit.of(
-            self.env.limit_per_minute, self.env.budget_burst, self.mode.sweep_share
-        ).sweeper.rate
-        self.wanted_share = plan.wanted_share(self.mode.sweep_share, configured)
+        assert self.split is not None  # the configured split, before any loan
+        self.wanted_share = plan.wanted_share(self.mode.sweep_share, self.split.sweeper.rate)
         if self.window_start <= now < self.window_end:
             self.plans.append(plan)
             self.sweep_starts.append(now)

@@ -229,8 +229,6 @@ def _learned_plan(
         # older order is read once per cycle (the estimate moves on meanwhile).
         plan = _plan_for(kept, state, config, kept.pages * spp, _wanted_rate(kept.pages, config))
         return _with_probe(plan, state, config, spp, estimate, now) if rate >= sweep_rate else plan
-    needed, horizon = learned_horizons(estimate, config)
-    must = _pages_for(needed, spp)
     if rate < sweep_rate:
         # The cost target binds (a low load): every page read per sweep stretches the interval
         # of all of them. So each sweep reads the core depth whole, as the configured plan
@@ -241,6 +239,8 @@ def _learned_plan(
         # the ages seen is found without doubling every interval (at 1,000/h, reading it on
         # every sweep cost the p99 lag 2-5 s; never reading it, an enterprise key at
         # 10,000/h left a long tail to per-order polls: p99 34 s instead of 20 s).
+        needed = learned_horizons(estimate, config)[0]
+        must = _pages_for(needed, spp)
         core = _core_pages(estimate, config, spp, must, margin=0.0)
         interval = min(config.max_interval, max(config.min_interval, core / rate))
         pages = _pages_for(needed - config.cover_margin, spp)
@@ -249,14 +249,18 @@ def _learned_plan(
         horizon = min(config.horizon_ceiling, pages * spp)
         cadence = Cadence(interval, pages, pages)
         return _plan_for(cadence, state, config, horizon, _wanted_rate(core, config))
-    probed = estimate
-    if state.cadence is not None:  # (a first learned plan follows sweeps that had no probe)
-        estimate = within_reach(estimate, state.cadence.pages * spp, config)
-    needed, horizon = learned_horizons(estimate, config)
+    # What the plan follows (a first learned plan follows sweeps that had no probe page); the
+    # probe itself looks where the whole estimate has seen least.
+    followed = (
+        estimate
+        if state.cadence is None
+        else within_reach(estimate, state.cadence.pages * spp, config)
+    )
+    needed, horizon = learned_horizons(followed, config)
     must = _pages_for(needed, spp)
     wanted = _pages_for(horizon, spp)
-    core = _core_pages(estimate, config, spp, must, margin=config.cover_margin)
-    masses = [estimate.mass(k * spp, (k + 1) * spp) for k in range(wanted)]
+    core = _core_pages(followed, config, spp, must, margin=config.cover_margin)
+    masses = [followed.mass(k * spp, (k + 1) * spp) for k in range(wanted)]
 
     def cadence_within(max_interval: float, max_gap: float) -> Cadence:
         return plan_cadence(
@@ -288,7 +292,7 @@ def _learned_plan(
         cadence = cadence_within(min(interval, gap), gap)
     wanted_rate = _wanted_rate(must, config)
     plan = _plan_for(cadence, state, config, min(horizon, cadence.pages * spp), wanted_rate)
-    return _with_probe(plan, state, config, spp, probed, now)
+    return _with_probe(plan, state, config, spp, estimate, now)
 
 
 def within_reach(estimate: CompletionAges, depth: float, config: SweepConfig) -> CompletionAges:
